@@ -1,0 +1,58 @@
+/**
+ * `plue dev [--memory] [--port N]`: the whole platform on one machine, on the embedded database
+ * (or Postgres with DATABASE_URL). Prints the URLs and the admin token.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "../config";
+import { startPlatform } from "../platform";
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      memory: { type: "boolean", default: false },
+      port: { type: "string" },
+    },
+    strict: true,
+  });
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env, {
+      memory: values.memory,
+      port: values.port === undefined ? undefined : Number(values.port),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`plue: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const platform = await startPlatform(config);
+  const tokenFile = path.join(config.dataDir, "admin-token");
+  const token =
+    platform.adminToken ?? (fs.existsSync(tokenFile) ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
+  process.stdout.write(
+    [
+      "",
+      `  Plue is running at ${platform.url}`,
+      `  database   ${config.DATABASE_URL ? "postgres" : config.memory ? "embedded (in memory)" : `embedded (${path.join(config.dataDir, "db")})`}`,
+      `  health     ${platform.url}/api/health`,
+      token
+        ? `  token      ${token}${platform.adminToken ? "   (new admin token, shown once; also in admin-token)" : ""}`
+        : "",
+      "",
+    ]
+      .filter((l) => l !== "")
+      .join("\n") + "\n\n",
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  await platform.close();
+  return 0;
+}

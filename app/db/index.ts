@@ -1,0 +1,151 @@
+/**
+ * The database behind one small interface: `query`, `transaction`, and `listen`/`notify` for
+ * "something changed" signals. Postgres (`DATABASE_URL`) uses a `pg` Pool and LISTEN/NOTIFY, so the
+ * signals cross replicas; the embedded PGlite is one process, so an in-process emitter carries them.
+ */
+import { EventEmitter } from "node:events";
+import fs from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export type Listener = (payload: string) => void;
+
+export interface Db extends Queryable {
+  readonly kind: "postgres" | "pglite";
+  /** Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to a channel; resolves once the subscription is live. Returns the unsubscribe. */
+  listen(channel: string, listener: Listener): Promise<() => Promise<void>>;
+  /** Signals a channel (delivered to this and, on Postgres, every other replica). */
+  notify(channel: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DbOptions =
+  | { url: string; poolSize?: number }
+  | { dataDir: string }
+  | { memory: true }
+  | { pglite: PGlite };
+
+export async function openDb(options: DbOptions): Promise<Db> {
+  if ("url" in options) return openPostgres(options.url, options.poolSize ?? 10);
+  if ("pglite" in options) return wrapPglite(options.pglite);
+  if ("dataDir" in options) {
+    fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
+    return wrapPglite(await PGlite.create(options.dataDir));
+  }
+  return wrapPglite(await PGlite.create());
+}
+
+function openPostgres(url: string, max: number): Db {
+  const pool = new pg.Pool({ connectionString: url, max });
+  // A dropped idle connection must not crash the process; the pool replaces it.
+  pool.on("error", () => {});
+  const emitter = new EventEmitter().setMaxListeners(0);
+  let listenClient: Promise<pg.PoolClient> | undefined;
+  const channels = new Map<string, number>();
+
+  const listenerClient = () => {
+    listenClient ??= pool.connect().then((client) => {
+      client.on("notification", (n) => emitter.emit(n.channel, n.payload ?? ""));
+      return client;
+    });
+    return listenClient;
+  };
+
+  return {
+    kind: "postgres",
+    async query<T>(sql: string, params?: unknown[]) {
+      const r = await pool.query(sql, params as unknown[]);
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    },
+    exec: async (sql) => void (await pool.query(sql)),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const tx: Queryable = {
+          async query<T>(sql: string, params?: unknown[]) {
+            const r = await client.query(sql, params as unknown[]);
+            return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+          },
+          exec: async (sql) => void (await client.query(sql)),
+        };
+        const result = await fn(tx);
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, listener) {
+      const client = await listenerClient();
+      const count = channels.get(channel) ?? 0;
+      if (count === 0) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      channels.set(channel, count + 1);
+      emitter.on(channel, listener);
+      return async () => {
+        emitter.off(channel, listener);
+        const left = (channels.get(channel) ?? 1) - 1;
+        if (left > 0) return void channels.set(channel, left);
+        channels.delete(channel);
+        await client.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {});
+      };
+    },
+    async notify(channel, payload) {
+      await pool.query("SELECT pg_notify($1, $2)", [channel, payload]);
+    },
+    async close() {
+      if (listenClient) (await listenClient).release();
+      await pool.end();
+    },
+  };
+}
+
+function wrapPglite(db: PGlite): Db {
+  const emitter = new EventEmitter().setMaxListeners(0);
+  const run = async <T>(q: Pick<PGlite, "query">, sql: string, params?: unknown[]) => {
+    const r = await q.query<T>(sql, params);
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  };
+  return {
+    kind: "pglite",
+    query: (sql, params) => run(db, sql, params),
+    exec: async (sql) => void (await db.exec(sql)),
+    transaction: (fn) =>
+      db.transaction((tx) =>
+        fn({ query: (sql, params) => run(tx, sql, params), exec: async (sql) => void (await tx.exec(sql)) }),
+      ),
+    async listen(channel, listener) {
+      emitter.on(channel, listener);
+      return async () => void emitter.off(channel, listener);
+    },
+    async notify(channel, payload) {
+      // Deferred like a committed NOTIFY: listeners never run inside the caller's stack.
+      setImmediate(() => emitter.emit(channel, payload));
+    },
+    async close() {
+      await db.close();
+    },
+  };
+}
+
+function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`invalid channel name: ${name}`);
+  return `"${name}"`;
+}

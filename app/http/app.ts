@@ -1,0 +1,57 @@
+/**
+ * The Express application: middleware, every router, and the error handling at the end.
+ * Routers are functions of the AppContext so tests can build an app around any database.
+ */
+import express, { type Express } from "express";
+import { pinoHttp } from "pino-http";
+import type { AppContext } from "../context";
+import { httpRequestDuration, registry } from "../metrics";
+import { authenticate } from "./auth";
+import { errorHandler, notFoundHandler } from "./errors";
+import { routers } from "./routes";
+
+export function createApp(ctx: AppContext): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback");
+  app.set("query parser", "simple");
+
+  app.use(
+    pinoHttp({
+      logger: ctx.log,
+      genReqId: (req, res) => {
+        const given = req.headers["x-request-id"];
+        const id = typeof given === "string" && /^[\w.-]{1,100}$/.test(given) ? given : crypto.randomUUID();
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === "/metrics" || req.url === "/api/health" },
+    }),
+  );
+  app.use((req, res, next) => {
+    const end = httpRequestDuration.startTimer({ method: req.method });
+    res.on("finish", () => end({ route: req.route?.path ?? "unmatched", status: String(res.statusCode) }));
+    next();
+  });
+
+  app.get("/metrics", async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  app.get("/api/health", async (_req, res) => {
+    try {
+      await ctx.db.query("SELECT 1");
+      res.json({ status: "ok", database: ctx.db.kind });
+    } catch {
+      res.status(503).json({ error: { code: "unavailable", message: "database is not reachable" } });
+    }
+  });
+
+  const json = express.json({ limit: ctx.config.PLUE_MAX_BODY });
+  app.use("/api", authenticate(ctx.db), json);
+  app.use("/internal", json);
+  for (const router of routers(ctx)) app.use(router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,70 @@
+/**
+ * Handlers throw `HttpError`; one middleware renders every error as
+ * `{"error":{"code","message"}}` with the right status and never leaks a stack trace.
+ */
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { ZodError } from "zod";
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const badRequest = (message: string, code = "bad_request") => new HttpError(400, code, message);
+export const unauthorized = (message = "authentication required") =>
+  new HttpError(401, "unauthorized", message, { "WWW-Authenticate": 'Bearer realm="plue"' });
+export const forbidden = (message = "not allowed") => new HttpError(403, "forbidden", message);
+export const notFound = (message = "not found") => new HttpError(404, "not_found", message);
+export const conflict = (message: string, code = "conflict") => new HttpError(409, code, message);
+
+/** Parses `value` with a zod schema, turning failures into a 400 that names each field. */
+export function parseBody<T>(schema: { parse(v: unknown): T }, value: unknown): T {
+  try {
+    return schema.parse(value);
+  } catch (err) {
+    if (err instanceof ZodError) {
+      const detail = err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+      throw badRequest(`invalid request: ${detail}`, "invalid_request");
+    }
+    throw err;
+  }
+}
+
+export const notFoundHandler: RequestHandler = (req) => {
+  throw notFound(`no route for ${req.method} ${req.path}`);
+};
+
+/** Body-parser and friends mark their errors with `status`/`type`; map those, hide the rest. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const e = toHttpError(err);
+  if (e.status >= 500) req.log?.error({ err }, "request failed");
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res
+    .status(e.status)
+    .set(e.headers)
+    .json({ error: { code: e.code, message: e.message } });
+};
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { status?: number; type?: string; message?: string };
+  if (e?.type === "entity.parse.failed")
+    return new HttpError(400, "malformed_json", "request body is not valid JSON");
+  if (e?.type === "entity.too.large")
+    return new HttpError(413, "payload_too_large", "request body is too large");
+  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported")
+    return new HttpError(415, "unsupported_encoding", e.message ?? "unsupported encoding");
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500)
+    return new HttpError(e.status, "bad_request", e.message ?? "bad request");
+  return new HttpError(500, "internal", "internal server error");
+}

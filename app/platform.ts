@@ -1,0 +1,109 @@
+/**
+ * Starting and stopping one Plue server process: open the database, migrate, make sure an admin
+ * exists, listen, and on SIGTERM stop accepting, drain in-flight requests, run shutdown hooks and
+ * close the database.
+ */
+import fs from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { createApiToken, createUser } from "./auth/tokens";
+import type { Config } from "./config";
+import type { AppContext } from "./context";
+import { type Db, openDb } from "./db";
+import { migrate } from "./db/migrate";
+import { createApp } from "./http/app";
+import { createLogger, type Logger } from "./log";
+
+export interface Platform {
+  readonly ctx: AppContext;
+  readonly url: string;
+  readonly server: Server;
+  /** The admin token, when this start created the admin (first start). */
+  readonly adminToken?: string;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Config): Promise<Db> {
+  if (config.DATABASE_URL) return openDb({ url: config.DATABASE_URL });
+  if (config.memory) return openDb({ memory: true });
+  return openDb({ dataDir: path.join(config.dataDir, "db") });
+}
+
+export function createContext(
+  config: Config,
+  db: Db,
+  log: Logger,
+): AppContext & { shutdown(): Promise<void> } {
+  const hooks: Array<() => Promise<void> | void> = [];
+  return {
+    config,
+    db,
+    log,
+    onShutdown: (hook) => void hooks.push(hook),
+    async shutdown() {
+      for (const hook of hooks.reverse()) {
+        try {
+          await hook();
+        } catch (err) {
+          log.error({ err }, "shutdown hook failed");
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Creates the admin user and a token on first start. The token is printed once and written to
+ * `<data dir>/admin-token` (mode 0600) so local tools can find it.
+ */
+export async function ensureAdmin(ctx: AppContext): Promise<string | undefined> {
+  const { db, config } = ctx;
+  const token = await db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(7)");
+    const existing = await tx.query("SELECT 1 FROM users WHERE username = 'admin'");
+    if (existing.rowCount > 0) return undefined;
+    const admin = await createUser(tx, "admin", true);
+    return createApiToken(tx, admin.id, "admin (first start)");
+  });
+  if (token && !config.memory) {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    fs.writeFileSync(path.join(config.dataDir, "admin-token"), `${token}\n`, { mode: 0o600 });
+  }
+  return token;
+}
+
+export async function startPlatform(config: Config, log = createLogger(config.LOG_LEVEL)): Promise<Platform> {
+  const db = await openDatabase(config);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const ctx = createContext(config, db, log);
+  const adminToken = await ensureAdmin(ctx);
+  const app = createApp(ctx);
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await ctx.shutdown(); // ends streams and long-polls so their connections can finish
+      const grace = setTimeout(() => server.closeAllConnections(), config.PLUE_SHUTDOWN_GRACE_MS);
+      await drained;
+      clearTimeout(grace);
+      await db.close();
+    })();
+    return closing;
+  };
+  return { ctx, url, server, adminToken, close };
+}
