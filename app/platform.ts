@@ -73,8 +73,15 @@ export async function ensureAdmin(ctx: AppContext): Promise<string | undefined> 
   return token;
 }
 
-export async function startPlatform(config: Config, log = createLogger(config.LOG_LEVEL)): Promise<Platform> {
-  const db = await openDatabase(config);
+export interface StartOptions {
+  log?: Logger;
+  /** A database opened by the caller (tests); otherwise opened from the configuration. */
+  db?: Db;
+}
+
+export async function startPlatform(config: Config, options: StartOptions = {}): Promise<Platform> {
+  const log = options.log ?? createLogger(config.LOG_LEVEL);
+  const db = options.db ?? (await openDatabase(config));
   try {
     await migrate(db);
   } catch (err) {
@@ -91,6 +98,8 @@ export async function startPlatform(config: Config, log = createLogger(config.LO
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST}:${port}`;
+  // With PORT=0 the address is known only now; runners and clone URLs need the real one.
+  if (!config.PLUE_PUBLIC_URL) config.publicUrl = url;
 
   let closing: Promise<void> | undefined;
   const close = () => {
