@@ -121,7 +121,8 @@ function wrapPglite(db: PGlite): Db {
   const emitter = new EventEmitter().setMaxListeners(0);
   const run = async <T>(q: Pick<PGlite, "query">, sql: string, params?: unknown[]) => {
     const r = await q.query<T>(sql, params);
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    // PGlite reports affectedRows = 0 for SELECT; a statement that returns rows counts its rows.
+    return { rows: r.rows, rowCount: r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0) };
   };
   return {
     kind: "pglite",
