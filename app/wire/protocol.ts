@@ -1,0 +1,186 @@
+/**
+ * The wire protocol between the app and its runners (DESIGN.md §4), and the event types clients
+ * see over SSE. One module of types + zod schemas, imported by both sides: change it here only.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Events: what a runner reports, stored in task_events and streamed to clients.
+
+export const Usage = z.object({
+  input_tokens: z.number().int().min(0),
+  output_tokens: z.number().int().min(0),
+});
+
+/** The data of each event type. `done` is the one terminal success/abort event, `error` the failure. */
+export const EventData = {
+  token: z.object({ text: z.string() }),
+  tool_start: z.object({ id: z.string(), name: z.string(), input: z.unknown() }),
+  tool_end: z.object({
+    id: z.string(),
+    name: z.string(),
+    output: z.string(),
+    is_error: z.boolean().default(false),
+    truncated: z.boolean().optional(),
+  }),
+  step_start: z.object({ step: z.string(), kind: z.string(), attempt: z.number().int().min(1).optional() }),
+  step_end: z.object({
+    step: z.string(),
+    status: z.enum(["success", "failure", "skipped", "cancelled"]),
+    exit_code: z.number().int().nullable().optional(),
+    outputs: z.record(z.string(), z.unknown()).optional(),
+    duration_ms: z.number().min(0).optional(),
+    error: z.string().optional(),
+  }),
+  log: z.object({
+    step: z.string().optional(),
+    stream: z.enum(["stdout", "stderr", "system"]),
+    text: z.string(),
+  }),
+  done: z.object({
+    reason: z.enum(["end_turn", "max_turns", "max_tokens", "aborted", "completed", "failed", "timeout"]),
+    usage: Usage.optional(),
+    stop_reason: z.string().nullable().optional(),
+    outputs: z.record(z.string(), z.unknown()).optional(),
+  }),
+  error: z.object({ message: z.string(), code: z.string().optional() }),
+} as const;
+
+export type EventType = keyof typeof EventData;
+export const EVENT_TYPES = Object.keys(EventData) as EventType[];
+export const TERMINAL_EVENTS: ReadonlySet<EventType> = new Set(["done", "error"]);
+export type EventDataOf<T extends EventType> = z.infer<(typeof EventData)[T]>;
+
+/** One event as a runner sends it: `seq` starts at 1 and increases by one per workload. */
+export const RunnerEvent = z
+  .object({
+    seq: z.number().int().min(1).max(2_000_000_000),
+    type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+    data: z.unknown(),
+  })
+  .transform((e, ctx) => {
+    const parsed = EventData[e.type].safeParse(e.data);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({ ...issue, path: ["data", ...issue.path] } as never);
+      return z.NEVER;
+    }
+    return { seq: e.seq, type: e.type, data: parsed.data as Record<string, unknown> };
+  });
+export type RunnerEvent = z.output<typeof RunnerEvent>;
+
+export const MAX_BATCH_EVENTS = 500;
+/** `POST /internal/tasks/:id/events` body. */
+export const EventBatch = z.object({ events: z.array(RunnerEvent).min(1).max(MAX_BATCH_EVENTS) });
+/** Its answer: the highest seq stored, and whether the workload should stop. */
+export const EventAck = z.object({ ack: z.number().int().min(0), abort: z.boolean() });
+export type EventAck = z.infer<typeof EventAck>;
+
+/** An event as clients receive it over SSE: `id` is task_events.id. */
+export interface StreamEvent<T extends EventType = EventType> {
+  id: number;
+  workload_id: string;
+  seq: number;
+  type: T;
+  data: EventDataOf<T>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads and assignments: what a runner is given to run.
+
+export const ChatPart = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text"), text: z.string() }),
+  z.object({ type: z.literal("tool_use"), id: z.string(), name: z.string(), input: z.unknown() }),
+  z.object({
+    type: z.literal("tool_result"),
+    tool_use_id: z.string(),
+    content: z.string(),
+    is_error: z.boolean().optional(),
+  }),
+]);
+export type ChatPart = z.infer<typeof ChatPart>;
+export const ChatMessage = z.object({ role: z.enum(["user", "assistant"]), parts: z.array(ChatPart) });
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+export const RepoRef = z.object({
+  owner: z.string(),
+  name: z.string(),
+  /** Smart-HTTP clone URL on the app; the runner authenticates with its task token. */
+  clone_url: z.string(),
+  /** The commit to check out; the default branch's head when absent. */
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .optional(),
+});
+
+export const Limits = z.object({
+  max_turns: z.number().int().min(1).max(200).default(20),
+  max_output_tokens: z.number().int().min(1).max(64_000).default(8192),
+  wall_time_ms: z
+    .number()
+    .int()
+    .min(1000)
+    .max(6 * 3600_000)
+    .default(15 * 60_000),
+});
+
+export const AgentWorkload = z.object({
+  id: z.string().uuid(),
+  type: z.literal("agent"),
+  session_id: z.string().uuid(),
+  repo: RepoRef.optional(),
+  model: z.string(),
+  system_prompt: z.string().optional(),
+  /** The conversation so far, the new user message last. */
+  messages: z.array(ChatMessage).min(1),
+  limits: Limits,
+});
+
+export const WorkflowWorkload = z.object({
+  id: z.string().uuid(),
+  type: z.literal("workflow"),
+  run_id: z.string().uuid(),
+  repo: RepoRef,
+  model: z.string(),
+  /** The plan DAG (app/wire/plan.ts); the runner validates it with that schema. */
+  plan: z.unknown(),
+  trigger: z.object({ event: z.string(), context: z.record(z.string(), z.unknown()) }),
+  /** Steps whose outputs are reused from an earlier run (rerun of failed steps). */
+  completed_steps: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+  limits: Limits,
+});
+
+export const Workload = z.discriminatedUnion("type", [AgentWorkload, WorkflowWorkload]);
+export type Workload = z.infer<typeof Workload>;
+
+/** Everything a runner needs for one workload. Per-task config travels here, never as pod env. */
+export const Assignment = z.object({
+  workload: Workload,
+  /** Bearer token scoped to this workload: events callback and git reads of its repository. */
+  token: z.string(),
+  /** Absolute URL of `POST /internal/tasks/:id/events`. */
+  callback_url: z.string().url(),
+  /** Base URL of the app as the runner reaches it. */
+  app_url: z.string().url(),
+});
+export type Assignment = z.infer<typeof Assignment>;
+
+// ---------------------------------------------------------------------------------------------
+// Warm pool (DESIGN.md §4): runners pull, because runner pods accept no ingress.
+
+export const RegisterRequest = z.object({
+  pod_name: z.string().min(1).max(253),
+  pod_ip: z.string().max(64).optional(),
+});
+export const RegisterResponse = z.object({ runner_id: z.string().uuid(), token: z.string() });
+
+/** Runner exit codes: meaningful to executors and to `kubectl get pods`. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  badAssignment: 2,
+  aborted: 3,
+  timeout: 4,
+  callbackUnreachable: 5,
+} as const;
