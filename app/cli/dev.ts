@@ -48,11 +48,15 @@ export async function main(argv: string[]): Promise<number> {
       .filter((l) => l !== "")
       .join("\n") + "\n\n",
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-  });
+  await untilSignal();
   await platform.close();
   return 0;
+}
+
+/** Resolves on the first SIGTERM or SIGINT (Kubernetes and Ctrl-C). */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
 }
