@@ -4,12 +4,27 @@
  */
 import type { Config } from "./config";
 import type { Db } from "./db";
+import type { Dispatcher } from "./dispatch/dispatcher";
+import type { EventHub } from "./events/hub";
+import type { SseOptions } from "./events/sse";
+import type { GitService } from "./git/service";
 import type { Logger } from "./log";
+import type { SessionService } from "./sessions/service";
 
 export interface AppContext {
   readonly config: Config;
   readonly db: Db;
   readonly log: Logger;
+  /** Repositories, file reads through the cat-file pool, and push events (app/git). */
+  readonly git: GitService;
+  /** Live fan-out of the event log (app/events). */
+  readonly events: EventHub;
+  /** Workloads: creation, task tokens, runner callbacks, abort (app/dispatch). */
+  readonly dispatcher: Dispatcher;
+  /** Agent sessions (app/sessions). */
+  readonly sessions: SessionService;
+  /** Heartbeat, retry hint and slow-client bound of SSE streams. */
+  readonly sse: SseOptions;
   /** Registers work to do on shutdown; hooks run in reverse order of registration. */
   onShutdown(hook: () => Promise<void> | void): void;
 }

@@ -12,6 +12,8 @@ import type { Config } from "./config";
 import type { AppContext } from "./context";
 import { type Db, openDb } from "./db";
 import { migrate } from "./db/migrate";
+import { seedDemo } from "./git/seed";
+import { GitService } from "./git/service";
 import { createApp } from "./http/app";
 import { createLogger, type Logger } from "./log";
 
@@ -36,10 +38,13 @@ export function createContext(
   log: Logger,
 ): AppContext & { shutdown(): Promise<void> } {
   const hooks: Array<() => Promise<void> | void> = [];
+  const git = new GitService({ db, dataDir: config.dataDir, log });
+  hooks.push(() => git.close());
   return {
     config,
     db,
     log,
+    git,
     onShutdown: (hook) => void hooks.push(hook),
     async shutdown() {
       for (const hook of hooks.reverse()) {
@@ -90,6 +95,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   }
   const ctx = createContext(config, db, log);
   const adminToken = await ensureAdmin(ctx);
+  if (config.PLUE_SEED_DEMO) await seedDemo(db, ctx.git.repos);
   const app = createApp(ctx);
   const server = app.listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {

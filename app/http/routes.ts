@@ -1,7 +1,12 @@
 /** Every router of the API, in mounting order. Each area adds its own line. */
 import type { Router } from "express";
 import type { AppContext } from "../context";
+import { filesRouter } from "./files";
+import { gitHttpRouter } from "./git-http";
+import { internalTasksRouter } from "./internal-tasks";
+import { reposRouter } from "./repos";
+import { sessionsRouter } from "./sessions";
 
-export function routers(_ctx: AppContext): Router[] {
-  return [];
+export function routers(ctx: AppContext): Router[] {
+  return [reposRouter(ctx), filesRouter(ctx), gitHttpRouter(ctx), sessionsRouter(ctx), internalTasksRouter(ctx)];
 }

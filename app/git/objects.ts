@@ -1,0 +1,146 @@
+/**
+ * Reading a repository's objects through the cat-file pool: resolving refs, looking a path up
+ * in a commit (id and size only), listing trees and reading blobs. Every function checks a
+ * process out for as short a time as it can and pipelines what it asks.
+ */
+import type { Readable } from "node:stream";
+import type { CatFileProcess, ObjectInfo } from "./catfile";
+import { CatFileError } from "./catfile";
+import { fullOid } from "./names";
+import type { CatFilePool } from "./pool";
+
+export type EntryType = "tree" | "blob" | "symlink" | "commit";
+
+export interface TreeEntry {
+  name: string;
+  type: EntryType;
+  /** Git's file mode, six octal digits: 100644, 100755, 120000, 040000, 160000. */
+  mode: string;
+  sha: string;
+  /** Bytes, for blobs and symlinks. */
+  size?: number;
+}
+
+export type PathLookup =
+  | { found: false; reason: "commit" | "path" }
+  | { found: true; commit: string; object: ObjectInfo };
+
+const typeOfMode = (mode: string): EntryType =>
+  mode === "040000" ? "tree" : mode === "120000" ? "symlink" : mode === "160000" ? "commit" : "blob";
+
+/** Parses a raw tree object: repeated `<octal mode> <name>\0<binary oid>`. */
+export function parseTree(data: Buffer, oidBytes: number): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  let i = 0;
+  while (i < data.length) {
+    const sp = data.indexOf(32, i);
+    const nul = data.indexOf(0, sp + 1);
+    if (sp < 0 || nul < 0 || nul + 1 + oidBytes > data.length)
+      throw new CatFileError("malformed tree object");
+    const mode = data.toString("latin1", i, sp).padStart(6, "0");
+    entries.push({
+      name: data.toString("utf8", sp + 1, nul),
+      type: typeOfMode(mode),
+      mode,
+      sha: data.toString("hex", nul + 1, nul + 1 + oidBytes),
+    });
+    i = nul + 1 + oidBytes;
+  }
+  return entries;
+}
+
+export class ObjectReader {
+  constructor(private readonly pool: CatFilePool) {}
+
+  /**
+   * Resolves `HEAD`, a branch, a tag (peeled to its commit), a full ref name or a full commit id
+   * to a commit id. Branches win over tags of the same name. The name must have passed
+   * `validateRefName` (or be a full id): it is embedded in a revision expression.
+   */
+  async resolveCommit(gitDir: string, ref: string): Promise<string | undefined> {
+    const candidates =
+      fullOid(ref) !== undefined
+        ? [fullOid(ref)!]
+        : ref === "HEAD" || ref.startsWith("refs/")
+          ? [ref]
+          : [`refs/heads/${ref}`, `refs/tags/${ref}`];
+    const infos = await this.retrying(gitDir, (p) =>
+      Promise.all(candidates.map((c) => p.info(`${c}^{commit}`))),
+    );
+    return infos.find((i) => i?.type === "commit")?.oid;
+  }
+
+  /** The object at `path` in `commit` (root tree for ""), without reading its content. */
+  async lookup(gitDir: string, commit: string, path: string): Promise<PathLookup> {
+    const [c, o] = await this.retrying(gitDir, (p) =>
+      Promise.all([p.info(commit), p.info(`${commit}:${path}`)]),
+    );
+    if (c?.type !== "commit") return { found: false, reason: "commit" };
+    if (!o) return { found: false, reason: "path" };
+    return { found: true, commit: c.oid, object: o };
+  }
+
+  /** A tree's entries, with sizes for blobs and symlinks. */
+  async readTree(gitDir: string, treeOid: string): Promise<TreeEntry[] | undefined> {
+    return this.retrying(gitDir, async (p) => {
+      const tree = await p.read(treeOid);
+      if (tree?.info.type !== "tree") return undefined;
+      const entries = parseTree(tree.data, treeOid.length / 2);
+      const sized = entries.filter((e) => e.type === "blob" || e.type === "symlink");
+      const infos = await Promise.all(sized.map((e) => p.info(e.sha)));
+      sized.forEach((e, i) => {
+        if (infos[i]) e.size = infos[i]!.size;
+      });
+      return entries;
+    });
+  }
+
+  /** A whole object in memory (for small objects: trees, workflow files, small blobs). */
+  read(gitDir: string, spec: string): Promise<{ info: ObjectInfo; data: Buffer } | undefined> {
+    return this.retrying(gitDir, (p) => p.read(spec));
+  }
+
+  /**
+   * Streams an object. The process stays checked out until `body` ends or is destroyed; a body
+   * destroyed early leaves it dirty, and it is killed rather than reused.
+   */
+  async stream(gitDir: string, spec: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const p = await this.pool.acquire(gitDir);
+      let result: { info: ObjectInfo; body: Readable } | undefined;
+      try {
+        result = await p.stream(spec);
+      } catch (err) {
+        this.pool.release(p);
+        if (attempt === 0 && err instanceof CatFileError) continue; // died before answering: retry
+        throw err;
+      }
+      if (!result) {
+        this.pool.release(p);
+        return undefined;
+      }
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.pool.release(p);
+      };
+      result.body.once("end", release);
+      result.body.once("close", release);
+      return result;
+    }
+  }
+
+  /**
+   * Runs a short exchange; if the process died under it (killed, crashed), retries once on a
+   * fresh one, since nothing has been sent to the client yet.
+   */
+  private async retrying<T>(gitDir: string, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
+    try {
+      return await this.pool.use(gitDir, fn);
+    } catch (err) {
+      if (!(err instanceof CatFileError)) throw err;
+      return this.pool.use(gitDir, fn);
+    }
+  }
+}

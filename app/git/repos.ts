@@ -1,0 +1,175 @@
+/**
+ * Repositories: a row in `repositories` and a bare repository at
+ * `<data dir>/repos/<owner>/<name>.git`. Names are validated before they come near a path, and
+ * the on-disk path is always built from the stored (validated) row, never from a request.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { User } from "../auth/tokens";
+import type { Db, Queryable } from "../db";
+import { git } from "./exec";
+import { validateBranchName, validateOwner, validateRepoName } from "./names";
+
+export type Visibility = "public" | "private";
+
+export interface Repository {
+  id: number;
+  owner: string;
+  name: string;
+  ownerId: number | null;
+  visibility: Visibility;
+  defaultBranch: string;
+  createdAt: string;
+}
+
+/** Who is asking: an API user, and/or a workload whose task token grants read access to one repo. */
+export interface Caller {
+  user?: User;
+  taskRepoId?: number;
+}
+
+export class RepoExistsError extends Error {
+  constructor(owner: string, name: string) {
+    super(`repository ${owner}/${name} already exists`);
+    this.name = "RepoExistsError";
+  }
+}
+
+interface Row {
+  id: number;
+  owner: string;
+  name: string;
+  owner_id: number | null;
+  visibility: Visibility;
+  default_branch: string;
+  created_at: Date;
+}
+
+const COLUMNS =
+  "id::int AS id, owner, name, owner_id::int AS owner_id, visibility, default_branch, created_at";
+
+const toRepository = (r: Row): Repository => ({
+  id: r.id,
+  owner: r.owner,
+  name: r.name,
+  ownerId: r.owner_id,
+  visibility: r.visibility,
+  defaultBranch: r.default_branch,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+/**
+ * Settings every hosted repository gets. Written once at creation; constants only.
+ * - fsckObjects: a push with corrupt or malicious objects is refused, not stored.
+ * - allowReachableSHA1InWant/allowFilter: runners fetch one commit, shallow or partial.
+ */
+const REPO_CONFIG = `[receive]
+\tfsckObjects = true
+\tdenyNonFastForwards = false
+[uploadpack]
+\tallowReachableSHA1InWant = true
+\tallowFilter = true
+[http]
+\treceivepack = true
+`;
+
+export const canRead = (caller: Caller, repo: Repository): boolean =>
+  repo.visibility === "public" ||
+  caller.taskRepoId === repo.id ||
+  (caller.user !== undefined && (caller.user.is_admin || caller.user.id === repo.ownerId));
+
+export const canWrite = (caller: Caller, repo: Repository): boolean =>
+  caller.user !== undefined && (caller.user.is_admin || caller.user.id === repo.ownerId);
+
+export class RepoStore {
+  /** `<data dir>/repos`: GIT_PROJECT_ROOT for http-backend. */
+  readonly root: string;
+
+  constructor(
+    private readonly db: Db,
+    dataDir: string,
+  ) {
+    this.root = path.join(dataDir, "repos");
+  }
+
+  gitDir(repo: Pick<Repository, "owner" | "name">): string {
+    // Stored names passed validation at creation; checking again keeps this function safe alone.
+    return path.join(this.root, validateOwner(repo.owner), `${validateRepoName(repo.name)}.git`);
+  }
+
+  async find(owner: string, name: string): Promise<Repository | undefined> {
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM repositories WHERE lower(owner) = lower($1) AND lower(name) = lower($2)`,
+      [owner, name],
+    );
+    return r.rows[0] && toRepository(r.rows[0]);
+  }
+
+  async byId(id: number): Promise<Repository | undefined> {
+    const r = await this.db.query<Row>(`SELECT ${COLUMNS} FROM repositories WHERE id = $1`, [id]);
+    return r.rows[0] && toRepository(r.rows[0]);
+  }
+
+  async listOwnedBy(userId: number): Promise<Repository[]> {
+    const r = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM repositories WHERE owner_id = $1 ORDER BY lower(name)`,
+      [userId],
+    );
+    return r.rows.map(toRepository);
+  }
+
+  /**
+   * Creates the row and the bare repository. The repository is initialised under a temporary
+   * name and renamed into place inside the row's transaction, so a crash leaves either nothing
+   * or a directory without a row (which the next create of that name moves aside).
+   */
+  async create(
+    owner: { id: number; username: string },
+    input: { name: string; visibility?: Visibility; defaultBranch?: string },
+  ): Promise<Repository> {
+    validateOwner(owner.username);
+    validateRepoName(input.name);
+    const branch = validateBranchName(input.defaultBranch ?? "main");
+    return this.db.transaction(async (tx) => {
+      const row = await insertRow(tx, owner, input.name, input.visibility ?? "public", branch);
+      const repo = toRepository(row);
+      await this.initOnDisk(repo);
+      return repo;
+    });
+  }
+
+  private async initOnDisk(repo: Repository): Promise<void> {
+    const final = this.gitDir(repo);
+    const ownerDir = path.dirname(final);
+    fs.mkdirSync(ownerDir, { recursive: true });
+    const tmp = path.join(ownerDir, `.tmp-${randomBytes(6).toString("hex")}.git`);
+    try {
+      await git(["init", "--quiet", "--bare", "--template=", `--initial-branch=${repo.defaultBranch}`, tmp]);
+      fs.appendFileSync(path.join(tmp, "config"), REPO_CONFIG);
+      if (fs.existsSync(final)) fs.renameSync(final, `${final}.orphan-${Date.now()}`);
+      fs.renameSync(tmp, final);
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+}
+
+async function insertRow(
+  tx: Queryable,
+  owner: { id: number; username: string },
+  name: string,
+  visibility: Visibility,
+  branch: string,
+): Promise<Row> {
+  const r = await tx.query<Row>(
+    `INSERT INTO repositories (owner, name, owner_id, visibility, default_branch)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING
+     RETURNING ${COLUMNS}`,
+    [owner.username, name, owner.id, visibility, branch],
+  );
+  if (!r.rows[0]) throw new RepoExistsError(owner.username, name);
+  return r.rows[0];
+}

@@ -1,0 +1,123 @@
+/**
+ * The git area in one object, built once per process and handed around in the AppContext:
+ * the repository store, the cat-file pool and object reader, the push-event bus, and who may
+ * read or write. Other areas use it to read files at a commit and to subscribe to pushes.
+ */
+import { type User, userForToken } from "../auth/tokens";
+import type { Db } from "../db";
+import type { Logger } from "../log";
+import { isZeroOid, validateTreePath } from "./names";
+import { ObjectReader, type TreeEntry } from "./objects";
+import type { RefUpdate } from "./pktline";
+import { CatFilePool, type CatFilePoolOptions } from "./pool";
+import { type PushEvent, PushEventBus, type PushListener, recordPushEvents } from "./push-events";
+import { type Caller, canRead, RepoStore, type Repository } from "./repos";
+
+/**
+ * Maps a workload's task token to the one repository it may read (clone/fetch). Installed by the
+ * area that issues task tokens; without one, only API tokens authenticate git clients.
+ */
+export type TaskTokenResolver = (token: string) => Promise<{ repoId: number } | undefined>;
+
+export interface GitServiceOptions {
+  db: Db;
+  dataDir: string;
+  log: Logger;
+  pool?: CatFilePoolOptions;
+}
+
+export class GitService {
+  readonly repos: RepoStore;
+  readonly pool: CatFilePool;
+  readonly objects: ObjectReader;
+  readonly pushEvents: PushEventBus;
+  private readonly db: Db;
+  private readonly log: Logger;
+  private taskTokens: TaskTokenResolver | undefined;
+
+  constructor(options: GitServiceOptions) {
+    this.db = options.db;
+    this.log = options.log;
+    this.repos = new RepoStore(options.db, options.dataDir);
+    this.pool = new CatFilePool(options.pool);
+    this.objects = new ObjectReader(this.pool);
+    this.pushEvents = new PushEventBus(options.log);
+  }
+
+  setTaskTokenResolver(resolver: TaskTokenResolver | undefined): void {
+    this.taskTokens = resolver;
+  }
+
+  /** Subscribes to push events; returns the unsubscribe function. */
+  onPush(listener: PushListener): () => void {
+    return this.pushEvents.subscribe(listener);
+  }
+
+  /**
+   * The caller a git client's token stands for: an API user, or a workload (task token).
+   * `undefined` when the token is neither.
+   */
+  async callerForToken(token: string): Promise<Caller | undefined> {
+    const user = await userForToken(this.db, token);
+    if (user) return { user };
+    const task = await this.taskTokens?.(token);
+    return task ? { taskRepoId: task.repoId } : undefined;
+  }
+
+  /** The repository if it exists and `caller` may read it; a private one is otherwise invisible. */
+  async visibleRepo(caller: Caller, owner: string, name: string): Promise<Repository | undefined> {
+    const repo = await this.repos.find(owner, name);
+    return repo && canRead(caller, repo) ? repo : undefined;
+  }
+
+  /** Records what a push changed and tells subscribers, one event per updated ref. */
+  async recordPush(repo: Repository, pusher: User | undefined, updates: RefUpdate[]): Promise<PushEvent[]> {
+    if (updates.length === 0) return [];
+    const events = await recordPushEvents(
+      this.db,
+      { id: repo.id, owner: repo.owner, name: repo.name },
+      pusher ? { id: pusher.id, username: pusher.username } : null,
+      updates,
+    );
+    for (const e of events) this.pushEvents.emit(e);
+    this.log.info({ repo: `${repo.owner}/${repo.name}`, refs: events.map((e) => e.ref) }, "push");
+    return events;
+  }
+
+  /**
+   * For pushes without a status report: keeps the updates whose ref now has the value the push
+   * asked for (a best effort; clients since git 1.6 always ask for the report).
+   */
+  async verifyUpdates(repo: Repository, updates: RefUpdate[]): Promise<RefUpdate[]> {
+    const gitDir = this.repos.gitDir(repo);
+    const now = await Promise.all(updates.map((u) => this.pool.use(gitDir, (p) => p.info(u.ref))));
+    return updates.filter((u, i) => (isZeroOid(u.after) ? now[i] === undefined : now[i]?.oid === u.after));
+  }
+
+  // ---- reading, for other areas (workflow definitions, prompts, the UI's server side) ----
+
+  /** Resolves a branch, tag, full ref, `HEAD` or full commit id to a commit id. */
+  resolveRef(repo: Repository, ref: string): Promise<string | undefined> {
+    return this.objects.resolveCommit(this.repos.gitDir(repo), ref);
+  }
+
+  /** A file's bytes at a commit, or undefined if the commit or path does not exist / is not a file. */
+  async readFile(repo: Repository, commit: string, path: string): Promise<Buffer | undefined> {
+    const gitDir = this.repos.gitDir(repo);
+    const found = await this.objects.lookup(gitDir, commit, validateTreePath(path));
+    if (!found.found || found.object.type !== "blob") return undefined;
+    return (await this.objects.read(gitDir, found.object.oid))?.data;
+  }
+
+  /** A directory's entries at a commit ("" is the root), or undefined if it is not a directory. */
+  async listTree(repo: Repository, commit: string, path: string): Promise<TreeEntry[] | undefined> {
+    const gitDir = this.repos.gitDir(repo);
+    const found = await this.objects.lookup(gitDir, commit, validateTreePath(path));
+    if (!found.found || found.object.type !== "tree") return undefined;
+    return this.objects.readTree(gitDir, found.object.oid);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Repositories API:
+ *   POST /api/repos {name, visibility?, default_branch?} → 201, owned by the caller
+ *   GET  /api/repos                                      → the caller's repositories
+ *   GET  /api/repos/:owner/:repo                         → one repository (404 if not visible)
+ */
+import { Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../context";
+import { isRepoPath, NameError } from "../git/names";
+import { RepoExistsError, type Repository } from "../git/repos";
+import { requireUser } from "./auth";
+import { badRequest, conflict, notFound, parseBody } from "./errors";
+
+const CreateRepo = z.object({
+  name: z.string(),
+  visibility: z.enum(["public", "private"]).optional(),
+  default_branch: z.string().optional(),
+});
+
+export function reposRouter(ctx: AppContext): Router {
+  const { git, config } = ctx;
+  const router = Router();
+
+  const view = (repo: Repository) => ({
+    id: repo.id,
+    owner: repo.owner,
+    name: repo.name,
+    visibility: repo.visibility,
+    default_branch: repo.defaultBranch,
+    clone_url: `${config.publicUrl}/${repo.owner}/${repo.name}.git`,
+    created_at: repo.createdAt,
+  });
+
+  router.post("/api/repos", requireUser, async (req, res) => {
+    const body = parseBody(CreateRepo, req.body ?? {});
+    const user = res.locals.user!;
+    try {
+      const repo = await git.repos.create(user, {
+        name: body.name,
+        visibility: body.visibility,
+        defaultBranch: body.default_branch,
+      });
+      res.status(201).location(`/api/repos/${repo.owner}/${repo.name}`).json(view(repo));
+    } catch (err) {
+      if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
+      if (err instanceof RepoExistsError) throw conflict(err.message, "repo_exists");
+      throw err;
+    }
+  });
+
+  router.get("/api/repos", requireUser, async (_req, res) => {
+    const repos = await git.repos.listOwnedBy(res.locals.user!.id);
+    res.json(repos.map(view));
+  });
+
+  router.get("/api/repos/:owner/:repo", async (req, res) => {
+    const { owner, repo: name } = req.params;
+    const repo = isRepoPath(owner, name)
+      ? await git.visibleRepo({ user: res.locals.user }, owner, name)
+      : undefined;
+    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    res.json(view(repo));
+  });
+
+  return router;
+}
