@@ -1,0 +1,189 @@
+/**
+ * The runner's side of `POST /internal/tasks/:id/events` (DESIGN.md §4). Events get `seq`
+ * numbers when they leave the queue, stay buffered until the app acknowledges them, and are
+ * retried with exponential backoff; consecutive `token` events are coalesced for ~30 ms so a
+ * fast model does not cost one request per delta. The ack's `abort` flag aborts `signal`.
+ */
+import type { Logger } from "pino";
+import {
+  EventAck,
+  EventData,
+  type EventDataOf,
+  type EventType,
+  MAX_BATCH_EVENTS,
+  type RunnerEvent,
+} from "../app/wire/protocol";
+
+export interface EventClientOptions {
+  /** Absolute URL of the events endpoint (the assignment's callback_url). */
+  readonly url: string;
+  /** The task token (Bearer). */
+  readonly token: string;
+  /** How long token deltas wait to be sent together. */
+  readonly coalesceMs?: number;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Give up when no request has succeeded for this long. */
+  readonly giveUpAfterMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly fetch?: typeof fetch;
+  readonly log?: Pick<Logger, "warn" | "debug">;
+}
+
+/** The app cannot be reached (or refuses the workload): the run cannot report and must stop. */
+export class CallbackError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = "CallbackError";
+  }
+}
+
+// Answers that no retry can change: a malformed batch, or a token/workload the app no longer accepts.
+const PERMANENT = new Set([400, 401, 403, 404, 409, 410, 413, 422]);
+
+type Pending = { type: EventType; data: Record<string, unknown> };
+
+export class EventClient {
+  private readonly opts: Required<Omit<EventClientOptions, "log">> & Pick<EventClientOptions, "log">;
+  private readonly abortController = new AbortController();
+  private pending: Pending[] = [];
+  private unacked: RunnerEvent[] = [];
+  private nextSeq = 1;
+  private acked = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pumping: Promise<void> | undefined;
+  private failure: CallbackError | undefined;
+  private waiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
+
+  constructor(opts: EventClientOptions) {
+    this.opts = {
+      coalesceMs: 30,
+      initialBackoffMs: 100,
+      maxBackoffMs: 5000,
+      giveUpAfterMs: 120_000,
+      requestTimeoutMs: 15_000,
+      fetch: globalThis.fetch,
+      ...opts,
+    };
+  }
+
+  /** Aborted when the app answers `abort: true` or stops accepting this workload's events. */
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  /** The highest seq the app has acknowledged. */
+  get lastAcked(): number {
+    return this.acked;
+  }
+
+  /** Set once the client has given up; nothing more will be delivered. */
+  get failed(): CallbackError | undefined {
+    return this.failure;
+  }
+
+  emit<T extends EventType>(type: T, data: EventDataOf<T>): void {
+    if (this.failure) return;
+    const parsed = EventData[type].parse(data) as Record<string, unknown>; // a bad event is a runner bug: fail here
+    const last = this.pending.at(-1);
+    if (type === "token" && last?.type === "token") {
+      last.data = { text: `${last.data.text}${parsed.text}` };
+    } else {
+      this.pending.push({ type, data: parsed });
+    }
+    this.schedule(type === "token" ? this.opts.coalesceMs : 0);
+  }
+
+  token(text: string): void {
+    if (text) this.emit("token", { text });
+  }
+
+  /** Resolves when everything emitted so far is acknowledged; rejects if the client gave up. */
+  flush(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.pending.length === 0 && this.unacked.length === 0) return Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.schedule(0);
+    return done;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.pumping) return; // the running pump picks new events up when its request returns
+    if (this.timer && delayMs > 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pumping = this.pump().finally(() => {
+        this.pumping = undefined;
+        if (this.pending.length > 0 && !this.failure) this.schedule(0);
+      });
+    }, delayMs);
+  }
+
+  private async pump(): Promise<void> {
+    let backoff = this.opts.initialBackoffMs;
+    let lastSuccess = Date.now();
+    while (!this.failure && (this.pending.length > 0 || this.unacked.length > 0)) {
+      for (const p of this.pending.splice(0)) this.unacked.push({ seq: this.nextSeq++, ...p });
+      const batch = this.unacked.slice(0, MAX_BATCH_EVENTS);
+      try {
+        const ack = await this.post(batch);
+        lastSuccess = Date.now();
+        backoff = this.opts.initialBackoffMs;
+        this.acked = Math.max(this.acked, ack.ack);
+        this.unacked = this.unacked.filter((e) => e.seq > this.acked);
+        if (ack.abort && !this.signal.aborted) this.abortController.abort(new Error("aborted by the app"));
+        if (ack.ack < batch.at(-1)!.seq) throw new Error(`the app acknowledged ${ack.ack} of ${batch.at(-1)!.seq}`);
+      } catch (err) {
+        if (err instanceof CallbackError && err.permanent) {
+          this.fail(err);
+          break;
+        }
+        if (Date.now() - lastSuccess >= this.opts.giveUpAfterMs) {
+          this.fail(new CallbackError(`event callback failed for ${this.opts.giveUpAfterMs} ms: ${(err as Error).message}`, false));
+          break;
+        }
+        this.opts.log?.warn({ err: (err as Error).message, retryInMs: backoff }, "event callback failed; retrying");
+        await new Promise((r) => setTimeout(r, backoff * (0.75 + Math.random() * 0.5)));
+        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+      }
+    }
+    if (this.pending.length === 0 && this.unacked.length === 0) {
+      for (const w of this.waiters.splice(0)) w.resolve();
+    }
+  }
+
+  private async post(events: RunnerEvent[]): Promise<EventAck> {
+    const res = await this.opts.fetch(this.opts.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${this.opts.token}` },
+      body: JSON.stringify({ events }),
+      signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      const message = `events callback answered ${res.status}: ${text.slice(0, 300)}`;
+      throw new CallbackError(message, PERMANENT.has(res.status));
+    }
+    return EventAck.parse(JSON.parse(text));
+  }
+
+  private fail(err: CallbackError): void {
+    this.failure = err;
+    this.pending = [];
+    if (!this.signal.aborted) this.abortController.abort(err);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  /** Flushes what is left, then stops; safe to call more than once. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(this.timer);
+    }
+  }
+}

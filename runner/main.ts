@@ -1,0 +1,98 @@
+/**
+ * The runner process (`dist/runner.js`): get an assignment, run it, exit with its code.
+ * Getting and running are separate so the warm pool's standby mode (register, then long-poll
+ * for an assignment) can reuse `runAssignment` unchanged.
+ *
+ * An assignment comes from, in order: a file named as the first argument, the environment
+ * variable PLUE_ASSIGNMENT, or standard input (what the local executor uses: the task token then
+ * appears in no argv and no environment).
+ */
+import fs from "node:fs";
+import { pathToFileURL } from "node:url";
+import pino from "pino";
+import { loadConfig } from "../app/config";
+import { Assignment, ExitCode } from "../app/wire/protocol";
+import { runAssignment } from "./run";
+
+export class AssignmentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AssignmentError";
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Reads and validates one assignment; an AssignmentError says what was wrong with it. */
+export async function getAssignment(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: () => Promise<string> = readStdin,
+): Promise<Assignment> {
+  let source: string;
+  let text: string;
+  if (argv[0]) {
+    source = argv[0];
+    text = fs.readFileSync(argv[0], "utf8");
+  } else if (env.PLUE_ASSIGNMENT) {
+    source = "PLUE_ASSIGNMENT";
+    text = env.PLUE_ASSIGNMENT;
+  } else {
+    source = "standard input";
+    text = await stdin();
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new AssignmentError(`assignment from ${source} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = Assignment.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "assignment"}: ${i.message}`).join("; ");
+    throw new AssignmentError(`invalid assignment from ${source}: ${detail}`);
+  }
+  return parsed.data;
+}
+
+export async function main(): Promise<number> {
+  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "runner" } }, pino.destination(2));
+  if (process.env.MODE === "standby") {
+    log.error("MODE=standby (warm pool) is not available in this runner yet");
+    return ExitCode.badAssignment;
+  }
+  let assignment: Assignment;
+  try {
+    assignment = await getAssignment();
+  } catch (err) {
+    log.error({ err: (err as Error).message }, "no valid assignment");
+    return ExitCode.badAssignment;
+  }
+  const controller = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.once(sig, () => controller.abort(new Error(`received ${sig}`)));
+  }
+  const workloadLog = log.child({ workload: assignment.workload.id });
+  workloadLog.info({ type: assignment.workload.type }, "runner started");
+  const code = await runAssignment(assignment, {
+    log: workloadLog,
+    signal: controller.signal,
+    sandbox: loadConfig(process.env).PLUE_SANDBOX,
+  });
+  workloadLog.info({ code }, "runner finished");
+  return code;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`runner crashed: ${(err as Error)?.stack ?? err}\n`);
+      process.exit(ExitCode.failed);
+    },
+  );
+}

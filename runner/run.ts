@@ -1,0 +1,105 @@
+/**
+ * Running one assignment from start to end, in whichever process hosts it (a runner process or
+ * the app itself): events client, workspace, sandbox, the workload, exactly one terminal event
+ * (`done` or `error`), cleanup, and an exit code (ExitCode in the wire protocol).
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+import type { Logger } from "pino";
+import { type Assignment, ExitCode } from "../app/wire/protocol";
+import { type AgentOutcome, runAgent } from "./agent";
+import { CallbackError, EventClient, type EventClientOptions } from "./events";
+import { chownTree, type ResolvedSandbox, resolveSandbox, type Sandbox, type SandboxChoice } from "./sandbox/index";
+import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
+import { runWorkflow } from "./workflow";
+import fs from "node:fs";
+
+export interface RunOptions {
+  readonly log: Pick<Logger, "info" | "warn" | "error" | "debug">;
+  /** Aborting it stops the workload (executor abort, SIGTERM). */
+  readonly signal?: AbortSignal;
+  readonly sandbox?: SandboxChoice | ResolvedSandbox;
+  readonly workspaceBaseDir?: string;
+  readonly events?: Partial<EventClientOptions>;
+  readonly client?: Anthropic;
+}
+
+type Outcome = AgentOutcome | { kind: "timeout"; usage?: AgentOutcome["usage"] };
+
+export async function runAssignment(assignment: Assignment, opts: RunOptions): Promise<number> {
+  const { workload } = assignment;
+  const log = opts.log;
+  const events = new EventClient({
+    url: assignment.callback_url,
+    token: assignment.token,
+    log,
+    ...opts.events,
+  });
+  const wall = AbortSignal.timeout(workload.limits.wall_time_ms);
+  const signal = AbortSignal.any([events.signal, wall, ...(opts.signal ? [opts.signal] : [])]);
+
+  let outcome: Outcome;
+  let workspace: Workspace | undefined;
+  let sandbox: Sandbox | undefined;
+  try {
+    const choice = opts.sandbox ?? "auto";
+    const resolved = typeof choice === "string" ? await resolveSandbox(choice) : choice;
+    for (const note of resolved.notes) {
+      log.warn(note);
+      events.emit("log", { stream: "system", text: note });
+    }
+    workspace = await prepareWorkspace(assignment, { baseDir: opts.workspaceBaseDir, signal });
+    sandbox = resolved.create(workspace.dir);
+    chownTree(workspace.dir, sandbox.fileOwner);
+    const tools = { root: fs.realpathSync(workspace.dir), sandbox, signal };
+    outcome =
+      workload.type === "agent"
+        ? await runAgent({ workload, events, tools, signal, client: opts.client })
+        : await runWorkflow(assignment);
+  } catch (err) {
+    const e = err as Error;
+    outcome = signal.aborted
+      ? { kind: "aborted", usage: { input_tokens: 0, output_tokens: 0 } }
+      : {
+          kind: "error",
+          code: err instanceof WorkspaceError ? "workspace" : e.name === "SandboxUnavailableError" ? "sandbox" : "runner",
+          message: e.message,
+          usage: { input_tokens: 0, output_tokens: 0 },
+        };
+    if (!signal.aborted) log.error({ err: e.message }, "workload failed");
+  } finally {
+    await sandbox?.dispose().catch(() => {});
+    await workspace?.cleanup().catch(() => {});
+  }
+  if (outcome.kind === "aborted" && wall.aborted && !opts.signal?.aborted) outcome = { kind: "timeout", usage: outcome.usage };
+
+  if (events.failed) {
+    log.error({ err: events.failed.message }, "cannot report to the app; stopping");
+    return ExitCode.callbackUnreachable;
+  }
+  const code = emitTerminal(events, outcome);
+  try {
+    await events.close();
+  } catch (err) {
+    log.error({ err: (err as CallbackError).message }, "could not deliver the final events");
+    return ExitCode.callbackUnreachable;
+  }
+  return code;
+}
+
+/** The one terminal event of the workload, and the exit code that goes with it. */
+function emitTerminal(events: EventClient, outcome: Outcome): number {
+  switch (outcome.kind) {
+    case "done":
+      events.emit("done", { reason: outcome.reason, usage: outcome.usage, stop_reason: outcome.stopReason });
+      return ExitCode.ok;
+    case "aborted":
+      events.emit("done", { reason: "aborted", usage: outcome.usage });
+      return ExitCode.aborted;
+    case "timeout":
+      events.emit("done", { reason: "timeout", usage: outcome.usage });
+      return ExitCode.timeout;
+    case "error":
+      events.emit("error", { message: outcome.message, code: outcome.code });
+      return ExitCode.failed;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * bubblewrap: the local default. Each command gets new user, pid, ipc, uts, cgroup and network
+ * namespaces (so no network at all), read-only system directories, a minimal /etc, the
+ * workspace read-write at /workspace, a private /tmp, uid 1000, and rlimits set by `prlimit`
+ * before the command starts. The pid namespace dies with its first process, so nothing a
+ * command leaves in the background outlives it.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runProcess } from "./process";
+import {
+  baseEnv,
+  DEFAULT_LIMITS,
+  type ExecOptions,
+  SANDBOX_UID,
+  SANDBOX_WORKDIR,
+  type Sandbox,
+  type SandboxLimits,
+} from "./types";
+
+/** Host user a root runner drops to for its sandboxes: RLIMIT_NPROC does not bind host root. */
+export const ROOT_DROP_UID = 65534;
+
+const SYSTEM_DIRS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+/** The parts of /etc that programs need to start; nothing with secrets or host identity. */
+const ETC_ENTRIES = [
+  "alternatives",
+  "ld.so.cache",
+  "ld.so.conf",
+  "ld.so.conf.d",
+  "localtime",
+  "timezone",
+  "nsswitch.conf",
+  "ssl",
+  "ca-certificates",
+  "mime.types",
+  "bash.bashrc",
+  "inputrc",
+  "profile",
+  "protocols",
+  "services",
+  "os-release",
+];
+
+/** `prlimit` arguments for the limits; prlimit execs the command with them applied. */
+export function prlimitArgs(limits: SandboxLimits): string[] {
+  return [
+    "/usr/bin/prlimit",
+    `--cpu=${limits.cpuSeconds}`,
+    `--as=${limits.memoryBytes}`,
+    `--nproc=${limits.processes}`,
+    `--fsize=${limits.fileSizeBytes}`,
+    "--core=0",
+    "--",
+  ];
+}
+
+export interface BwrapArgsInput {
+  readonly workspace: string;
+  /** Directory holding the generated passwd, group and hosts files. */
+  readonly etcDir: string;
+  readonly cwd?: string;
+  readonly limits: SandboxLimits;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The full bwrap command line; pure, so its flags can be checked without running it. */
+export function bwrapArgs(input: BwrapArgsInput, argv: readonly string[]): string[] {
+  const a = [
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    String(SANDBOX_UID),
+    "--gid",
+    String(SANDBOX_UID),
+    "--hostname",
+    "sandbox",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+  ];
+  for (const dir of SYSTEM_DIRS) {
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) a.push("--symlink", fs.readlinkSync(dir), dir);
+    else if (st?.isDirectory()) a.push("--ro-bind", dir, dir);
+  }
+  for (const entry of ETC_ENTRIES) a.push("--ro-bind-try", `/etc/${entry}`, `/etc/${entry}`);
+  for (const file of ["passwd", "group", "hosts"]) a.push("--ro-bind", path.join(input.etcDir, file), `/etc/${file}`);
+  a.push("--proc", "/proc", "--dev", "/dev");
+  a.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
+  a.push("--bind", input.workspace, SANDBOX_WORKDIR);
+  a.push("--remount-ro", "/"); // the root tmpfs bwrap builds; /tmp and /workspace stay writable
+  a.push("--chdir", path.posix.join(SANDBOX_WORKDIR, input.cwd ?? "."));
+  a.push("--clearenv");
+  for (const [k, v] of Object.entries(input.env)) a.push("--setenv", k, v);
+  a.push("--", ...prlimitArgs(input.limits), ...argv);
+  return a;
+}
+
+/** A directory with the passwd, group and hosts the sandbox sees (the host's stay hidden). */
+export function writeSandboxEtc(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-sandbox-etc-"));
+  fs.chmodSync(dir, 0o755);
+  const u = SANDBOX_UID;
+  fs.writeFileSync(
+    path.join(dir, "passwd"),
+    `root:x:0:0:root:/root:/usr/sbin/nologin\nplue:x:${u}:${u}:plue:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    { mode: 0o644 },
+  );
+  fs.writeFileSync(path.join(dir, "group"), `root:x:0:\nplue:x:${u}:\nnogroup:x:65534:\n`, { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, "hosts"), "127.0.0.1 localhost sandbox\n::1 localhost\n", { mode: 0o644 });
+  return dir;
+}
+
+export function createBwrapSandbox(workspace: string, limits: SandboxLimits = DEFAULT_LIMITS): Sandbox {
+  const etcDir = writeSandboxEtc();
+  const drop = process.getuid?.() === 0 ? { uid: ROOT_DROP_UID, gid: ROOT_DROP_UID } : undefined;
+  return {
+    backend: "bwrap",
+    workspace,
+    fileOwner: drop,
+    exec(argv, opts: ExecOptions) {
+      const args = bwrapArgs({ workspace, etcDir, cwd: opts.cwd, limits, env: baseEnv(opts.env) }, argv);
+      return runProcess("bwrap", args, {
+        cwd: "/",
+        env: { PATH: "/usr/bin:/bin" },
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
+        maxOutputBytes: opts.maxOutputBytes,
+        stdin: opts.stdin,
+        uid: drop?.uid,
+        gid: drop?.gid,
+      });
+    },
+    async dispose() {
+      fs.rmSync(etcDir, { recursive: true, force: true });
+    },
+  };
+}

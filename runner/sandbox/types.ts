@@ -1,0 +1,81 @@
+/** What every sandbox backend offers the tools: run a command over the workspace, confined. */
+import type { ProcessResult } from "./process";
+
+export type SandboxBackend = "bwrap" | "gvisor" | "none";
+export type SandboxChoice = "auto" | SandboxBackend;
+
+/** Per-command resource limits, applied as rlimits (bwrap, none) or OCI limits (gvisor). */
+export interface SandboxLimits {
+  /** CPU seconds per process (RLIMIT_CPU). */
+  readonly cpuSeconds: number;
+  /** Address space per process in bytes (RLIMIT_AS); gVisor uses it as the memory limit. */
+  readonly memoryBytes: number;
+  /** Processes of the sandbox user (RLIMIT_NPROC; pids limit in gVisor). */
+  readonly processes: number;
+  /** Largest file a command may write, in bytes (RLIMIT_FSIZE). */
+  readonly fileSizeBytes: number;
+  /** Size of the private /tmp. */
+  readonly tmpBytes: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  cpuSeconds: 600,
+  memoryBytes: 4 * 1024 ** 3,
+  processes: 512,
+  fileSizeBytes: 1024 ** 3,
+  tmpBytes: 512 * 1024 ** 2,
+};
+
+/** Where the workspace appears inside the sandbox; tools speak of paths relative to it. */
+export const SANDBOX_WORKDIR = "/workspace";
+/** The unprivileged user commands run as inside the sandbox. */
+export const SANDBOX_UID = 1000;
+
+export interface ExecOptions {
+  /** Wall-clock limit; the whole process tree is killed when it passes. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+  /** Working directory relative to the workspace root. */
+  readonly cwd?: string;
+  readonly maxOutputBytes?: number;
+  readonly stdin?: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export type ExecResult = ProcessResult;
+
+export interface Sandbox {
+  readonly backend: SandboxBackend;
+  /** The workspace on the host. */
+  readonly workspace: string;
+  /**
+   * Host owner that files in the workspace must have for the sandbox to write them, when it
+   * differs from the runner's own user (a root runner drops to an unprivileged user).
+   */
+  readonly fileOwner?: { readonly uid: number; readonly gid: number };
+  exec(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
+  /** Removes what the sandbox created outside the workspace. */
+  dispose(): Promise<void>;
+}
+
+/** The environment every command starts from: nothing of the runner's leaks in. */
+export function baseEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    PATH: "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+    HOME: "/tmp",
+    LANG: "C.UTF-8",
+    TERM: "dumb",
+    USER: "plue",
+    ...extra,
+  };
+}
+
+export class SandboxUnavailableError extends Error {
+  constructor(
+    readonly backend: SandboxBackend,
+    message: string,
+  ) {
+    super(`sandbox ${backend} is not usable: ${message}`);
+    this.name = "SandboxUnavailableError";
+  }
+}
