@@ -16,6 +16,7 @@ import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
 import { createApp } from "./http/app";
 import { createLogger, type Logger } from "./log";
+import { type AgentServiceOptions, createAgentServices } from "./sessions/wiring";
 
 export interface Platform {
   readonly ctx: AppContext;
@@ -36,8 +37,10 @@ export function createContext(
   config: Config,
   db: Db,
   log: Logger,
+  services: AgentServiceOptions = {},
 ): AppContext & { shutdown(): Promise<void> } {
   const hooks: Array<() => Promise<void> | void> = [];
+  const agents = createAgentServices({ config, db, log }, (hook) => void hooks.push(hook), services);
   const git = new GitService({ db, dataDir: config.dataDir, log });
   hooks.push(() => git.close());
   return {
@@ -45,6 +48,7 @@ export function createContext(
     db,
     log,
     git,
+    ...agents,
     onShutdown: (hook) => void hooks.push(hook),
     async shutdown() {
       for (const hook of hooks.reverse()) {
@@ -82,6 +86,8 @@ export interface StartOptions {
   log?: Logger;
   /** A database opened by the caller (tests); otherwise opened from the configuration. */
   db?: Db;
+  /** The executor and streaming timings (tests); defaults otherwise. */
+  services?: AgentServiceOptions;
 }
 
 export async function startPlatform(config: Config, options: StartOptions = {}): Promise<Platform> {
@@ -93,7 +99,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     await db.close();
     throw err;
   }
-  const ctx = createContext(config, db, log);
+  const ctx = createContext(config, db, log, options.services);
   const adminToken = await ensureAdmin(ctx);
   if (config.PLUE_SEED_DEMO) await seedDemo(db, ctx.git.repos);
   const app = createApp(ctx);

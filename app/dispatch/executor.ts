@@ -14,7 +14,7 @@ export interface ExecutorHooks {
 }
 
 export interface Executor {
-  readonly name: "local" | "in-process" | "kubernetes";
+  readonly name: "local" | "in-process" | "kubernetes" | "none";
   /** Starts the workload now or queues it; resolves once accepted, not when it ends. */
   dispatch(assignment: Assignment): Promise<void>;
   /** Stops a workload directly (kill / AbortController / delete pod). Idempotent. */

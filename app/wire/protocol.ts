@@ -76,6 +76,34 @@ export const EventBatch = z.object({ events: z.array(RunnerEvent).min(1).max(MAX
 export const EventAck = z.object({ ack: z.number().int().min(0), abort: z.boolean() });
 export type EventAck = z.infer<typeof EventAck>;
 
+/**
+ * A rejected batch: `{error:{code, message, …}}` with its HTTP status. Nothing of a rejected
+ * batch is stored. What a runner does with each code:
+ * - 409 `seq_gap`: resend from `expected_seq` (events before it are stored).
+ * - 409 `workload_ended`: stop; `ack` is the last stored seq (a lost final ack looks like this).
+ * - 400/413: a bug in the runner; retrying the same batch cannot succeed.
+ * - 401/403/404: the token or workload id is wrong; stop.
+ */
+export const EventRejection = z.object({
+  error: z.object({
+    code: z.enum([
+      "unauthorized",
+      "forbidden",
+      "not_found",
+      "workload_ended",
+      "seq_gap",
+      "invalid_batch",
+      "invalid_request",
+      "malformed_json",
+      "payload_too_large",
+    ]),
+    message: z.string(),
+    expected_seq: z.number().int().min(1).optional(),
+    ack: z.number().int().min(0).optional(),
+  }),
+});
+export type EventRejection = z.infer<typeof EventRejection>;
+
 /** An event as clients receive it over SSE: `id` is task_events.id. */
 export interface StreamEvent<T extends EventType = EventType> {
   id: number;

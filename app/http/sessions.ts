@@ -1,0 +1,95 @@
+/**
+ * Agent sessions API (DESIGN.md §4 Events):
+ *   POST /api/sessions                 {repo?: "owner/name", title?} → 201 session
+ *   GET  /api/sessions/:id             → session with its latest run
+ *   GET  /api/sessions/:id/messages    → history (text, tool_use, tool_result parts)
+ *   POST /api/sessions/:id/run         {message} → 202 {workload_id}
+ *   POST /api/sessions/:id/abort       → 202 {workload_id, status: "aborting"}; 409 when idle
+ *   GET  /api/sessions/:id/stream      SSE; Last-Event-ID or ?lastEventId=, ?follow=1
+ */
+import { Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../context";
+import { SseWriter } from "../events/sse";
+import { resolveStart, SessionStream } from "../sessions/stream";
+import { requireUser } from "./auth";
+import { badRequest, parseBody } from "./errors";
+
+const CreateSession = z.object({
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/, "a repository as owner/name")
+    .optional(),
+  title: z.string().trim().min(1).max(200).optional(),
+});
+
+const RunRequest = z.object({ message: z.string().trim().min(1).max(100_000) });
+
+export function sessionsRouter(ctx: AppContext): Router {
+  const { sessions, events, db } = ctx;
+  const router = Router();
+  router.use("/api/sessions", requireUser);
+
+  router.post("/api/sessions", async (req, res) => {
+    const input = parseBody(CreateSession, req.body ?? {});
+    res.status(201).json(await sessions.create(res.locals.user!, input));
+  });
+
+  router.get("/api/sessions/:id", async (req, res) => {
+    res.json(await sessions.get(res.locals.user!, req.params.id));
+  });
+
+  router.get("/api/sessions/:id/messages", async (req, res) => {
+    res.json({ messages: await sessions.messages(res.locals.user!, req.params.id) });
+  });
+
+  router.post("/api/sessions/:id/run", async (req, res) => {
+    const { message } = parseBody(RunRequest, req.body);
+    res.status(202).json(await sessions.run(res.locals.user!, req.params.id, message));
+  });
+
+  router.post("/api/sessions/:id/abort", async (req, res) => {
+    res.status(202).json(await sessions.abort(res.locals.user!, req.params.id));
+  });
+
+  router.get("/api/sessions/:id/stream", async (req, res) => {
+    const session = await sessions.owned(db, res.locals.user!, req.params.id);
+    const follow = isTrue(req.query.follow);
+    const start = await resolveStart(
+      db,
+      session.id,
+      lastEventId(req.headers["last-event-id"], req.query),
+      follow,
+    );
+    if (start.kind === "finished") {
+      res.status(204).end(); // the run was seen to its end: EventSource stops reconnecting
+      return;
+    }
+    const sse = new SseWriter(res, ctx.sse);
+    sse.open();
+    const stream = new SessionStream(db, events, sse, session.id, follow);
+    try {
+      await stream.start(start);
+    } catch (err) {
+      req.log?.warn({ err }, "stream failed; the client will resume");
+      sse.end();
+    }
+  });
+
+  return router;
+}
+
+/** The header wins over `?lastEventId=` (a fresh EventSource can only pass the latter). */
+function lastEventId(
+  header: string | string[] | undefined,
+  query: Record<string, unknown>,
+): number | undefined {
+  const raw = typeof header === "string" && header !== "" ? header : query.lastEventId;
+  if (raw === undefined || raw === "") return undefined;
+  if (typeof raw !== "string" || !/^\d{1,15}$/.test(raw)) {
+    throw badRequest("Last-Event-ID must be an event id (a non-negative integer)");
+  }
+  return Number(raw);
+}
+
+const isTrue = (v: unknown) => v === "1" || v === "true";

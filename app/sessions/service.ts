@@ -1,0 +1,252 @@
+/**
+ * Agent sessions: a conversation owned by its creating user (others get 404), optionally about a
+ * repository. `run` stores the user message and starts an `agent` workload; when the workload
+ * ends, its events are folded into `messages`/`parts`, so history survives without the stream.
+ *
+ * Session status: idle → running → (aborting →) idle | aborted | failed; a new run may start from
+ * any state but running/aborting.
+ */
+import type { User } from "../auth/tokens";
+import type { AppContext } from "../context";
+import type { Queryable } from "../db";
+import type { Dispatcher, EndStatus, WorkloadEnd, WorkloadStatus } from "../dispatch/dispatcher";
+import { type EventHub, sessionTopic } from "../events/hub";
+import { allEvents } from "../events/store";
+import { conflict, notFound } from "../http/errors";
+import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
+import { foldEvents, mergeRoles } from "./fold";
+
+export type SessionStatus = "idle" | "running" | "aborting" | "aborted" | "failed";
+
+export interface SessionView {
+  id: string;
+  title: string | null;
+  repo: string | null;
+  status: SessionStatus;
+  /** The latest run, if any. */
+  run: { workload_id: string; status: WorkloadStatus; created_at: string } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MessageView {
+  id: number;
+  role: "user" | "assistant";
+  workload_id: string | null;
+  parts: ChatPart[];
+  created_at: string;
+}
+
+const SESSION_STATUS_AFTER: Record<EndStatus, SessionStatus> = {
+  succeeded: "idle",
+  aborted: "aborted",
+  failed: "failed",
+};
+
+type ServiceContext = Pick<AppContext, "config" | "db" | "log">;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface SessionRow {
+  id: string;
+  user_id: number | null;
+  title: string | null;
+  status: SessionStatus;
+  repo_id: number | null;
+  repo: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export class SessionService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly hub: EventHub,
+    private readonly dispatcher: Dispatcher,
+  ) {
+    dispatcher.onWorkloadEnd("agent", (tx, end) => this.runEnded(tx, end));
+  }
+
+  async create(user: User, input: { repo?: string; title?: string }): Promise<SessionView> {
+    const repoId = input.repo ? (await this.visibleRepo(user, input.repo)).id : null;
+    const id = crypto.randomUUID();
+    await this.ctx.db.query("INSERT INTO sessions (id, user_id, repo_id, title) VALUES ($1, $2, $3, $4)", [
+      id,
+      user.id,
+      repoId,
+      input.title ?? null,
+    ]);
+    return this.get(user, id);
+  }
+
+  async get(user: User, id: string): Promise<SessionView> {
+    const s = await this.owned(this.ctx.db, user, id);
+    const r = await this.ctx.db.query<{ id: string; status: WorkloadStatus; created_at: Date }>(
+      "SELECT id, status, created_at FROM workloads WHERE session_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+      [id],
+    );
+    const run = r.rows[0];
+    return {
+      id: s.id,
+      title: s.title,
+      repo: s.repo,
+      status: s.status,
+      run: run ? { workload_id: run.id, status: run.status, created_at: iso(run.created_at) } : null,
+      created_at: iso(s.created_at),
+      updated_at: iso(s.updated_at),
+    };
+  }
+
+  async messages(user: User, id: string): Promise<MessageView[]> {
+    await this.owned(this.ctx.db, user, id);
+    return loadMessages(this.ctx.db, id);
+  }
+
+  /** Stores the user message and starts a run; 409 while another run is in progress. */
+  async run(user: User, id: string, text: string): Promise<{ workload_id: string }> {
+    const assignment = await this.ctx.db.transaction(async (tx) => {
+      const s = await this.owned(tx, user, id, true);
+      if (s.status === "running" || s.status === "aborting") {
+        throw conflict(`session ${id} already has a run in progress; abort it or wait for it to end`, "busy");
+      }
+      const m = await tx.query<{ id: number }>(
+        "INSERT INTO messages (session_id, role) VALUES ($1, 'user') RETURNING id::int AS id",
+        [id],
+      );
+      const messageId = m.rows[0]!.id;
+      await tx.query("INSERT INTO parts (message_id, idx, type, data) VALUES ($1, 0, 'text', $2)", [
+        messageId,
+        JSON.stringify({ type: "text", text }),
+      ]);
+      const history = mergeRoles((await loadMessages(tx, id)).map(({ role, parts }) => ({ role, parts })));
+      const assignment = await this.dispatcher.create(tx, {
+        type: "agent",
+        session_id: id,
+        repo: s.repo_id ? await this.repoRef(tx, s.repo_id) : undefined,
+        model: this.ctx.config.PLUE_MODEL,
+        messages: history,
+        limits: Limits.parse({}),
+      });
+      await tx.query("UPDATE messages SET workload_id = $2 WHERE id = $1", [
+        messageId,
+        assignment.workload.id,
+      ]);
+      await tx.query("UPDATE sessions SET status = 'running', updated_at = now() WHERE id = $1", [id]);
+      return assignment;
+    });
+    // Streams waiting for a run (or following the session) learn of it now.
+    await this.hub.signal(sessionTopic(id));
+    await this.dispatcher.dispatch(assignment);
+    return { workload_id: assignment.workload.id };
+  }
+
+  /** Asks the running workload to stop; 409 when nothing is running. */
+  async abort(user: User, id: string): Promise<{ workload_id: string; status: "aborting" }> {
+    await this.owned(this.ctx.db, user, id);
+    const r = await this.ctx.db.query<{ id: string }>(
+      `SELECT id FROM workloads WHERE session_id = $1 AND status IN ('pending', 'running', 'aborting')
+        ORDER BY created_at DESC LIMIT 1`,
+      [id],
+    );
+    const workloadId = r.rows[0]?.id;
+    const marked =
+      workloadId !== undefined &&
+      (await this.dispatcher.requestAbort(workloadId, async (tx) => {
+        await tx.query("UPDATE sessions SET status = 'aborting', updated_at = now() WHERE id = $1", [id]);
+      }));
+    if (!workloadId || !marked) throw conflict(`session ${id} has no run in progress`, "not_running");
+    return { workload_id: workloadId, status: "aborting" };
+  }
+
+  /** The session if `user` may see it; 404 otherwise (existence is not revealed). */
+  async owned(db: Queryable, user: User, id: string, lock = false): Promise<SessionRow> {
+    if (!UUID.test(id)) throw notFound(`no session ${id}`);
+    const r = await db.query<SessionRow>(
+      `SELECT s.id, s.user_id::int AS user_id, s.title, s.status, s.repo_id::int AS repo_id,
+              CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo,
+              s.created_at, s.updated_at
+         FROM sessions s LEFT JOIN repositories r ON r.id = s.repo_id
+        WHERE s.id = $1 ${lock ? "FOR UPDATE OF s" : ""}`,
+      [id],
+    );
+    const s = r.rows[0];
+    if (!s || s.user_id !== user.id) throw notFound(`no session ${id}`);
+    return s;
+  }
+
+  /** In the transaction that ends the workload: history and session status. */
+  private async runEnded(tx: Queryable, end: WorkloadEnd): Promise<void> {
+    const sessionId = end.workload.session_id;
+    if (!sessionId) return;
+    const folded = foldEvents(await allEvents(tx, end.workload.id));
+    for (const message of folded) await insertMessage(tx, sessionId, end.workload.id, message);
+    await tx.query("UPDATE sessions SET status = $2, updated_at = now() WHERE id = $1", [
+      sessionId,
+      SESSION_STATUS_AFTER[end.status],
+    ]);
+  }
+
+  private async visibleRepo(user: User, fullName: string): Promise<{ id: number }> {
+    const [owner, name] = fullName.split("/");
+    const r = await this.ctx.db.query<{ id: number; visibility: string; owner_id: number | null }>(
+      `SELECT id::int AS id, visibility, owner_id::int AS owner_id FROM repositories
+        WHERE lower(owner) = lower($1) AND lower(name) = lower($2)`,
+      [owner, name],
+    );
+    const repo = r.rows[0];
+    const visible = repo && (repo.visibility === "public" || user.is_admin || repo.owner_id === user.id);
+    if (!repo || !visible) throw notFound(`no repository ${fullName}`);
+    return repo;
+  }
+
+  private async repoRef(tx: Queryable, repoId: number) {
+    const r = await tx.query<{ owner: string; name: string }>(
+      "SELECT owner, name FROM repositories WHERE id = $1",
+      [repoId],
+    );
+    const repo = r.rows[0];
+    if (!repo) return undefined;
+    const base = this.ctx.config.publicUrl;
+    return { owner: repo.owner, name: repo.name, clone_url: `${base}/${repo.owner}/${repo.name}.git` };
+  }
+}
+
+async function insertMessage(tx: Queryable, sessionId: string, workloadId: string, message: ChatMessage) {
+  const m = await tx.query<{ id: number }>(
+    "INSERT INTO messages (session_id, role, workload_id) VALUES ($1, $2, $3) RETURNING id::int AS id",
+    [sessionId, message.role, workloadId],
+  );
+  const id = m.rows[0]!.id;
+  for (const [idx, part] of message.parts.entries()) {
+    await tx.query("INSERT INTO parts (message_id, idx, type, data) VALUES ($1, $2, $3, $4)", [
+      id,
+      idx,
+      part.type,
+      JSON.stringify(part),
+    ]);
+  }
+}
+
+async function loadMessages(db: Queryable, sessionId: string): Promise<MessageView[]> {
+  const r = await db.query<{
+    id: number;
+    role: "user" | "assistant";
+    workload_id: string | null;
+    created_at: Date;
+    parts: unknown;
+  }>(
+    `SELECT m.id::int AS id, m.role, m.workload_id, m.created_at,
+            COALESCE(json_agg(p.data ORDER BY p.idx) FILTER (WHERE p.id IS NOT NULL), '[]') AS parts
+       FROM messages m LEFT JOIN parts p ON p.message_id = m.id
+      WHERE m.session_id = $1 GROUP BY m.id ORDER BY m.id`,
+    [sessionId],
+  );
+  return r.rows.map((m) => ({
+    id: m.id,
+    role: m.role,
+    workload_id: m.workload_id,
+    parts: (typeof m.parts === "string" ? JSON.parse(m.parts) : m.parts) as ChatPart[],
+    created_at: iso(m.created_at),
+  }));
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
