@@ -15,9 +15,9 @@ export class GitClient {
   readonly home = fs.mkdtempSync(path.join(os.tmpdir(), "plue-git-client-"));
 
   /** Runs git; never throws on a non-zero exit (tests assert on failures too). */
-  run(args: string[], cwd = this.home, env: Record<string, string> = {}): Promise<GitResult> {
+  run(args: string[], cwd = this.home, env: Record<string, string> = {}, input?: string): Promise<GitResult> {
     return new Promise((resolve) => {
-      execFile(
+      const child = execFile(
         "git",
         args,
         {
@@ -40,12 +40,18 @@ export class GitClient {
           resolve({ code, stdout: String(stdout), stderr: String(stderr) });
         },
       );
+      if (input !== undefined) child.stdin?.end(input);
     });
   }
 
   /** Like run, but a failure is an error carrying git's stderr. */
-  async ok(args: string[], cwd = this.home, env: Record<string, string> = {}): Promise<string> {
-    const r = await this.run(args, cwd, env);
+  async ok(
+    args: string[],
+    cwd = this.home,
+    env: Record<string, string> = {},
+    input?: string,
+  ): Promise<string> {
+    const r = await this.run(args, cwd, env, input);
     if (r.code !== 0) throw new Error(`git ${args.join(" ")} failed (${r.code}):\n${r.stderr}`);
     return r.stdout.trim();
   }
