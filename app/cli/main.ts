@@ -4,6 +4,7 @@ type Command = { summary: string; load: () => Promise<{ main(argv: string[]): Pr
 const COMMANDS: Record<string, Command> = {
   dev: { summary: "start the local platform", load: () => import("./dev") },
   serve: { summary: "run the API server (containers, production)", load: () => import("./serve") },
+  workflow: { summary: "check workflow files", load: () => import("./workflow") },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,454 @@
+/**
+ * Runtime values of the dialect and the Python semantics that matter for them: truthiness, equality,
+ * ordering, `str()`/`repr()`, int vs float arithmetic. Symbolic values (outputs only known once a step ran)
+ * are {@link Symbolic}: they may be joined into strings, and anything else done with them is an error.
+ */
+import { type PlanValue, pythonStringRepr } from "../wire/plan";
+import { ScriptError } from "./errors";
+import type { Evaluator } from "./interpreter";
+
+/** int is a JS number (always a safe integer); float is boxed so `1.0` stays a float. */
+export type Value = null | boolean | number | string | PyFloat | PyList | PyTuple | PyDict | PyObject;
+
+export class PyFloat {
+  constructor(readonly v: number) {}
+}
+
+export class PyTuple {
+  constructor(readonly items: readonly Value[]) {}
+}
+
+/** Lists and dicts are frozen after the module loads, so one evaluation cannot leak into the next. */
+export class PyList {
+  frozen = false;
+  constructor(public items: Value[]) {}
+}
+
+export class PyDict {
+  frozen = false;
+  /** hash key → [key, value], in insertion order. */
+  readonly entries = new Map<string, [Value, Value]>();
+
+  get(key: Value, at: number): Value | undefined {
+    return this.entries.get(hashKey(key, at))?.[1];
+  }
+
+  set(key: Value, value: Value, at: number): void {
+    this.entries.set(hashKey(key, at), [key, value]);
+  }
+
+  keys(): Value[] {
+    return [...this.entries.values()].map((e) => e[0]);
+  }
+}
+
+/** Host objects: functions, `ctx`, step handles, triggers, event records. */
+export abstract class PyObject {
+  abstract readonly typeName: string;
+  /** An attribute, or undefined if there is none (the evaluator then reports it). May throw. */
+  getAttr(_name: string, _at: number): Value | undefined {
+    return undefined;
+  }
+  /** Attribute names offered in "has no attribute" errors. */
+  attrNames(): string[] {
+    return [];
+  }
+  repr(): string {
+    return `<${this.typeName}>`;
+  }
+}
+
+export abstract class PyCallable extends PyObject {
+  abstract readonly name: string;
+  abstract call(ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number): Value;
+  override repr(): string {
+    return `<function ${this.name}>`;
+  }
+}
+
+/** A function implemented in TypeScript. */
+export class Builtin extends PyCallable {
+  readonly typeName = "builtin_function";
+  constructor(
+    readonly name: string,
+    private readonly fn: (ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number) => Value,
+  ) {
+    super();
+  }
+  call(ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number): Value {
+    return this.fn(ev, args, kwargs, at);
+  }
+}
+
+/** Read-only data with attribute access and `r["key"]` (the event: `ctx.event.pull_request.base`). */
+export class PyRecord extends PyObject {
+  constructor(
+    readonly typeName: string,
+    readonly fields: ReadonlyMap<string, Value>,
+  ) {
+    super();
+  }
+  override getAttr(name: string): Value | undefined {
+    return this.fields.get(name);
+  }
+  override attrNames(): string[] {
+    return [...this.fields.keys()];
+  }
+  override repr(): string {
+    return `${this.typeName}(${[...this.fields].map(([k, v]) => `${k}=${repr(v, 0, 0)}`).join(", ")})`;
+  }
+}
+
+export type TemplatePart = string | OutputRef;
+
+/** A value only known when a step has run. */
+export abstract class Symbolic extends PyObject {
+  /** How the author wrote it, for errors: `build.stdout`. */
+  abstract describe(): string;
+  /** The value as parts of a string (for f-strings and `+`). */
+  abstract parts(): TemplatePart[];
+  abstract toPlan(): PlanValue;
+}
+
+/** `step.output` (or the step's primary output when `output` is undefined). */
+export class OutputRef extends Symbolic {
+  readonly typeName = "output";
+  constructor(
+    readonly step: string,
+    readonly output: string | undefined,
+    private readonly label: string,
+  ) {
+    super();
+  }
+  describe(): string {
+    return this.label;
+  }
+  parts(): TemplatePart[] {
+    return [this];
+  }
+  toPlan(): PlanValue {
+    return { $ref: this.output === undefined ? this.step : `${this.step}.${this.output}` };
+  }
+}
+
+/** A string with outputs in it (`f"echo {build.stdout}"`). */
+export class Template extends Symbolic {
+  readonly typeName = "str";
+  constructor(private readonly items: TemplatePart[]) {
+    super();
+  }
+  describe(): string {
+    const ref = this.items.find((p): p is OutputRef => typeof p !== "string");
+    return `a string containing ${ref?.describe() ?? "outputs"}`;
+  }
+  parts(): TemplatePart[] {
+    return this.items;
+  }
+  toPlan(): PlanValue {
+    return { $concat: this.items.map((p) => (typeof p === "string" ? p : p.toPlan())) };
+  }
+}
+
+/** Joins string parts, keeping the result a plain string when nothing in it is symbolic. */
+export function joinParts(parts: TemplatePart[]): string | Template {
+  const merged: TemplatePart[] = [];
+  for (const p of parts) {
+    const last = merged[merged.length - 1];
+    if (typeof p === "string" && typeof last === "string") merged[merged.length - 1] = last + p;
+    else if (p !== "") merged.push(p);
+  }
+  if (merged.length === 0) return "";
+  if (merged.length === 1 && typeof merged[0] === "string") return merged[0];
+  return new Template(merged);
+}
+
+export function symbolicError(v: Symbolic, use: string, at: number): ScriptError {
+  return new ScriptError(
+    `${v.describe()} is only known when the step runs, so it cannot be ${use} while the plan is built`,
+    at,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Type names, truthiness, equality, ordering
+
+export function typeName(v: Value): string {
+  if (v === null) return "NoneType";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return "int";
+  if (typeof v === "string") return "str";
+  if (v instanceof PyFloat) return "float";
+  if (v instanceof PyList) return "list";
+  if (v instanceof PyTuple) return "tuple";
+  if (v instanceof PyDict) return "dict";
+  return v.typeName;
+}
+
+export function truthy(v: Value, at: number): boolean {
+  if (v === null) return false;
+  if (typeof v === "boolean") return v;
+  if (typeof v === "number") return v !== 0;
+  if (typeof v === "string") return v.length > 0;
+  if (v instanceof PyFloat) return v.v !== 0;
+  if (v instanceof PyList) return v.items.length > 0;
+  if (v instanceof PyTuple) return v.items.length > 0;
+  if (v instanceof PyDict) return v.entries.size > 0;
+  if (v instanceof Symbolic) throw symbolicError(v, "tested (if/and/or/not)", at);
+  return true;
+}
+
+/** The numeric value of an int, float or bool (Python treats bools as 0/1). */
+export function numeric(v: Value): { n: number; float: boolean } | undefined {
+  if (typeof v === "number") return { n: v, float: false };
+  if (typeof v === "boolean") return { n: v ? 1 : 0, float: false };
+  if (v instanceof PyFloat) return { n: v.v, float: true };
+  return undefined;
+}
+
+const MAX_NESTING = 100;
+
+function tooDeep(at: number): ScriptError {
+  return new ScriptError(`a value is nested more than ${MAX_NESTING} levels deep`, at);
+}
+
+export function equals(a: Value, b: Value, at: number, depth = 0): boolean {
+  if (depth > MAX_NESTING) throw tooDeep(at);
+  if (a instanceof Symbolic) throw symbolicError(a, "compared", at);
+  if (b instanceof Symbolic) throw symbolicError(b, "compared", at);
+  const na = numeric(a);
+  const nb = numeric(b);
+  if (na && nb) return na.n === nb.n;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+  const seq = (x: readonly Value[], y: readonly Value[]) =>
+    x.length === y.length && x.every((v, i) => equals(v, y[i]!, at, depth + 1));
+  if (a instanceof PyList && b instanceof PyList) return seq(a.items, b.items);
+  if (a instanceof PyTuple && b instanceof PyTuple) return seq(a.items, b.items);
+  if (a instanceof PyDict && b instanceof PyDict) {
+    if (a.entries.size !== b.entries.size) return false;
+    for (const [k, [, v]] of a.entries) {
+      const other = b.entries.get(k);
+      if (!other || !equals(v, other[1], at, depth + 1)) return false;
+    }
+    return true;
+  }
+  return a === b;
+}
+
+/** -1, 0 or 1 for `<`-style comparisons; a TypeError-like error for values Python cannot order. */
+export function compare(a: Value, b: Value, op: string, at: number, depth = 0): number {
+  if (depth > MAX_NESTING) throw tooDeep(at);
+  if (a instanceof Symbolic) throw symbolicError(a, "compared", at);
+  if (b instanceof Symbolic) throw symbolicError(b, "compared", at);
+  const na = numeric(a);
+  const nb = numeric(b);
+  if (na && nb) return na.n < nb.n ? -1 : na.n > nb.n ? 1 : 0;
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  const seqA = a instanceof PyList || a instanceof PyTuple ? a.items : undefined;
+  const seqB = b instanceof PyList || b instanceof PyTuple ? b.items : undefined;
+  if (seqA && seqB && typeName(a) === typeName(b)) {
+    for (let i = 0; i < Math.min(seqA.length, seqB.length); i++) {
+      if (!equals(seqA[i]!, seqB[i]!, at, depth + 1)) return compare(seqA[i]!, seqB[i]!, op, at, depth + 1);
+    }
+    return Math.sign(seqA.length - seqB.length);
+  }
+  throw new ScriptError(`\`${op}\` is not supported between ${typeName(a)} and ${typeName(b)}`, at);
+}
+
+/** Dict keys: str, int, float, bool, None, and tuples of those (hashable, as in Python). */
+export function hashKey(v: Value, at: number): string {
+  if (v === null) return "n";
+  if (typeof v === "string") return `s${v}`;
+  const num = numeric(v);
+  if (num) return `i${num.n}`;
+  if (v instanceof PyTuple) return `t(${v.items.map((x) => hashKey(x, at)).join(",")})`;
+  if (v instanceof Symbolic) throw symbolicError(v, "used as a dict key", at);
+  throw new ScriptError(`a ${typeName(v)} cannot be a dict key (unhashable)`, at);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// str() and repr()
+
+export function floatRepr(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const abs = Math.abs(x);
+  if (Number.isInteger(x) && abs < 1e16) return x.toFixed(1);
+  const s = abs >= 1e16 || (abs < 1e-4 && abs > 0) ? x.toExponential() : String(x);
+  return s.replace(/e([+-])(\d)$/, "e$10$2");
+}
+
+export function str(v: Value, at: number): string {
+  if (typeof v === "string") return v;
+  if (v instanceof Symbolic) throw symbolicError(v, "converted to text here", at);
+  return repr(v, at, 0);
+}
+
+export function repr(v: Value, at: number, depth = 0): string {
+  if (depth > MAX_NESTING) throw tooDeep(at);
+  if (v === null) return "None";
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return pythonStringRepr(v);
+  if (v instanceof PyFloat) return floatRepr(v.v);
+  if (v instanceof PyList) return `[${v.items.map((x) => repr(x, at, depth + 1)).join(", ")}]`;
+  if (v instanceof PyTuple) {
+    const inner = v.items.map((x) => repr(x, at, depth + 1)).join(", ");
+    return v.items.length === 1 ? `(${inner},)` : `(${inner})`;
+  }
+  if (v instanceof PyDict) {
+    return `{${[...v.entries.values()].map(([k, x]) => `${repr(k, at, depth + 1)}: ${repr(x, at, depth + 1)}`).join(", ")}}`;
+  }
+  if (v instanceof Symbolic) throw symbolicError(v, "converted to text here", at);
+  return v.repr();
+}
+
+/** Python's format-spec mini-language, the common part: `[[fill]align][sign][0][width][,][.precision][type]`. */
+export function formatWithSpec(v: Value, spec: string, at: number): string {
+  if (spec === "") return str(v, at);
+  const m = /^(?:(.)?([<>^=]))?([+\- ])?(0)?(\d+)?(,)?(?:\.(\d+))?([sdfFeE%xXob])?$/s.exec(spec);
+  if (!m) throw new ScriptError(`unsupported format spec \`${spec}\``, at);
+  const [, fillChar, alignChar, sign, zero, widthText, comma, precisionText, type] = m;
+  const num = typeof v === "boolean" ? undefined : numeric(v);
+  let body: string;
+  if (num) {
+    const precision = precisionText === undefined ? undefined : Number(precisionText);
+    const t = type ?? (num.float ? "" : "d");
+    let n = Math.abs(num.n);
+    if (t === "%") n *= 100;
+    if (t === "d") {
+      if (num.float) throw new ScriptError("format `d` needs an int", at);
+      body = String(n);
+    } else if (t === "x" || t === "X" || t === "o" || t === "b") {
+      if (num.float) throw new ScriptError(`format \`${t}\` needs an int`, at);
+      body = n.toString(t === "o" ? 8 : t === "b" ? 2 : 16);
+      if (t === "X") body = body.toUpperCase();
+    } else if (t === "e" || t === "E") {
+      body = n.toExponential(precision ?? 6).replace(/e([+-])(\d)$/, "e$10$2");
+      if (t === "E") body = body.toUpperCase();
+    } else if (t === "f" || t === "F" || t === "%") {
+      body = n.toFixed(precision ?? 6);
+    } else if (t === "s") {
+      throw new ScriptError("format `s` needs a str", at);
+    } else {
+      body = precision === undefined ? (num.float ? floatRepr(n) : String(n)) : n.toPrecision(precision);
+    }
+    if (comma) body = body.replace(/^(\d+)/, (d) => d.replace(/\B(?=(\d{3})+$)/g, ","));
+    if (t === "%") body += "%";
+    const minus = num.n < 0 || Object.is(num.n, -0);
+    const signText = minus ? "-" : sign === "+" ? "+" : sign === " " ? " " : "";
+    const width = widthText === undefined ? 0 : Number(widthText);
+    if (zero && !alignChar) return signText + body.padStart(width - signText.length, "0");
+    body = signText + body;
+  } else {
+    if (type && type !== "s")
+      throw new ScriptError(`format \`${type}\` needs a number, got ${typeName(v)}`, at);
+    body = str(v, at);
+    if (precisionText !== undefined) body = body.slice(0, Number(precisionText));
+  }
+  const width = widthText === undefined ? 0 : Number(widthText);
+  const fill = fillChar ?? " ";
+  const pad = Math.max(0, width - body.length);
+  const align = alignChar ?? (num ? ">" : "<");
+  if (align === "<") return body + fill.repeat(pad);
+  if (align === "^") return fill.repeat(Math.floor(pad / 2)) + body + fill.repeat(Math.ceil(pad / 2));
+  return fill.repeat(pad) + body;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Conversions between plan JSON and values
+
+/** JSON (an event) → values: objects become read-only records, arrays frozen lists. */
+export function fromJson(json: unknown, label: string): Value {
+  if (json === null || json === undefined) return null;
+  if (typeof json === "boolean" || typeof json === "string") return json;
+  if (typeof json === "number") return Number.isSafeInteger(json) ? json : new PyFloat(json);
+  if (Array.isArray(json)) {
+    const list = new PyList(json.map((x) => fromJson(x, label)));
+    list.frozen = true;
+    return list;
+  }
+  const fields = new Map<string, Value>();
+  for (const [k, v] of Object.entries(json as Record<string, unknown>)) fields.set(k, fromJson(v, k));
+  return new PyRecord(label, fields);
+}
+
+/** A value → plan JSON. Dict keys must be strings; references stay symbolic. */
+export function toPlan(v: Value, at: number, depth = 0): PlanValue {
+  if (depth > MAX_NESTING) throw tooDeep(at);
+  if (v === null || typeof v === "boolean" || typeof v === "number" || typeof v === "string") return v;
+  if (v instanceof PyFloat) {
+    if (!Number.isFinite(v.v)) throw new ScriptError(`${floatRepr(v.v)} cannot be part of a plan`, at);
+    return v.v;
+  }
+  if (v instanceof PyList || v instanceof PyTuple) return v.items.map((x) => toPlan(x, at, depth + 1));
+  if (v instanceof PyDict) {
+    const out: Record<string, PlanValue> = {};
+    for (const [k, x] of v.entries.values()) {
+      if (typeof k !== "string")
+        throw new ScriptError(`dict keys in a plan must be strings, not ${typeName(k)}`, at);
+      if (k.startsWith("$"))
+        throw new ScriptError(`dict keys starting with \`$\` are reserved: ${pythonStringRepr(k)}`, at);
+      out[k] = toPlan(x, at, depth + 1);
+    }
+    return out;
+  }
+  if (v instanceof PyRecord) {
+    const out: Record<string, PlanValue> = {};
+    for (const [k, x] of v.fields) out[k] = toPlan(x, at, depth + 1);
+    return out;
+  }
+  if (v instanceof Symbolic) return v.toPlan();
+  throw new ScriptError(`a ${typeName(v)} cannot be part of a plan`, at);
+}
+
+/** Makes lists and dicts reachable from `v` read-only. */
+export function freeze(v: Value, depth = 0): void {
+  if (depth > MAX_NESTING) return;
+  if (v instanceof PyList) {
+    v.frozen = true;
+    for (const x of v.items) freeze(x, depth + 1);
+  } else if (v instanceof PyDict) {
+    v.frozen = true;
+    for (const [k, x] of v.entries.values()) {
+      freeze(k, depth + 1);
+      freeze(x, depth + 1);
+    }
+  } else if (v instanceof PyTuple) for (const x of v.items) freeze(x, depth + 1);
+}
+
+export function checkMutable(v: PyList | PyDict, at: number): void {
+  if (v.frozen) {
+    throw new ScriptError(
+      `this ${typeName(v)} is read-only (module-level values are frozen once the file has loaded); copy it first`,
+      at,
+    );
+  }
+}
+
+/** "did you mean" for a misspelt name. */
+export function suggest(name: string, options: Iterable<string>): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const o of options) {
+    const d = editDistance(name, o);
+    if (d < bestDistance) {
+      best = o;
+      bestDistance = d;
+    }
+  }
+  return best ? ` (did you mean \`${best}\`?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 99;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
