@@ -55,7 +55,12 @@ export function toMessageParams(messages: readonly ChatMessage[]): Anthropic.Mes
       } else if (p.type === "tool_use") {
         content.push({ type: "tool_use", id: p.id, name: p.name, input: p.input ?? {} });
       } else {
-        content.push({ type: "tool_result", tool_use_id: p.tool_use_id, content: p.content, is_error: p.is_error });
+        content.push({
+          type: "tool_result",
+          tool_use_id: p.tool_use_id,
+          content: p.content,
+          is_error: p.is_error,
+        });
       }
     }
     if (content.length > 0) out.push({ role: m.role, content });
@@ -71,13 +76,22 @@ export function describeModelError(err: unknown): { code: string; message: strin
   if (err instanceof Anthropic.APIError) {
     const detail = err.apiMessage ?? err.message;
     if (err.status === 429) {
-      return { code: "rate_limited", message: `the model API is rate limiting (429) and retries ran out: ${detail}` };
+      return {
+        code: "rate_limited",
+        message: `the model API is rate limiting (429) and retries ran out: ${detail}`,
+      };
     }
     if (err.status === 401 || err.status === 403) {
-      return { code: "model_auth", message: `the model API refused the credentials (${err.status}): ${detail}` };
+      return {
+        code: "model_auth",
+        message: `the model API refused the credentials (${err.status}): ${detail}`,
+      };
     }
     const status = err.status ? `${err.status} ` : "";
-    return { code: "model_error", message: `the model API failed: ${status}${err.type ?? "error"}: ${detail}` };
+    return {
+      code: "model_error",
+      message: `the model API failed: ${status}${err.type ?? "error"}: ${detail}`,
+    };
   }
   return { code: "model_error", message: `the model call failed: ${(err as Error)?.message ?? String(err)}` };
 }
@@ -89,7 +103,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentOutcome> {
     return {
       kind: "error",
       code: "no_api_key",
-      message: "ANTHROPIC_API_KEY is not set, so the runner cannot call the model. Set it in the environment of the Plue server (and ANTHROPIC_BASE_URL for a proxy).",
+      message:
+        "ANTHROPIC_API_KEY is not set, so the runner cannot call the model. Set it in the environment of the Plue server (and ANTHROPIC_BASE_URL for a proxy).",
       usage,
     };
   }

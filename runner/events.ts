@@ -9,6 +9,7 @@ import {
   EventAck,
   EventData,
   type EventDataOf,
+  EventRejection,
   type EventType,
   MAX_BATCH_EVENTS,
   type RunnerEvent,
@@ -35,6 +36,7 @@ export class CallbackError extends Error {
   constructor(
     message: string,
     readonly permanent: boolean,
+    readonly rejection?: EventRejection["error"],
   ) {
     super(message);
     this.name = "CallbackError";
@@ -136,17 +138,27 @@ export class EventClient {
         this.acked = Math.max(this.acked, ack.ack);
         this.unacked = this.unacked.filter((e) => e.seq > this.acked);
         if (ack.abort && !this.signal.aborted) this.abortController.abort(new Error("aborted by the app"));
-        if (ack.ack < batch.at(-1)!.seq) throw new Error(`the app acknowledged ${ack.ack} of ${batch.at(-1)!.seq}`);
+        if (ack.ack < batch.at(-1)!.seq)
+          throw new Error(`the app acknowledged ${ack.ack} of ${batch.at(-1)!.seq}`);
       } catch (err) {
+        if (err instanceof CallbackError && err.rejection && this.recover(err.rejection)) continue;
         if (err instanceof CallbackError && err.permanent) {
           this.fail(err);
           break;
         }
         if (Date.now() - lastSuccess >= this.opts.giveUpAfterMs) {
-          this.fail(new CallbackError(`event callback failed for ${this.opts.giveUpAfterMs} ms: ${(err as Error).message}`, false));
+          this.fail(
+            new CallbackError(
+              `event callback failed for ${this.opts.giveUpAfterMs} ms: ${(err as Error).message}`,
+              false,
+            ),
+          );
           break;
         }
-        this.opts.log?.warn({ err: (err as Error).message, retryInMs: backoff }, "event callback failed; retrying");
+        this.opts.log?.warn(
+          { err: (err as Error).message, retryInMs: backoff },
+          "event callback failed; retrying",
+        );
         await new Promise((r) => setTimeout(r, backoff * (0.75 + Math.random() * 0.5)));
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
       }
@@ -154,6 +166,27 @@ export class EventClient {
     if (this.pending.length === 0 && this.unacked.length === 0) {
       for (const w of this.waiters.splice(0)) w.resolve();
     }
+  }
+
+  /**
+   * Some rejections say what the app already has: a `seq_gap` names the next seq it expects,
+   * and `workload_ended` carries the last stored seq (a lost final ack looks like that). When
+   * everything missing is still buffered, drop what is stored and go on.
+   */
+  private recover(r: EventRejection["error"]): boolean {
+    const stored =
+      r.code === "seq_gap" && r.expected_seq
+        ? r.expected_seq - 1
+        : r.code === "workload_ended"
+          ? r.ack
+          : undefined;
+    if (stored === undefined) return false;
+    const first = this.unacked[0]?.seq ?? this.nextSeq;
+    if (stored + 1 < first) return false; // the app lacks events this client no longer has
+    this.acked = Math.max(this.acked, stored);
+    this.unacked = this.unacked.filter((e) => e.seq > this.acked);
+    // An ended workload takes nothing more: recovered only if nothing is left to send.
+    return r.code === "seq_gap" || (this.unacked.length === 0 && this.pending.length === 0);
   }
 
   private async post(events: RunnerEvent[]): Promise<EventAck> {
@@ -166,7 +199,13 @@ export class EventClient {
     const text = await res.text();
     if (!res.ok) {
       const message = `events callback answered ${res.status}: ${text.slice(0, 300)}`;
-      throw new CallbackError(message, PERMANENT.has(res.status));
+      let rejection: EventRejection["error"] | undefined;
+      try {
+        rejection = EventRejection.parse(JSON.parse(text)).error;
+      } catch {
+        // not a rejection body (a proxy's error page, say): the status decides
+      }
+      throw new CallbackError(message, PERMANENT.has(res.status), rejection);
     }
     return EventAck.parse(JSON.parse(text));
   }

@@ -53,14 +53,19 @@ export async function getAssignment(
   }
   const parsed = Assignment.safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "assignment"}: ${i.message}`).join("; ");
+    const detail = parsed.error.issues
+      .map((i) => `${i.path.join(".") || "assignment"}: ${i.message}`)
+      .join("; ");
     throw new AssignmentError(`invalid assignment from ${source}: ${detail}`);
   }
   return parsed.data;
 }
 
 export async function main(): Promise<number> {
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "runner" } }, pino.destination(2));
+  const log = pino(
+    { level: process.env.LOG_LEVEL ?? "info", base: { service: "runner" } },
+    pino.destination(2),
+  );
   if (process.env.MODE === "standby") {
     log.error("MODE=standby (warm pool) is not available in this runner yet");
     return ExitCode.badAssignment;

@@ -3,15 +3,22 @@
  * the app itself): events client, workspace, sandbox, the workload, exactly one terminal event
  * (`done` or `error`), cleanup, and an exit code (ExitCode in the wire protocol).
  */
+
+import fs from "node:fs";
 import type Anthropic from "@anthropic-ai/sdk";
 import type { Logger } from "pino";
 import { type Assignment, ExitCode } from "../app/wire/protocol";
 import { type AgentOutcome, runAgent } from "./agent";
-import { CallbackError, EventClient, type EventClientOptions } from "./events";
-import { chownTree, type ResolvedSandbox, resolveSandbox, type Sandbox, type SandboxChoice } from "./sandbox/index";
-import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
+import { type CallbackError, EventClient, type EventClientOptions } from "./events";
+import {
+  chownTree,
+  type ResolvedSandbox,
+  resolveSandbox,
+  type Sandbox,
+  type SandboxChoice,
+} from "./sandbox/index";
 import { runWorkflow } from "./workflow";
-import fs from "node:fs";
+import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
 
 export interface RunOptions {
   readonly log: Pick<Logger, "info" | "warn" | "error" | "debug">;
@@ -61,7 +68,12 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
       ? { kind: "aborted", usage: { input_tokens: 0, output_tokens: 0 } }
       : {
           kind: "error",
-          code: err instanceof WorkspaceError ? "workspace" : e.name === "SandboxUnavailableError" ? "sandbox" : "runner",
+          code:
+            err instanceof WorkspaceError
+              ? "workspace"
+              : e.name === "SandboxUnavailableError"
+                ? "sandbox"
+                : "runner",
           message: e.message,
           usage: { input_tokens: 0, output_tokens: 0 },
         };
@@ -70,7 +82,8 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
     await sandbox?.dispose().catch(() => {});
     await workspace?.cleanup().catch(() => {});
   }
-  if (outcome.kind === "aborted" && wall.aborted && !opts.signal?.aborted) outcome = { kind: "timeout", usage: outcome.usage };
+  if (outcome.kind === "aborted" && wall.aborted && !opts.signal?.aborted)
+    outcome = { kind: "timeout", usage: outcome.usage };
 
   if (events.failed) {
     log.error({ err: events.failed.message }, "cannot report to the app; stopping");

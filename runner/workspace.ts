@@ -39,9 +39,18 @@ export function gitAuthEnv(token: string): NodeJS.ProcessEnv {
 }
 
 async function git(args: string[], token: string, signal?: AbortSignal, cwd?: string): Promise<void> {
-  const r = await runProcess("git", args, { env: gitAuthEnv(token), cwd, timeoutMs: CLONE_TIMEOUT_MS, signal });
+  const r = await runProcess("git", args, {
+    env: gitAuthEnv(token),
+    cwd,
+    timeoutMs: CLONE_TIMEOUT_MS,
+    signal,
+  });
   if (r.exitCode !== 0) {
-    const why = r.timedOut ? "timed out" : r.aborted ? "aborted" : r.stderr.trim().split("\n").slice(-3).join(" | ");
+    const why = r.timedOut
+      ? "timed out"
+      : r.aborted
+        ? "aborted"
+        : r.stderr.trim().split("\n").slice(-3).join(" | ");
     throw new WorkspaceError(`git ${args[0]} failed: ${why.replaceAll(token, "***")}`);
   }
 }
@@ -57,7 +66,8 @@ export async function prepareWorkspace(
   try {
     const url = new URL(repo.clone_url, assignment.app_url).toString();
     await git(["clone", "--quiet", url, dir], assignment.token, opts.signal);
-    if (repo.commit) await git(["checkout", "--quiet", "--detach", repo.commit], assignment.token, opts.signal, dir);
+    if (repo.commit)
+      await git(["checkout", "--quiet", "--detach", repo.commit], assignment.token, opts.signal, dir);
     return { dir, cleanup };
   } catch (err) {
     await cleanup();

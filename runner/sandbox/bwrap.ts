@@ -91,7 +91,8 @@ export function bwrapArgs(input: BwrapArgsInput, argv: readonly string[]): strin
     else if (st?.isDirectory()) a.push("--ro-bind", dir, dir);
   }
   for (const entry of ETC_ENTRIES) a.push("--ro-bind-try", `/etc/${entry}`, `/etc/${entry}`);
-  for (const file of ["passwd", "group", "hosts"]) a.push("--ro-bind", path.join(input.etcDir, file), `/etc/${file}`);
+  for (const file of ["passwd", "group", "hosts"])
+    a.push("--ro-bind", path.join(input.etcDir, file), `/etc/${file}`);
   a.push("--proc", "/proc", "--dev", "/dev");
   a.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
   a.push("--bind", input.workspace, SANDBOX_WORKDIR);

@@ -21,7 +21,15 @@ import {
 } from "./types";
 
 const SYSTEM_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
-const ETC_ENTRIES = ["alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "ssl", "ca-certificates"];
+const ETC_ENTRIES = [
+  "alternatives",
+  "ld.so.cache",
+  "ld.so.conf",
+  "ld.so.conf.d",
+  "localtime",
+  "ssl",
+  "ca-certificates",
+];
 
 interface OciMount {
   destination: string;
@@ -41,11 +49,21 @@ export interface OciSpecInput {
 /** The OCI runtime spec of one command; pure, so tests can check every setting. */
 export function ociSpec(input: OciSpecInput, argv: readonly string[]): Record<string, unknown> {
   const { limits } = input;
-  const ro = (p: string, dest = p): OciMount => ({ destination: dest, type: "bind", source: p, options: ["rbind", "ro"] });
+  const ro = (p: string, dest = p): OciMount => ({
+    destination: dest,
+    type: "bind",
+    source: p,
+    options: ["rbind", "ro"],
+  });
   const mounts: OciMount[] = [
     { destination: "/proc", type: "proc", source: "proc" },
     ro("/usr"),
-    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: [`size=${limits.tmpBytes}`, "nosuid", "nodev"] },
+    {
+      destination: "/tmp",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: [`size=${limits.tmpBytes}`, "nosuid", "nodev"],
+    },
     { destination: SANDBOX_WORKDIR, type: "bind", source: input.workspace, options: ["rbind", "rw"] },
   ];
   for (const dir of SYSTEM_LINKS) {
@@ -112,7 +130,12 @@ export function createGvisorSandbox(workspace: string, limits: SandboxLimits = D
       makeRootfs(bundle);
       const spec = ociSpec({ workspace, etcDir, cwd: opts.cwd, limits, env: baseEnv(opts.env) }, argv);
       fs.writeFileSync(path.join(bundle, "config.json"), JSON.stringify(spec));
-      const global = ["--root", stateDir, "--network=none", ...(isRoot ? ["--ignore-cgroups"] : ["--rootless"])];
+      const global = [
+        "--root",
+        stateDir,
+        "--network=none",
+        ...(isRoot ? ["--ignore-cgroups"] : ["--rootless"]),
+      ];
       try {
         return await runProcess("runsc", [...global, "run", "--bundle", bundle, id], {
           cwd: "/",

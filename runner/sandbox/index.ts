@@ -21,7 +21,11 @@ import {
 
 export * from "./types";
 
-const BINARIES: Record<SandboxBackend, string | undefined> = { bwrap: "bwrap", gvisor: "runsc", none: undefined };
+const BINARIES: Record<SandboxBackend, string | undefined> = {
+  bwrap: "bwrap",
+  gvisor: "runsc",
+  none: undefined,
+};
 const AUTO_ORDER: SandboxBackend[] = ["gvisor", "bwrap"];
 
 export function createSandbox(backend: SandboxBackend, workspace: string, limits = DEFAULT_LIMITS): Sandbox {
@@ -52,12 +56,14 @@ export function chownTree(root: string, owner: { uid: number; gid: number } | un
 
 // The probe lists and stats files (Debian's 2022 runsc fails exactly there) and writes to the
 // workspace, so a backend that passes can run the tools.
-const PROBE = "ls -la / >/dev/null && stat /workspace >/dev/null && echo ok >/workspace/probe && cat /workspace/probe";
+const PROBE =
+  "ls -la / >/dev/null && stat /workspace >/dev/null && echo ok >/workspace/probe && cat /workspace/probe";
 
 async function selfTest(backend: SandboxBackend): Promise<string | undefined> {
   const binary = BINARIES[backend];
   if (binary && !onPath(binary)) return `${binary} is not installed`;
-  if (!onPath("prlimit") && !fs.existsSync("/usr/bin/prlimit")) return "prlimit (util-linux) is not installed";
+  if (!onPath("prlimit") && !fs.existsSync("/usr/bin/prlimit"))
+    return "prlimit (util-linux) is not installed";
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-sandbox-probe-"));
   const sandbox = createSandbox(backend, dir, DEFAULT_LIMITS);
   try {
@@ -96,7 +102,10 @@ export const NONE_WARNING =
   "PLUE_SANDBOX=none: agent commands run WITHOUT a sandbox, as the runner's own user, with the " +
   "network and every file it can reach. Use this only where something else is the sandbox (a gVisor pod).";
 
-export async function resolveSandbox(choice: SandboxChoice, limits: SandboxLimits = DEFAULT_LIMITS): Promise<ResolvedSandbox> {
+export async function resolveSandbox(
+  choice: SandboxChoice,
+  limits: SandboxLimits = DEFAULT_LIMITS,
+): Promise<ResolvedSandbox> {
   const make = (backend: SandboxBackend, notes: string[]): ResolvedSandbox => ({
     backend,
     notes,

@@ -3,10 +3,11 @@
  * wall-clock timeout but no isolation. Only for when something else is the sandbox (a gVisor
  * pod), and only when asked for by name.
  */
+
+import path from "node:path";
 import { prlimitArgs } from "./bwrap";
 import { runProcess } from "./process";
 import { baseEnv, DEFAULT_LIMITS, type ExecOptions, type Sandbox, type SandboxLimits } from "./types";
-import path from "node:path";
 
 export function createNoSandbox(workspace: string, limits: SandboxLimits = DEFAULT_LIMITS): Sandbox {
   return {

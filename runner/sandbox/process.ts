@@ -67,7 +67,11 @@ export class HeadTail {
 }
 
 /** Spawns `file args` in its own process group and resolves when it has exited and its pipes closed. */
-export function runProcess(file: string, args: readonly string[], opts: ProcessOptions): Promise<ProcessResult> {
+export function runProcess(
+  file: string,
+  args: readonly string[],
+  opts: ProcessOptions,
+): Promise<ProcessResult> {
   const started = performance.now();
   const cap = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const stdout = new HeadTail(cap);

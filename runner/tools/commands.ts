@@ -49,14 +49,24 @@ export const bash: Tool<typeof BashInput> = {
 
 const GrepInput = z.object({
   pattern: z.string().min(1).describe("Perl-compatible regular expression"),
-  path: z.string().optional().describe("File or directory relative to the workspace root (default: the root)"),
+  path: z
+    .string()
+    .optional()
+    .describe("File or directory relative to the workspace root (default: the root)"),
   include: z.string().optional().describe("Only search files whose name matches this glob, e.g. *.ts"),
   ignore_case: z.boolean().optional(),
-  max_results: z.number().int().min(1).max(1000).optional().describe("Most matching lines to return (default 100)"),
+  max_results: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe("Most matching lines to return (default 100)"),
 });
 export const grep: Tool<typeof GrepInput> = {
   name: "grep",
-  description: "Search file contents with a regular expression; returns path:line:text for each match (skips .git).",
+  description:
+    "Search file contents with a regular expression; returns path:line:text for each match (skips .git).",
   input: GrepInput,
   async run(input, ctx) {
     resolveInWorkspace(ctx.root, input.path ?? "."); // refuses paths outside, symlinks included
@@ -71,14 +81,16 @@ export const grep: Tool<typeof GrepInput> = {
       signal: ctx.signal,
       maxOutputBytes: COMMAND_OUTPUT_BYTES,
     });
-    if (r.timedOut) return fail(`grep ran longer than ${GREP_TIMEOUT_MS} ms; narrow the path or simplify the pattern`);
+    if (r.timedOut)
+      return fail(`grep ran longer than ${GREP_TIMEOUT_MS} ms; narrow the path or simplify the pattern`);
     if (r.exitCode === 1) return ok("no matches");
     if (r.exitCode !== 0) return fail(`grep failed: ${r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`}`);
     const lines = r.stdout.split("\n").filter(Boolean);
     const shown = lines
       .slice(0, max)
       .map((l) => (l.length > GREP_MAX_LINE ? `${l.slice(0, GREP_MAX_LINE)} [line cut]` : l));
-    if (lines.length > max || r.truncated) shown.push(`[truncated: showing the first ${shown.length} matches]`);
+    if (lines.length > max || r.truncated)
+      shown.push(`[truncated: showing the first ${shown.length} matches]`);
     return ok(shown.join("\n"));
   },
 };

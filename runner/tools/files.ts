@@ -15,7 +15,9 @@ function readText(full: string, given: string): string {
   if (st.isDirectory()) throw new ToolInputError(`${given} is a directory; use list_files`);
   if (!st.isFile()) throw new ToolInputError(`${given} is not a regular file`);
   if (st.size > MAX_FILE_BYTES) {
-    throw new ToolInputError(`${given} is ${st.size} bytes; read_file handles up to ${MAX_FILE_BYTES} (use grep or bash)`);
+    throw new ToolInputError(
+      `${given} is ${st.size} bytes; read_file handles up to ${MAX_FILE_BYTES} (use grep or bash)`,
+    );
   }
   const buf = fs.readFileSync(full);
   if (buf.subarray(0, 8192).includes(0)) throw new ToolInputError(`${given} looks binary; not shown`);
@@ -88,7 +90,9 @@ export const editFile: Tool<typeof EditInput> = {
     const count = text.split(input.old_string).length - 1;
     if (count === 0) return fail(`old_string was not found in ${input.path}`);
     if (count > 1 && !input.replace_all) {
-      return fail(`old_string occurs ${count} times in ${input.path}; add context to make it unique or set replace_all`);
+      return fail(
+        `old_string occurs ${count} times in ${input.path}; add context to make it unique or set replace_all`,
+      );
     }
     const next = input.replace_all
       ? text.split(input.old_string).join(input.new_string)
@@ -113,7 +117,9 @@ export const listFiles: Tool<typeof ListInput> = {
     const out: string[] = [];
     let more = false;
     const walk = (dir: string) => {
-      const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+      const entries = fs
+        .readdirSync(dir, { withFileTypes: true })
+        .sort((a, b) => a.name.localeCompare(b.name));
       for (const e of entries) {
         if (out.length >= MAX_LIST_ENTRIES) {
           more = true;

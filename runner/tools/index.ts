@@ -3,9 +3,9 @@
  * bad arguments, refused paths and failures all become an error result the model can read.
  */
 import { z } from "zod";
+import { SANDBOX_WORKDIR } from "../sandbox/types";
 import { bash, grep } from "./commands";
 import { editFile, listFiles, readFile, writeFile } from "./files";
-import { SANDBOX_WORKDIR } from "../sandbox/types";
 import { ToolInputError } from "./paths";
 import { capText, type Tool, type ToolContext, type ToolResult } from "./types";
 
@@ -29,7 +29,11 @@ export function toolDefinitions(tools: readonly Tool[] = TOOLS): ToolDefinition[
   });
 }
 
-export async function runTool(name: string, input: unknown, ctx: ToolContext): Promise<ToolResult & { truncated: boolean }> {
+export async function runTool(
+  name: string,
+  input: unknown,
+  ctx: ToolContext,
+): Promise<ToolResult & { truncated: boolean }> {
   const result = await dispatch(name, input, ctx);
   const capped = capText(result.output);
   return { output: capped.text, isError: result.isError, truncated: capped.truncated };
@@ -37,7 +41,11 @@ export async function runTool(name: string, input: unknown, ctx: ToolContext): P
 
 async function dispatch(name: string, input: unknown, ctx: ToolContext): Promise<ToolResult> {
   const tool = byName.get(name);
-  if (!tool) return { output: `unknown tool ${JSON.stringify(name)}; available: ${[...byName.keys()].join(", ")}`, isError: true };
+  if (!tool)
+    return {
+      output: `unknown tool ${JSON.stringify(name)}; available: ${[...byName.keys()].join(", ")}`,
+      isError: true,
+    };
   const parsed = tool.input.safeParse(input);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");

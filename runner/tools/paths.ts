@@ -43,7 +43,8 @@ export function resolveInWorkspace(root: string, given: string): string {
   for (;;) {
     try {
       const real = fs.realpathSync(probe);
-      if (!inside(root, real)) throw new ToolInputError(`${given}: resolves outside the workspace (through a symlink)`);
+      if (!inside(root, real))
+        throw new ToolInputError(`${given}: resolves outside the workspace (through a symlink)`);
       return probe === full ? real : full;
     } catch (err) {
       if (err instanceof ToolInputError) throw err;

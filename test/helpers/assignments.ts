@@ -16,7 +16,9 @@ export function agentAssignment(opts: {
       type: "agent",
       session_id: randomUUID(),
       model: "claude-test",
-      messages: [{ role: "user", parts: [{ type: "text", text: opts.message ?? "List files in current directory" }] }],
+      messages: [
+        { role: "user", parts: [{ type: "text", text: opts.message ?? "List files in current directory" }] },
+      ],
       limits: opts.limits ?? {},
       repo: opts.repo,
     },

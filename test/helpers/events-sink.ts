@@ -85,7 +85,13 @@ export async function startEventsSink(token = "task-token"): Promise<EventsSink>
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no ${type} event within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({ type, resolve: (e) => (clearTimeout(t), resolve(e)) });
+        waiters.push({
+          type,
+          resolve: (e) => {
+            clearTimeout(t);
+            resolve(e);
+          },
+        });
       });
     },
     close: () =>

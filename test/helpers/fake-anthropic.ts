@@ -76,11 +76,19 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     const index = requests.push(recorded) - 1;
     const requestId = `req_${randomBytes(8).toString("hex")}`;
     if (req.method !== "POST" || !recorded.path.startsWith("/v1/messages")) {
-      return sendError(res, requestId, { status: 404, type: "not_found_error", message: `${req.method} ${req.url}` });
+      return sendError(res, requestId, {
+        status: 404,
+        type: "not_found_error",
+        message: `${req.method} ${req.url}`,
+      });
     }
     const script = queue.shift() ?? fn?.(recorded, index);
     if (!script) {
-      return sendError(res, requestId, { status: 500, type: "api_error", message: "fake anthropic: nothing scripted" });
+      return sendError(res, requestId, {
+        status: 500,
+        type: "api_error",
+        message: "fake anthropic: nothing scripted",
+      });
     }
     if ("error" in script) return sendError(res, requestId, script.error, script.headers);
     open++;
@@ -117,7 +125,13 @@ function sendError(
   headers: Record<string, string> = {},
 ): void {
   res.writeHead(error.status, { "content-type": "application/json", "request-id": requestId, ...headers });
-  res.end(JSON.stringify({ type: "error", error: { type: error.type, message: error.message }, request_id: requestId }));
+  res.end(
+    JSON.stringify({
+      type: "error",
+      error: { type: error.type, message: error.message },
+      request_id: requestId,
+    }),
+  );
 }
 
 async function stream(
@@ -166,7 +180,10 @@ async function stream(
       }
     } else {
       const id = block.id ?? `toolu_${randomBytes(10).toString("hex")}`;
-      await send("content_block_start", { index, content_block: { type: "tool_use", id, name: block.name, input: {} } });
+      await send("content_block_start", {
+        index,
+        content_block: { type: "tool_use", id, name: block.name, input: {} },
+      });
       const json = JSON.stringify(block.input);
       const half = Math.ceil(json.length / 2);
       for (const partial_json of [json.slice(0, half), json.slice(half)]) {
@@ -185,7 +202,8 @@ async function stream(
     res.end();
     return;
   }
-  const stop = script.stop_reason ?? (script.content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn");
+  const stop =
+    script.stop_reason ?? (script.content.some((b) => b.type === "tool_use") ? "tool_use" : "end_turn");
   await send("message_delta", {
     delta: { stop_reason: stop, stop_sequence: null },
     usage: { output_tokens: script.usage?.output_tokens ?? outputTokens },

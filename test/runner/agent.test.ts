@@ -3,13 +3,13 @@
  * through the real callback client into a stand-in events endpoint.
  */
 import Anthropic from "@anthropic-ai/sdk";
+import pino from "pino";
 import { ExitCode } from "../../app/wire/protocol";
 import { runAssignment } from "../../runner/run";
 import { type ResolvedSandbox, resolveSandbox } from "../../runner/sandbox/index";
 import { agentAssignment } from "../helpers/assignments";
 import { type EventsSink, startEventsSink } from "../helpers/events-sink";
 import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
-import pino from "pino";
 
 const log = pino({ level: "silent" });
 let fake: FakeAnthropic;
@@ -47,7 +47,10 @@ it("runs a multi-turn tool-using conversation in the sandbox and streams every e
       ],
     },
     { content: [{ type: "tool_use", name: "list_files", input: { path: ".", recursive: true } }] },
-    { content: [{ type: "text", text: "There is one file, src/a.txt." }], usage: { input_tokens: 40, output_tokens: 9 } },
+    {
+      content: [{ type: "text", text: "There is one file, src/a.txt." }],
+      usage: { input_tokens: 40, output_tokens: 9 },
+    },
   );
   expect(await run()).toBe(ExitCode.ok);
 
@@ -94,7 +97,9 @@ it("stops when the app's ack says abort", async () => {
 });
 
 it("reports a model API error as an error event", async () => {
-  fake.enqueue({ error: { status: 400, type: "invalid_request_error", message: "model: claude-test does not exist" } });
+  fake.enqueue({
+    error: { status: 400, type: "invalid_request_error", message: "model: claude-test does not exist" },
+  });
   expect(await run()).toBe(ExitCode.failed);
   expect(sink.events.at(-1)).toMatchObject({ type: "error", data: { code: "model_error" } });
   expect(sink.events.at(-1)!.data.message).toContain("claude-test does not exist");
@@ -102,7 +107,11 @@ it("reports a model API error as an error event", async () => {
 
 it("retries a rate limit, then reports it clearly", async () => {
   fake.respond(() => ({
-    error: { status: 429, type: "rate_limit_error", message: "Number of requests has exceeded your rate limit" },
+    error: {
+      status: 429,
+      type: "rate_limit_error",
+      message: "Number of requests has exceeded your rate limit",
+    },
     headers: { "retry-after-ms": "5" },
   }));
   try {
@@ -117,7 +126,10 @@ it("retries a rate limit, then reports it clearly", async () => {
 
 it("recovers when a retry succeeds after a 529 overload", async () => {
   fake.enqueue(
-    { error: { status: 529, type: "overloaded_error", message: "Overloaded" }, headers: { "retry-after-ms": "5" } },
+    {
+      error: { status: 529, type: "overloaded_error", message: "Overloaded" },
+      headers: { "retry-after-ms": "5" },
+    },
     { content: [{ type: "text", text: "Fine now." }] },
   );
   expect(await run()).toBe(ExitCode.ok);
@@ -126,7 +138,10 @@ it("recovers when a retry succeeds after a 529 overload", async () => {
 });
 
 it("reports an error event sent in the middle of a stream", async () => {
-  fake.enqueue({ content: [{ type: "text", text: "Partial" }], streamError: { type: "overloaded_error", message: "Overloaded" } });
+  fake.enqueue({
+    content: [{ type: "text", text: "Partial" }],
+    streamError: { type: "overloaded_error", message: "Overloaded" },
+  });
   expect(await run()).toBe(ExitCode.failed);
   expect(sink.events.at(-1)).toMatchObject({ type: "error", data: { code: "model_error" } });
   expect(sink.events.at(-1)!.data.message).toContain("Overloaded");
@@ -137,7 +152,9 @@ it("says clearly when there is no API key", async () => {
   delete process.env.ANTHROPIC_API_KEY;
   delete process.env.ANTHROPIC_AUTH_TOKEN;
   try {
-    expect(await runAssignment(agentAssignment({ callbackUrl: sink.url }), { log, sandbox })).toBe(ExitCode.failed);
+    expect(await runAssignment(agentAssignment({ callbackUrl: sink.url }), { log, sandbox })).toBe(
+      ExitCode.failed,
+    );
   } finally {
     if (saved.key !== undefined) process.env.ANTHROPIC_API_KEY = saved.key;
     if (saved.token !== undefined) process.env.ANTHROPIC_AUTH_TOKEN = saved.token;
@@ -159,7 +176,10 @@ it("gives a tool call with bad arguments an error result and carries on", async 
   expect(ends[0]!.output).toContain("invalid arguments for read_file");
   expect(ends[1]).toMatchObject({ is_error: true });
   expect(ends[1]!.output).toContain("'..' is not allowed");
-  expect(fake.requests[1]!.body.messages[2].content[0]).toMatchObject({ type: "tool_result", is_error: true });
+  expect(fake.requests[1]!.body.messages[2].content[0]).toMatchObject({
+    type: "tool_result",
+    is_error: true,
+  });
 });
 
 it("ends with done(max_turns) when the model keeps calling tools", async () => {
@@ -176,14 +196,22 @@ it("ends with done(max_turns) when the model keeps calling tools", async () => {
 it("ends with done(timeout) when the wall-time budget runs out", async () => {
   fake.enqueue({ content: [{ type: "text", text: "Slow" }], hang: true });
   const started = Date.now();
-  expect(await run(agentAssignment({ callbackUrl: sink.url, limits: { wall_time_ms: 1000 } }))).toBe(ExitCode.timeout);
+  expect(await run(agentAssignment({ callbackUrl: sink.url, limits: { wall_time_ms: 1000 } }))).toBe(
+    ExitCode.timeout,
+  );
   expect(Date.now() - started).toBeLessThan(4000);
   expect(sink.events.at(-1)).toMatchObject({ type: "done", data: { reason: "timeout" } });
 });
 
 it("stops at the output-token budget", async () => {
-  fake.enqueue({ content: [{ type: "text", text: "a b c" }], stop_reason: "max_tokens", usage: { input_tokens: 5, output_tokens: 3 } });
-  expect(await run(agentAssignment({ callbackUrl: sink.url, limits: { max_output_tokens: 3 } }))).toBe(ExitCode.ok);
+  fake.enqueue({
+    content: [{ type: "text", text: "a b c" }],
+    stop_reason: "max_tokens",
+    usage: { input_tokens: 5, output_tokens: 3 },
+  });
+  expect(await run(agentAssignment({ callbackUrl: sink.url, limits: { max_output_tokens: 3 } }))).toBe(
+    ExitCode.ok,
+  );
   expect(fake.requests[0]!.body.max_tokens).toBe(3);
   expect(sink.events.at(-1)).toMatchObject({ type: "done", data: { reason: "max_tokens" } });
 });

@@ -1,0 +1,223 @@
+/**
+ * The local executor (the default of `plue dev`): each workload runs in its own runner child
+ * process, at most PLUE_RUNNER_CONCURRENCY at once. The assignment goes in on stdin, so the task
+ * token appears in no argv or environment; the runner's log lines come back into the app's log.
+ * Abort sends SIGTERM (the runner ends with `done: aborted`), then SIGKILL after a grace.
+ *
+ * From the bundle the runner is the `dist/runner.js` next to the app's own bundle; from a checkout
+ * it is bundled from source at start, so a stale build is never picked by accident. One runner is
+ * kept started ahead of need, so a run does not wait for Node to load the runner's modules.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { resolveSandbox, type SandboxChoice } from "../../runner/sandbox/index";
+import type { Logger } from "../log";
+import { type Assignment, ExitCode } from "../wire/protocol";
+import type { ExecutorHooks } from "./executor";
+import { type ExitInfo, type Running, SlotExecutor } from "./slots";
+
+export interface LocalExecutorOptions {
+  readonly concurrency: number;
+  /** PLUE_SANDBOX; `auto` is resolved once and the result passed to every runner. */
+  readonly sandbox: SandboxChoice;
+  /** Extra environment for the runners (tests point ANTHROPIC_BASE_URL at a fake model). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly killGraceMs?: number;
+  /** Keep one runner started ahead of need (default true): a run then skips Node's start-up. */
+  readonly prewarm?: boolean;
+}
+
+/** Server secrets a runner has no use for: they stay out of its environment. */
+const WITHHELD_ENV = ["DATABASE_URL", "PLUE_POOL_SECRET", "PLUE_WEBHOOK_SECRET", "PLUE_TEST_POSTGRES_URL"];
+
+const EXIT_MEANINGS: Record<number, string> = {
+  [ExitCode.ok]: "completed",
+  [ExitCode.failed]: "failed",
+  [ExitCode.badAssignment]: "rejected its assignment",
+  [ExitCode.aborted]: "aborted",
+  [ExitCode.timeout]: "ran out of wall time",
+  [ExitCode.callbackUnreachable]: "could not reach the app's event callback",
+};
+
+export function describeExit(code: number | null, signal: string | null, stopped: boolean): string {
+  if (signal) return `runner was killed by ${signal}${stopped ? " after an abort" : ""}`;
+  return `runner exited with code ${code}: ${EXIT_MEANINGS[code ?? -1] ?? "unknown exit code"}`;
+}
+
+/** How to start a runner: the `runner.js` beside this code when this is the bundle, else built from source. */
+export async function runnerCommand(): Promise<{ file: string; args: string[]; cwd: string }> {
+  const here = fileURLToPath(import.meta.url);
+  if (!here.endsWith(".ts")) {
+    const bundled = path.join(path.dirname(here), "runner.js");
+    if (!fs.existsSync(bundled)) throw new Error(`runner bundle missing: ${bundled} (run npm run build)`);
+    return { file: process.execPath, args: [bundled], cwd: path.dirname(here) };
+  }
+  return {
+    file: process.execPath,
+    args: [await sourceBundle(path.resolve(path.dirname(here), "../.."))],
+    cwd: "/",
+  };
+}
+
+let built: Promise<string> | undefined;
+/**
+ * From a checkout, the runner is bundled from source once per app process (esbuild, well under a
+ * second) with its packages inlined: a runner then starts several times faster than through tsx
+ * or from node_modules, and never from a stale build.
+ */
+function sourceBundle(root: string): Promise<string> {
+  built ??= (async () => {
+    const { build } = await import("esbuild");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-runner-"));
+    const outfile = path.join(dir, "runner.mjs");
+    await build({
+      entryPoints: [path.join(root, "runner/main.ts")],
+      outfile,
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      logLevel: "error",
+      banner: {
+        js: "import { createRequire as __plueRequire } from 'node:module'; const require = __plueRequire(import.meta.url);",
+      },
+    });
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    return outfile;
+  })();
+  return built;
+}
+
+export class LocalExecutor extends SlotExecutor {
+  readonly name = "local" as const;
+  /** Process ids of running runners, by workload (tests kill one to play a crash). */
+  readonly pids = new Map<string, number>();
+  private readonly ready: Promise<void>;
+  private command!: { file: string; args: string[]; cwd: string };
+  private env!: NodeJS.ProcessEnv;
+  /** A runner started ahead of need, its modules loaded, waiting for an assignment on stdin. */
+  private spare: ChildProcess | undefined;
+  private closing = false;
+
+  constructor(
+    hooks: ExecutorHooks,
+    log: Logger,
+    private readonly opts: LocalExecutorOptions,
+  ) {
+    super(hooks, log, opts);
+    this.ready = this.prepare();
+    this.ready.catch(() => {}); // reported by dispatch
+  }
+
+  /**
+   * Finds the runner command and resolves `auto` once here rather than in every runner: a
+   * backend's self-test (gVisor takes most of a second) would otherwise delay each workload.
+   * When no sandbox works, the choice passes through and each runner reports why.
+   */
+  private async prepare(): Promise<void> {
+    const [command, backend] = await Promise.all([
+      runnerCommand(),
+      resolveSandbox(this.opts.sandbox).then(
+        (r) => {
+          for (const note of r.notes) this.log.warn(note);
+          return r.backend;
+        },
+        () => this.opts.sandbox,
+      ),
+    ]);
+    this.command = command;
+    this.env = { ...process.env, ...this.opts.env, PLUE_SANDBOX: backend };
+    for (const name of WITHHELD_ENV) delete this.env[name];
+    this.refillSpare();
+  }
+
+  override async dispatch(assignment: Assignment): Promise<void> {
+    await this.ready;
+    return super.dispatch(assignment);
+  }
+
+  override async close(): Promise<void> {
+    this.closing = true;
+    this.spare?.kill("SIGKILL");
+    this.spare = undefined;
+    await super.close();
+  }
+
+  private spawnRunner(): ChildProcess {
+    const child = spawn(this.command.file, this.command.args, {
+      cwd: this.command.cwd,
+      env: this.env,
+      stdio: "pipe",
+    });
+    child.stdin!.on("error", () => {}); // a runner that died before reading is reported by its exit
+    return child;
+  }
+
+  private refillSpare(): void {
+    if (this.opts.prewarm === false || this.closing) return;
+    const spare = this.spawnRunner();
+    spare.once("exit", () => {
+      if (this.spare === spare) this.spare = undefined;
+    });
+    this.spare = spare;
+  }
+
+  protected start(assignment: Assignment): Running {
+    const id = assignment.workload.id;
+    const warm = this.spare && this.spare.exitCode === null && this.spare.signalCode === null;
+    const child = warm ? this.spare! : this.spawnRunner();
+    this.spare = undefined;
+    setImmediate(() => this.refillSpare());
+    if (child.pid !== undefined) this.pids.set(id, child.pid);
+    child.stdin!.end(JSON.stringify(assignment));
+    const log = this.log.child({ workload: id, runner: child.pid });
+    forwardLines(child.stdout!, log);
+    forwardLines(child.stderr!, log);
+
+    let stopped = false;
+    const exited = new Promise<ExitInfo>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolve({
+          code: child.exitCode,
+          signal: child.signalCode,
+          reason: describeExit(child.exitCode, child.signalCode, false),
+        });
+      }
+      child.once("error", (err) => resolve({ code: null, reason: `runner could not start: ${err.message}` }));
+      child.once("exit", (code, signal) =>
+        resolve({ code, signal, reason: describeExit(code, signal, stopped) }),
+      );
+    }).finally(() => this.pids.delete(id));
+    return {
+      stop: () => {
+        stopped = true;
+        child.kill("SIGTERM");
+      },
+      kill: () => child.kill("SIGKILL"),
+      exited,
+    };
+  }
+}
+
+/** Runner logs are pino JSON lines; they keep their level in the app's log. */
+function forwardLines(stream: NodeJS.ReadableStream, log: Logger): void {
+  const levels: Record<number, "debug" | "info" | "warn" | "error"> = {
+    20: "debug",
+    30: "info",
+    40: "warn",
+    50: "error",
+    60: "error",
+  };
+  createInterface({ input: stream }).on("line", (line) => {
+    try {
+      const { level, msg, time: _t, pid: _p, hostname: _h, service: _s, ...rest } = JSON.parse(line);
+      log[levels[level as number] ?? "info"](rest, msg ?? "runner");
+    } catch {
+      if (line.trim()) log.info({ line }, "runner output");
+    }
+  });
+}
