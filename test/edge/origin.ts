@@ -30,7 +30,7 @@ export const CACHE_KINDS: Record<string, http.OutgoingHttpHeaders> = {
   immutable: { "cache-control": "public, max-age=31536000, immutable", etag: '"blob-sha"' },
   "ref-1s": { "cache-control": "public, max-age=1" },
   private: { "cache-control": "private, max-age=31536000, immutable" },
-  "no-store": { "cache-control": "public, no-store" },
+  "no-store": { "cache-control": "public, max-age=60, no-store" },
   "no-cache": { "cache-control": "public, no-cache, max-age=60" },
   "no-lifetime": { "cache-control": "public" },
   "set-cookie": { "cache-control": "public, max-age=31536000, immutable", "set-cookie": "sid=abc; HttpOnly" },
