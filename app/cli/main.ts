@@ -3,8 +3,10 @@ type Command = { summary: string; load: () => Promise<{ main(argv: string[]): Pr
 
 const COMMANDS: Record<string, Command> = {
   dev: { summary: "start the local platform", load: () => import("./dev") },
+  edge: { summary: "serve the edge Worker locally (Miniflare)", load: () => import("../../edge/dev") },
   serve: { summary: "run the API server (containers, production)", load: () => import("./serve") },
   workflow: { summary: "check workflow files", load: () => import("./workflow") },
+  stack: { summary: "per-engineer Pulumi stacks", load: () => import("./stack") },
 };
 
 export async function main(argv: string[]): Promise<number> {
