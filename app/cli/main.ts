@@ -6,7 +6,6 @@ const COMMANDS: Record<string, Command> = {
   edge: { summary: "serve the edge Worker locally (Miniflare)", load: () => import("../../edge/dev") },
   serve: { summary: "run the API server (containers, production)", load: () => import("./serve") },
   workflow: { summary: "check workflow files", load: () => import("./workflow") },
-  stack: { summary: "per-engineer Pulumi stacks", load: () => import("./stack") },
 };
 
 export async function main(argv: string[]): Promise<number> {
