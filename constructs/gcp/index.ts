@@ -1,0 +1,5 @@
+export * from "./cluster";
+export * from "./database";
+export * from "./network";
+export * from "./postgres";
+export * from "./sandbox-pool";

@@ -1,0 +1,189 @@
+import { Duration, Size } from "cdk8s";
+import * as kplus from "cdk8s-plus-32";
+import { IntOrString, KubePodDisruptionBudget } from "cdk8s-plus-32/lib/imports/k8s";
+import { Construct } from "constructs";
+import { API_NAME, APP_NAME, COMPONENT, LABEL } from "./labels";
+import { RUNNER_POOL_SECRET } from "./runner-pod";
+
+/** The port the API listens on (app/Dockerfile's PORT) and the health route its probes call. */
+export const APP_PORT = 4000;
+export const APP_HEALTH_PATH = "/api/health";
+/** The Secret (created by Pulumi, constructs/gcp AppDatabase) holding the database URL. */
+export const DATABASE_SECRET = { name: "plue-database", key: "DATABASE_URL" } as const;
+export const APP_DATA_PATH = "/data";
+
+export interface PlueAppProps {
+  /** Distinguishes environments sharing a cluster (`alice`, `production`). */
+  readonly instance: string;
+  readonly namespace: string;
+  /** The namespace runner Jobs and pods live in; the app's Role is limited to it. */
+  readonly runnerNamespace: string;
+  readonly image: string;
+  readonly host: string;
+  /** URL users see. @default `https://<host>` */
+  readonly publicUrl?: string;
+  /** @default 2 */
+  readonly replicas?: number;
+  /** Extra non-secret configuration, merged into the app ConfigMap. @default {} */
+  readonly config?: Readonly<Record<string, string>>;
+  /** Name of a reserved global static IP for the load balancer. @default none (ephemeral IP) */
+  readonly staticIpName?: string;
+  /** ClusterIssuer that fills the TLS Secret. @default "letsencrypt" */
+  readonly clusterIssuer?: string;
+}
+
+/**
+ * The Plue API: Deployment (non-root, read-only root, probes, resources), Service, TLS Ingress,
+ * PodDisruptionBudget, a ServiceAccount whose Role may only manage Jobs and Pods in its own runner
+ * namespace, and its configuration from a ConfigMap plus Secrets.
+ */
+export class PlueApp extends Construct {
+  readonly selector: Readonly<Record<string, string>>;
+  readonly serviceName = API_NAME;
+  readonly tlsSecretName = "plue-tls";
+
+  constructor(scope: Construct, id: string, props: PlueAppProps) {
+    super(scope, id);
+    this.selector = {
+      [LABEL.name]: APP_NAME,
+      [LABEL.component]: COMPONENT.api,
+      [LABEL.instance]: props.instance,
+    };
+    const replicas = props.replicas ?? 2;
+    if (!Number.isInteger(replicas) || replicas < 1) {
+      throw new Error(`PlueApp: replicas must be a positive integer, got ${replicas}`);
+    }
+    const serviceAccount = this.runnerManager(props);
+    const config = new kplus.ConfigMap(this, "Config", {
+      metadata: { name: "plue-config", namespace: props.namespace },
+      data: {
+        PORT: String(APP_PORT),
+        HOST: "0.0.0.0",
+        PLUE_PUBLIC_URL: props.publicUrl ?? `https://${props.host}`,
+        PLUE_DATA_DIR: APP_DATA_PATH,
+        RUNNER_MODE: "kubernetes",
+        PLUE_SEED_DEMO: "false",
+        PLUE_RUNNER_NAMESPACE: props.runnerNamespace,
+        ...props.config,
+      },
+    });
+    const deployment = this.deployment(props, replicas, serviceAccount, config);
+    const service = new kplus.Service(this, "Service", {
+      metadata: {
+        name: this.serviceName,
+        namespace: props.namespace,
+        // Container-native load balancing: the LB sends traffic straight to pod IPs.
+        annotations: { "cloud.google.com/neg": '{"ingress": true}' },
+      },
+      selector: deployment,
+      ports: [{ name: "http", port: 80, targetPort: APP_PORT }],
+    });
+    new kplus.Ingress(this, "Ingress", {
+      metadata: {
+        name: "plue",
+        namespace: props.namespace,
+        annotations: {
+          "kubernetes.io/ingress.class": "gce",
+          "kubernetes.io/ingress.allow-http": "false",
+          "cert-manager.io/cluster-issuer": props.clusterIssuer ?? "letsencrypt",
+          ...(props.staticIpName
+            ? { "kubernetes.io/ingress.global-static-ip-name": props.staticIpName }
+            : {}),
+        },
+      },
+      rules: [{ host: props.host, backend: kplus.IngressBackend.fromService(service) }],
+      tls: [{ hosts: [props.host], secret: kplus.Secret.fromSecretName(this, "Tls", this.tlsSecretName) }],
+    });
+    new KubePodDisruptionBudget(this, "Pdb", {
+      metadata: { name: API_NAME, namespace: props.namespace },
+      spec: { maxUnavailable: IntOrString.fromNumber(1), selector: { matchLabels: { ...this.selector } } },
+    });
+  }
+
+  private deployment(
+    props: PlueAppProps,
+    replicas: number,
+    serviceAccount: kplus.ServiceAccount,
+    config: kplus.ConfigMap,
+  ): kplus.Deployment {
+    const deployment = new kplus.Deployment(this, "Deployment", {
+      metadata: { name: API_NAME, namespace: props.namespace, labels: { ...this.selector } },
+      podMetadata: { labels: { ...this.selector } },
+      select: false,
+      replicas,
+      serviceAccount,
+      // The API creates runner Jobs, so it needs its (narrowly bound) token.
+      automountServiceAccountToken: true,
+      securityContext: { user: 1000, group: 1000, fsGroup: 1000, ensureNonRoot: true },
+      volumes: [],
+    });
+    deployment.select(kplus.LabelSelector.of({ labels: { ...this.selector } }));
+    const secret = (name: string) => kplus.Secret.fromSecretName(this, `Secret-${name}`, name);
+    const container = deployment.addContainer({
+      name: "api",
+      image: props.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      portNumber: APP_PORT,
+      envFrom: [kplus.Env.fromConfigMap(config)],
+      envVariables: {
+        [DATABASE_SECRET.key]: kplus.EnvValue.fromSecretValue({
+          secret: secret(DATABASE_SECRET.name),
+          key: DATABASE_SECRET.key,
+        }),
+        PLUE_POOL_SECRET: kplus.EnvValue.fromSecretValue({
+          secret: secret(RUNNER_POOL_SECRET.name),
+          key: RUNNER_POOL_SECRET.key,
+        }),
+      },
+      securityContext: {
+        user: 1000,
+        group: 1000,
+        ensureNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        capabilities: { drop: [kplus.Capability.ALL] },
+        seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
+      },
+      resources: {
+        cpu: { request: kplus.Cpu.millis(250), limit: kplus.Cpu.millis(2000) },
+        memory: { request: Size.mebibytes(512), limit: Size.gibibytes(2) },
+        ephemeralStorage: { request: Size.gibibytes(1), limit: Size.gibibytes(10) },
+      },
+      // Migrations run at start; give them a minute before liveness applies.
+      startup: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, {
+        failureThreshold: 30,
+        periodSeconds: Duration.seconds(2),
+      }),
+      liveness: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, { periodSeconds: Duration.seconds(10) }),
+      readiness: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, { periodSeconds: Duration.seconds(5) }),
+    });
+    const scratch = (name: string, path: string, size: Size) =>
+      container.mount(path, kplus.Volume.fromEmptyDir(this, `Volume-${name}`, name, { sizeLimit: size }));
+    scratch("tmp", "/tmp", Size.gibibytes(1));
+    // Repository storage is a later concern (shared volume); until then each replica has scratch space.
+    scratch("data", APP_DATA_PATH, Size.gibibytes(8));
+    return deployment;
+  }
+
+  /** A ServiceAccount for the API and a Role, in the runner namespace only, over Jobs and Pods. */
+  private runnerManager(props: PlueAppProps): kplus.ServiceAccount {
+    const serviceAccount = new kplus.ServiceAccount(this, "ServiceAccount", {
+      metadata: { name: API_NAME, namespace: props.namespace },
+      automountToken: false,
+    });
+    const role = new kplus.Role(this, "RunnerManager", {
+      metadata: { name: "plue-runner-manager", namespace: props.runnerNamespace },
+    });
+    role.allow(["create", "get", "list", "watch", "delete"], kplus.ApiResource.JOBS);
+    // patch: a claimed warm-pool pod is relabelled out of its Deployment (see warm-pool.ts).
+    role.allow(["get", "list", "watch", "patch", "delete"], kplus.ApiResource.PODS);
+    role.allow(["get"], kplus.ApiResource.custom({ apiGroup: "", resourceType: "pods/log" }));
+    const binding = new kplus.RoleBinding(this, "RunnerManagerBinding", {
+      metadata: { name: "plue-runner-manager", namespace: props.runnerNamespace },
+      role,
+    });
+    binding.addSubjects(serviceAccount);
+    return serviceAccount;
+  }
+}
