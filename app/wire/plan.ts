@@ -48,6 +48,19 @@ export const WorkflowNameSchema = z
 /** Output, input and prompt field names are identifiers, since workflows read them as attributes. */
 export const IdentifierSchema = z.string().regex(IDENTIFIER, "names are identifiers like `approved`");
 
+/** A record whose keys must match `key` (zod's own record-key errors do not say why). */
+function recordOf<V extends z.ZodType>(key: RegExp, what: string, value: V, max = Number.POSITIVE_INFINITY) {
+  return z.record(z.string(), value).superRefine((o, ctx) => {
+    const keys = Object.keys(o);
+    for (const k of keys) {
+      if (!key.test(k)) ctx.addIssue({ code: "custom", path: [k], message: `${what}, not "${k}"` });
+    }
+    if (keys.length > max) ctx.addIssue({ code: "custom", message: `at most ${max} entries` });
+  });
+}
+const byIdentifier = <V extends z.ZodType>(value: V, max?: number) =>
+  recordOf(IDENTIFIER, "names are identifiers like `approved`", value, max);
+
 // ---------------------------------------------------------------------------------------------------
 // Values
 
@@ -202,7 +215,7 @@ export const JsonSchemaSchema: z.ZodType<JsonSchema> = z.lazy(() =>
         .min(1)
         .optional(),
       items: JsonSchemaSchema.optional(),
-      properties: z.record(IdentifierSchema, JsonSchemaSchema).optional(),
+      properties: byIdentifier(JsonSchemaSchema).optional(),
       required: z.array(z.string()).optional(),
     })
     .superRefine((s, ctx) => {
@@ -307,7 +320,7 @@ export const TriggerSchema = z.discriminatedUnion("kind", [
     types: z.array(z.enum(ISSUE_ACTIONS)).min(1).optional(),
     labels: z.array(z.string().min(1)).min(1).optional(),
   }),
-  z.strictObject({ kind: z.literal("manual"), inputs: z.record(IdentifierSchema, ManualInputSchema) }),
+  z.strictObject({ kind: z.literal("manual"), inputs: byIdentifier(ManualInputSchema) }),
   z.strictObject({ kind: z.literal("chat") }),
   z.strictObject({ kind: z.literal("mention"), handle: z.string().min(1).optional() }),
 ]);
@@ -335,9 +348,12 @@ export const RunStepSchema = z.strictObject({
   ...stepBase,
   /** Shell command (`sh -c`), run in the workspace at the run's commit. */
   cmd: PlanValueSchema,
-  env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are like NODE_ENV"), PlanValueSchema)
-    .refine((e) => Object.keys(e).length <= PLAN_LIMITS.maxEnv, `at most ${PLAN_LIMITS.maxEnv} env entries`),
+  env: recordOf(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "env names are like NODE_ENV",
+    PlanValueSchema,
+    PLAN_LIMITS.maxEnv,
+  ),
 });
 
 export const GitDiffStepSchema = z.strictObject({
@@ -366,7 +382,7 @@ export const AgentStepSchema = z.strictObject({
   kind: z.literal("agent"),
   ...stepBase,
   prompt: PromptSchema,
-  inputs: z.record(IdentifierSchema, PlanValueSchema),
+  inputs: byIdentifier(PlanValueSchema),
 });
 
 export const StepSchema = z.discriminatedUnion("kind", [RunStepSchema, GitDiffStepSchema, AgentStepSchema]);
@@ -385,12 +401,7 @@ export const PlanResultSchema = z.strictObject({
   status: z.enum(["success", "failure"]),
   /** Why the workflow fails (failure only). */
   message: PlanValueSchema.nullable(),
-  outputs: z
-    .record(IdentifierSchema, PlanValueSchema)
-    .refine(
-      (o) => Object.keys(o).length <= PLAN_LIMITS.maxOutputs,
-      `at most ${PLAN_LIMITS.maxOutputs} outputs`,
-    ),
+  outputs: byIdentifier(PlanValueSchema, PLAN_LIMITS.maxOutputs),
 });
 
 export const PlanSchema = z.strictObject({

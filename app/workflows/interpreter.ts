@@ -456,15 +456,14 @@ export class Evaluator {
     if (obj instanceof PyObject) {
       const v = obj.getAttr(name, at);
       if (v !== undefined) return v;
-      throw new ScriptError(
-        `${this.describe(expr, obj)} has no attribute \`${name}\`${suggest(name, obj.attrNames())}`,
-        at,
-      );
+      const names = obj.attrNames();
+      const hint = suggest(name, names) || (names.length ? ` (it has: ${names.join(", ")})` : "");
+      throw new ScriptError(`${this.describe(expr, obj)} has no attribute \`${name}\`${hint}`, at);
     }
     const method = methodOf(obj, name);
     if (method) return method;
-    if (obj === null && expr)
-      throw new ScriptError(`\`${exprText(expr)}\` is None, so it has no attribute \`${name}\``, at);
+    const text = obj === null && expr ? exprText(expr) : undefined;
+    if (text) throw new ScriptError(`\`${text}\` is None, so it has no attribute \`${name}\``, at);
     throw new ScriptError(
       `a ${typeName(obj)} has no attribute \`${name}\`${suggest(name, methodNames(obj))}`,
       at,

@@ -119,9 +119,12 @@ function lineOf(source: string, offset: number): number {
 }
 
 function describeAt(source: string, from: number, to: number): string {
-  if (to > from) return `\`${source.slice(from, Math.min(to, from + 40)).split("\n")[0]}\``;
-  const rest = source.slice(from);
-  const m = /^[ \t]*(?:(\r?\n)|([A-Za-z_0-9]+|\S))/.exec(rest);
+  const covered = source
+    .slice(from, Math.min(to, from + 40))
+    .split("\n")[0]!
+    .trim();
+  if (covered) return `\`${covered}\``;
+  const m = /^[ \t]*(?:(\r?\n)|([A-Za-z_0-9]+|\S))/.exec(source.slice(from));
   if (!m) return "end of file";
   if (m[1]) return "end of line";
   return `\`${m[2]}\``;
