@@ -25,17 +25,23 @@ export class CatFileError extends Error {
   }
 }
 
+/** An object's content: in memory when small enough, otherwise a stream. */
+export type ObjectContent =
+  | { info: ObjectInfo; data: Buffer; body?: undefined }
+  | { info: ObjectInfo; body: Readable; data?: undefined };
+
 type Pending =
   | { kind: "info"; resolve(v: ObjectInfo | undefined): void; reject(e: Error): void }
-  | { kind: "read"; resolve(v: { info: ObjectInfo; data: Buffer } | undefined): void; reject(e: Error): void }
   | {
-      kind: "stream";
-      resolve(v: { info: ObjectInfo; body: Readable } | undefined): void;
+      kind: "contents";
+      /** Objects up to this size are buffered; larger ones are streamed. */
+      maxBuffered: number;
+      resolve(v: ObjectContent | undefined): void;
       reject(e: Error): void;
     };
 
 interface Current {
-  pending: Pending;
+  pending: Extract<Pending, { kind: "contents" }>;
   info: ObjectInfo;
   remaining: number;
   data?: Buffer;
@@ -109,16 +115,25 @@ export class CatFileProcess {
   }
 
   /** The whole object in memory. Use for trees, commits and small blobs. */
-  read(spec: string): Promise<{ info: ObjectInfo; data: Buffer } | undefined> {
-    return new Promise((resolve, reject) => this.send("contents", spec, { kind: "read", resolve, reject }));
+  async read(spec: string): Promise<{ info: ObjectInfo; data: Buffer } | undefined> {
+    const c = await this.contents(spec, Number.POSITIVE_INFINITY);
+    return c && { info: c.info, data: c.data! };
   }
 
   /**
    * The object as a stream. The caller must consume it to the end (or destroy it, which makes
    * this process dirty) before the answers to later commands can arrive.
    */
-  stream(spec: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
-    return new Promise((resolve, reject) => this.send("contents", spec, { kind: "stream", resolve, reject }));
+  async stream(spec: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
+    const c = await this.contents(spec, -1);
+    return c && { info: c.info, body: c.body! };
+  }
+
+  /** The object in memory if it has at most `maxBuffered` bytes, else as a stream (see `stream`). */
+  contents(spec: string, maxBuffered: number): Promise<ObjectContent | undefined> {
+    return new Promise((resolve, reject) =>
+      this.send("contents", spec, { kind: "contents", maxBuffered, resolve, reject }),
+    );
   }
 
   /** Alive, clean and idle: safe to hand to the next caller. */
@@ -207,7 +222,7 @@ export class CatFileProcess {
       return true;
     }
     const next: Current = { pending, info, remaining: info.size, filled: 0 };
-    if (pending.kind === "read") next.data = Buffer.allocUnsafe(info.size);
+    if (info.size <= pending.maxBuffered) next.data = Buffer.allocUnsafe(info.size);
     else {
       next.body = new ObjectBody(this, info.size);
       pending.resolve({ info, body: next.body });
@@ -238,7 +253,7 @@ export class CatFileProcess {
     this.buf = this.buf.subarray(1);
     this.current = undefined;
     this.lastUsed = Date.now();
-    if (cur.pending.kind === "read") cur.pending.resolve({ info: cur.info, data: cur.data! });
+    if (cur.data) cur.pending.resolve({ info: cur.info, data: cur.data });
     else if (cur.body && !cur.body.destroyed) cur.body.push(null);
     return true;
   }

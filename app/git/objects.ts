@@ -3,8 +3,8 @@
  * in a commit (id and size only), listing trees and reading blobs. Every function checks a
  * process out for as short a time as it can and pipelines what it asks.
  */
-import type { Readable } from "node:stream";
-import type { CatFileProcess, ObjectInfo } from "./catfile";
+import { Readable } from "node:stream";
+import type { CatFileProcess, ObjectContent, ObjectInfo } from "./catfile";
 import { CatFileError } from "./catfile";
 import { fullOid } from "./names";
 import type { CatFilePool } from "./pool";
@@ -64,7 +64,7 @@ export class ObjectReader {
         : ref === "HEAD" || ref.startsWith("refs/")
           ? [ref]
           : [`refs/heads/${ref}`, `refs/tags/${ref}`];
-    const infos = await this.retrying(gitDir, (p) =>
+    const infos = await this.leased(gitDir, (p) =>
       Promise.all(candidates.map((c) => p.info(`${c}^{commit}`))),
     );
     return infos.find((i) => i?.type === "commit")?.oid;
@@ -72,7 +72,7 @@ export class ObjectReader {
 
   /** The object at `path` in `commit` (root tree for ""), without reading its content. */
   async lookup(gitDir: string, commit: string, path: string): Promise<PathLookup> {
-    const [c, o] = await this.retrying(gitDir, (p) =>
+    const [c, o] = await this.leased(gitDir, (p) =>
       Promise.all([p.info(commit), p.info(`${commit}:${path}`)]),
     );
     if (c?.type !== "commit") return { found: false, reason: "commit" };
@@ -82,7 +82,7 @@ export class ObjectReader {
 
   /** A tree's entries, with sizes for blobs and symlinks. */
   async readTree(gitDir: string, treeOid: string): Promise<TreeEntry[] | undefined> {
-    return this.retrying(gitDir, async (p) => {
+    return this.leased(gitDir, async (p) => {
       const tree = await p.read(treeOid);
       if (tree?.info.type !== "tree") return undefined;
       const entries = parseTree(tree.data, treeOid.length / 2);
@@ -97,7 +97,7 @@ export class ObjectReader {
 
   /** A whole object in memory (for small objects: trees, workflow files, small blobs). */
   read(gitDir: string, spec: string): Promise<{ info: ObjectInfo; data: Buffer } | undefined> {
-    return this.retrying(gitDir, (p) => p.read(spec));
+    return this.leased(gitDir, (p) => p.read(spec));
   }
 
   /**
@@ -105,19 +105,50 @@ export class ObjectReader {
    * destroyed early leaves it dirty, and it is killed rather than reused.
    */
   async stream(gitDir: string, spec: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
+    const c = await this.leased(gitDir, (p) => p.stream(spec));
+    return c && { info: c.info, body: c.body };
+  }
+
+  /**
+   * The commit's header and the content at `commit:path`, asked together (one round trip). The
+   * content is in memory up to `maxBuffered` bytes, else streamed (see `stream`). A caller that
+   * does not want a streamed body must `discard` it.
+   */
+  async contentsAt(
+    gitDir: string,
+    commit: string,
+    path: string,
+    maxBuffered: number,
+  ): Promise<{ commit: ObjectInfo | undefined; content: ObjectContent | undefined }> {
+    let header: ObjectInfo | undefined;
+    const content = await this.leased(gitDir, async (p) => {
+      const [c, o] = await Promise.all([p.info(commit), p.contents(`${commit}:${path}`, maxBuffered)]);
+      header = c;
+      return o;
+    });
+    return { commit: header, content };
+  }
+
+  /**
+   * Runs one exchange on a checked-out process. If it yields a stream, the process is given back
+   * when the stream ends or closes; otherwise at once. A process that died before answering is
+   * replaced and the exchange tried once more.
+   */
+  private async leased<T>(gitDir: string, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const p = await this.pool.acquire(gitDir);
-      let result: { info: ObjectInfo; body: Readable } | undefined;
+      let result: T;
       try {
-        result = await p.stream(spec);
+        result = await fn(p);
       } catch (err) {
         this.pool.release(p);
-        if (attempt === 0 && err instanceof CatFileError) continue; // died before answering: retry
+        if (attempt === 0 && err instanceof CatFileError) continue;
         throw err;
       }
-      if (!result) {
+      const body = (result as { body?: unknown } | undefined)?.body;
+      if (!(body instanceof Readable)) {
         this.pool.release(p);
-        return undefined;
+        return result;
       }
       let released = false;
       const release = () => {
@@ -125,22 +156,14 @@ export class ObjectReader {
         released = true;
         this.pool.release(p);
       };
-      result.body.once("end", release);
-      result.body.once("close", release);
+      body.once("end", release);
+      body.once("close", release);
       return result;
     }
   }
+}
 
-  /**
-   * Runs a short exchange; if the process died under it (killed, crashed), retries once on a
-   * fresh one, since nothing has been sent to the client yet.
-   */
-  private async retrying<T>(gitDir: string, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
-    try {
-      return await this.pool.use(gitDir, fn);
-    } catch (err) {
-      if (!(err instanceof CatFileError)) throw err;
-      return this.pool.use(gitDir, fn);
-    }
-  }
+/** Reads and drops a streamed body nobody will send, so its process can be reused. */
+export function discard(content: ObjectContent | undefined): void {
+  content?.body?.resume();
 }

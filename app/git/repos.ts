@@ -74,6 +74,9 @@ const REPO_CONFIG = `[receive]
 \treceivepack = true
 `;
 
+const REPO_CACHE_MS = 2000;
+const REPO_CACHE_ENTRIES = 1000;
+
 export const canRead = (caller: Caller, repo: Repository): boolean =>
   repo.visibility === "public" ||
   caller.taskRepoId === repo.id ||
@@ -85,6 +88,7 @@ export const canWrite = (caller: Caller, repo: Repository): boolean =>
 export class RepoStore {
   /** `<data dir>/repos`: GIT_PROJECT_ROOT for http-backend. */
   readonly root: string;
+  private readonly cache = new Map<string, { repo: Repository; expires: number }>();
 
   constructor(
     private readonly db: Db,
@@ -104,6 +108,24 @@ export class RepoStore {
       [owner, name],
     );
     return r.rows[0] && toRepository(r.rows[0]);
+  }
+
+  /**
+   * `find` through a short-lived cache of repositories that exist, for the hot read paths (file
+   * serving): a repository that turns private is served as public for at most this long.
+   */
+  async findCached(owner: string, name: string): Promise<Repository | undefined> {
+    const key = `${owner.toLowerCase()}/${name.toLowerCase()}`;
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > now) return hit.repo;
+    const repo = await this.find(owner, name);
+    this.cache.delete(key);
+    if (repo) {
+      if (this.cache.size >= REPO_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, { repo, expires: now + REPO_CACHE_MS });
+    }
+    return repo;
   }
 
   async byId(id: number): Promise<Repository | undefined> {

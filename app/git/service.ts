@@ -64,9 +64,12 @@ export class GitService {
     return task ? { taskRepoId: task.repoId } : undefined;
   }
 
-  /** The repository if it exists and `caller` may read it; a private one is otherwise invisible. */
+  /**
+   * The repository if it exists and `caller` may read it; a private one is otherwise invisible.
+   * Reads the repository cache (see `RepoStore.findCached`).
+   */
   async visibleRepo(caller: Caller, owner: string, name: string): Promise<Repository | undefined> {
-    const repo = await this.repos.find(owner, name);
+    const repo = await this.repos.findCached(owner, name);
     return repo && canRead(caller, repo) ? repo : undefined;
   }
 

@@ -10,6 +10,7 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import type { AppContext } from "../context";
+import type { ObjectContent } from "../git/catfile";
 import {
   fullOid,
   isRepoPath,
@@ -18,6 +19,7 @@ import {
   validateRefName,
   validateTreePath,
 } from "../git/names";
+import { discard } from "../git/objects";
 import type { Repository } from "../git/repos";
 import { badRequest, HttpError, notFound } from "./errors";
 
@@ -69,12 +71,24 @@ export function filesRouter(ctx: AppContext): Router {
     const { commit, path } = target(req);
     if (path === "") throw badRequest("a blob needs a path; use /tree/ for the root directory");
     const { repo, gitDir } = await visible(req, res);
-    const object = await resolve(gitDir, commit, path, "blob");
-    immutable(res, repo, object.oid);
     res.setHeader("X-Content-Type-Options", "nosniff");
     res.setHeader("Content-Security-Policy", "sandbox");
-    if (notModified(req, res, object.oid)) return;
-    await sendBlob(req, res, gitDir, object.oid, object.size);
+    if (req.headers["if-none-match"]) {
+      // Revalidation: the path → id lookup alone decides, without reading the content.
+      const object = await resolve(gitDir, commit, path, "blob");
+      immutable(res, repo, object.oid);
+      if (notModified(req, res, object.oid)) return;
+    }
+    // Commit check and content in one round trip to cat-file.
+    const found = await git.objects.contentsAt(gitDir, commit, path, BUFFERED_BLOB_BYTES);
+    const content = found.content;
+    if (found.commit?.type !== "commit" || content?.info.type !== "blob") {
+      discard(content);
+      if (found.commit?.type !== "commit") throw notFound(`commit ${commit} not found`);
+      throw notFound(content ? `'${path}' is a directory, not a file` : `path '${path}' not found`);
+    }
+    immutable(res, repo, content.info.oid);
+    await sendBlob(req, res, content);
   });
 
   async function resolve(gitDir: string, commit: string, path: string, want: "tree" | "blob") {
@@ -90,18 +104,14 @@ export function filesRouter(ctx: AppContext): Router {
     return found.object;
   }
 
-  async function sendBlob(req: Request, res: Response, gitDir: string, oid: string, size: number) {
-    res.setHeader("Content-Length", String(size));
-    if (size <= BUFFERED_BLOB_BYTES || req.method === "HEAD") {
-      const blob = await git.objects.read(gitDir, oid);
-      if (!blob) throw notFound(`blob ${oid} not found`);
-      res.setHeader("Content-Type", contentType(blob.data.subarray(0, SNIFF_BYTES)));
-      res.end(blob.data);
+  async function sendBlob(req: Request, res: Response, content: ObjectContent) {
+    res.setHeader("Content-Length", String(content.info.size));
+    if (content.data) {
+      res.setHeader("Content-Type", contentType(content.data.subarray(0, SNIFF_BYTES)));
+      res.end(content.data);
       return;
     }
-    const opened = await git.objects.stream(gitDir, oid);
-    if (!opened) throw notFound(`blob ${oid} not found`);
-    const { body } = opened;
+    const { body } = content;
     const head = await peek(body, SNIFF_BYTES);
     res.setHeader("Content-Type", contentType(head));
     res.write(head);
