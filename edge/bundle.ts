@@ -5,6 +5,9 @@
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
+/** The Workers runtime date the bundle targets: ≤ 2026-04-26, the pinned Miniflare/workerd. wrangler.toml repeats it. */
+export const EDGE_COMPATIBILITY_DATE = "2026-04-01";
+
 export const WORKER_ENTRY = fileURLToPath(new URL("./worker.ts", import.meta.url));
 
 /** Bundles edge/worker.ts into one self-contained ES module (the Worker's `index.js`). */

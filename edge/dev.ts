@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
-import { bundleWorker } from "./bundle";
+import { bundleWorker, EDGE_COMPATIBILITY_DATE } from "./bundle";
 import { EdgeConfigError, type EdgeEnv, parseEdgeConfig } from "./config";
 
 export interface StartEdgeOptions {
@@ -29,7 +29,6 @@ export interface RunningEdge {
 }
 
 export const DEFAULT_EDGE_PORT = 8787;
-const COMPATIBILITY_DATE = "2026-04-01"; // ≤ the pinned Miniflare's workerd (4.20260426); keep in step with wrangler.toml
 
 export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge> {
   const bindings = edgeBindings(options);
@@ -37,7 +36,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const mf = new Miniflare({
     modules: true,
     script: await bundleWorker(),
-    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityDate: EDGE_COMPATIBILITY_DATE,
     bindings: { ...bindings },
     host: options.host ?? "127.0.0.1",
     port: options.port,
