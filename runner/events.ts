@@ -58,6 +58,8 @@ export class EventClient {
   private timer: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
   private failure: CallbackError | undefined;
+  /** Something other than token deltas is waiting (or a flush was asked for): send without delay. */
+  private urgent = false;
   private waiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
 
   constructor(opts: EventClientOptions) {
@@ -96,7 +98,8 @@ export class EventClient {
     } else {
       this.pending.push({ type, data: parsed });
     }
-    this.schedule(type === "token" ? this.opts.coalesceMs : 0);
+    if (type !== "token") this.urgent = true;
+    this.schedule(this.urgent ? 0 : this.opts.coalesceMs);
   }
 
   token(text: string): void {
@@ -108,6 +111,7 @@ export class EventClient {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending.length === 0 && this.unacked.length === 0) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.urgent = true;
     this.schedule(0);
     return done;
   }
@@ -118,9 +122,10 @@ export class EventClient {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.urgent = true; // the window has passed: everything waiting is due
       this.pumping = this.pump().finally(() => {
         this.pumping = undefined;
-        if (this.pending.length > 0 && !this.failure) this.schedule(0);
+        if (this.pending.length > 0 && !this.failure) this.schedule(this.urgent ? 0 : this.opts.coalesceMs);
       });
     }, delayMs);
   }
@@ -128,7 +133,9 @@ export class EventClient {
   private async pump(): Promise<void> {
     let backoff = this.opts.initialBackoffMs;
     let lastSuccess = Date.now();
-    while (!this.failure && (this.pending.length > 0 || this.unacked.length > 0)) {
+    // Token deltas that arrive during a request wait for their own window (see schedule).
+    while (!this.failure && (this.unacked.length > 0 || (this.pending.length > 0 && this.urgent))) {
+      this.urgent = this.waiters.length > 0; // someone waits for a flush: no coalescing delay
       for (const p of this.pending.splice(0)) this.unacked.push({ seq: this.nextSeq++, ...p });
       const batch = this.unacked.slice(0, MAX_BATCH_EVENTS);
       try {

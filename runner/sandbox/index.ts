@@ -91,6 +91,11 @@ export function sandboxProblem(backend: SandboxBackend): Promise<string | undefi
   return p;
 }
 
+/** Forgets the self-test results (tests that change PATH). */
+export function forgetSandboxChecks(): void {
+  tested.clear();
+}
+
 export interface ResolvedSandbox {
   readonly backend: SandboxBackend;
   /** What the choice went through, for the log: fallbacks and warnings. */

@@ -75,7 +75,8 @@ export const grep: Tool<typeof GrepInput> = {
     const args = ["grep", "-rnIP", "--color=never", "--exclude-dir=.git"];
     if (input.ignore_case) args.push("-i");
     if (input.include) args.push(`--include=${input.include}`);
-    args.push("-e", input.pattern, "--", target);
+    // Without a path operand, grep -r searches "." and names files without a "./" prefix.
+    args.push("-e", input.pattern, ...(target === "." ? [] : ["--", target]));
     const r = await ctx.sandbox.exec(args, {
       timeoutMs: GREP_TIMEOUT_MS,
       signal: ctx.signal,
