@@ -1,6 +1,7 @@
 /**
- * `plue dev [--memory] [--port N]`: the whole platform on one machine, on the embedded database
- * (or Postgres with DATABASE_URL). Prints the URLs and the admin token.
+ * `plue dev [--memory] [--port N] [--edge] [--edge-port N]`: the whole platform on one machine, on
+ * the embedded database (or Postgres with DATABASE_URL), optionally behind the edge Worker in
+ * Miniflare. Prints the URLs and the admin token.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,6 +15,8 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       memory: { type: "boolean", default: false },
       port: { type: "string" },
+      edge: { type: "boolean", default: false },
+      "edge-port": { type: "string", default: "8787" },
     },
     strict: true,
   });
@@ -31,6 +34,13 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const platform = await startPlatform(config);
+  const edge = values.edge
+    ? await (await import("../../edge/dev")).startEdge({
+        originUrl: platform.url,
+        port: Number(values["edge-port"]),
+        host: config.HOST,
+      })
+    : undefined;
   const tokenFile = path.join(config.dataDir, "admin-token");
   const token =
     platform.adminToken ?? (fs.existsSync(tokenFile) ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
@@ -40,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       `  Plue is running at ${platform.url}`,
       `  database   ${config.DATABASE_URL ? "postgres" : config.memory ? "embedded (in memory)" : `embedded (${path.join(config.dataDir, "db")})`}`,
       `  health     ${platform.url}/api/health`,
+      edge ? `  edge       ${edge.url}   (Cloudflare Worker in Miniflare, in front of the API)` : "",
       token
         ? `  token      ${token}${platform.adminToken ? "   (new admin token, shown once; also in admin-token)" : ""}`
         : "",
@@ -49,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       .join("\n") + "\n\n",
   );
   await untilSignal();
+  await edge?.close();
   await platform.close();
   return 0;
 }
