@@ -33,6 +33,7 @@ export function examplePrompt(name: string): string | undefined {
 
 export type Options = {
   prompts?: Record<string, string>;
+  /** Defaults to a push to main; pass `event: undefined` for the no-event (sample events) mode. */
   event?: WorkflowEventInput;
   limits?: Partial<Limits>;
   path?: string;
@@ -43,7 +44,7 @@ export function evaluate(source: string, opts: Options = {}): EvaluateResult {
     path: opts.path ?? ".plue/workflows/t.py",
     source,
     readPrompt: (name) => opts.prompts?.[name] ?? examplePrompt(name),
-    event: opts.event ?? PUSH_MAIN,
+    event: "event" in opts ? opts.event : PUSH_MAIN,
     limits: opts.limits,
   });
 }
@@ -78,7 +79,7 @@ export function inBody(code: string): string {
 }
 
 /** The value of a Python expression, as it lands in the plan (`ctx.success(v=…)`). */
-export function valueOf(expr: string, opts: Options = {}): PlanValue | undefined {
+export function pyValue(expr: string, opts: Options = {}): PlanValue | undefined {
   return planOf(inBody(`return ctx.success(v=${expr})`), opts).result.outputs.v;
 }
 

@@ -1,5 +1,5 @@
 /** The dialect itself: Python semantics that matter, what is forbidden, syntax errors, budgets. */
-import { errorOf, errorsOf, HEADER, inBody, planOf, valueOf } from "./helpers";
+import { errorOf, errorsOf, HEADER, inBody, planOf, pyValue } from "./helpers";
 
 describe("Python semantics", () => {
   it.each([
@@ -93,7 +93,7 @@ describe("Python semantics", () => {
     ["dict(a=1, b=[2])", { a: 1, b: [2] }],
     ["list(range(10, 0, -3))", [10, 7, 4, 1]],
   ])("%s", (expr, expected) => {
-    expect(valueOf(expr)).toEqual(expected);
+    expect(pyValue(expr)).toEqual(expected);
   });
 
   it("runs statements: loops with break/continue/else, unpacking, mutation, closures, defaults", () => {
