@@ -12,6 +12,8 @@ import type { Config } from "./config";
 import type { AppContext } from "./context";
 import { type Db, openDb } from "./db";
 import { migrate } from "./db/migrate";
+import { workloadForTaskToken } from "./dispatch/dispatcher";
+import { createExecutor } from "./dispatch/index";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
 import { createApp } from "./http/app";
@@ -40,8 +42,16 @@ export function createContext(
   services: AgentServiceOptions = {},
 ): AppContext & { shutdown(): Promise<void> } {
   const hooks: Array<() => Promise<void> | void> = [];
-  const agents = createAgentServices({ config, db, log }, (hook) => void hooks.push(hook), services);
+  const agents = createAgentServices({ config, db, log }, (hook) => void hooks.push(hook), {
+    ...services,
+    executor: services.executor ?? ((h) => createExecutor({ config, log }, h)), // RUNNER_MODE
+  });
   const git = new GitService({ db, dataDir: config.dataDir, log });
+  // Runners clone their workload's repository with their task token (and nothing else).
+  git.setTaskTokenResolver(async (token) => {
+    const grant = await workloadForTaskToken(db, token);
+    return grant?.repoId != null ? { repoId: grant.repoId } : undefined;
+  });
   hooks.push(() => git.close());
   return {
     config,

@@ -96,7 +96,7 @@ export class LocalExecutor extends SlotExecutor {
   readonly name = "local" as const;
   /** Process ids of running runners, by workload (tests kill one to play a crash). */
   readonly pids = new Map<string, number>();
-  private readonly ready: Promise<void>;
+  private ready: Promise<void> | undefined;
   private command!: { file: string; args: string[]; cwd: string };
   private env!: NodeJS.ProcessEnv;
   /** A runner started ahead of need, its modules loaded, waiting for an assignment on stdin. */
@@ -109,8 +109,19 @@ export class LocalExecutor extends SlotExecutor {
     private readonly opts: LocalExecutorOptions,
   ) {
     super(hooks, log, opts);
-    this.ready = this.prepare();
-    this.ready.catch(() => {}); // reported by dispatch
+  }
+
+  /**
+   * Gets ready to start runners without delay: builds the runner, resolves the sandbox and starts
+   * a spare runner. The first dispatch does it if nobody called it earlier (`plue dev` calls it at
+   * start; tests and short-lived servers skip the cost until a workload arrives).
+   */
+  warmUp(): Promise<void> {
+    this.ready ??= this.prepare().catch((err) => {
+      this.ready = undefined; // the next dispatch tries again
+      throw err;
+    });
+    return this.ready;
   }
 
   /**
@@ -136,7 +147,7 @@ export class LocalExecutor extends SlotExecutor {
   }
 
   override async dispatch(assignment: Assignment): Promise<void> {
-    await this.ready;
+    await this.warmUp();
     return super.dispatch(assignment);
   }
 
