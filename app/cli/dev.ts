@@ -34,6 +34,10 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const platform = await startPlatform(config);
+  // The first run then starts as fast as later ones; a failure shows again on that run.
+  platform.ctx.dispatcher.executor
+    .warmUp?.()
+    .catch((err) => platform.ctx.log.warn({ err }, "runner warm-up failed"));
   const edge = values.edge
     ? await (await import("../../edge/dev")).startEdge({
         originUrl: platform.url,

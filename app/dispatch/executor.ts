@@ -19,6 +19,8 @@ export interface Executor {
   dispatch(assignment: Assignment): Promise<void>;
   /** Stops a workload directly (kill / AbortController / delete pod). Idempotent. */
   abort(workloadId: string): Promise<void>;
+  /** Prepares to start runners without delay (build, sandbox check, a pre-started runner); optional. */
+  warmUp?(): Promise<void>;
   /** Stops everything it started (shutdown). */
   close(): Promise<void>;
 }
