@@ -7,10 +7,12 @@ import type { Evaluator } from "./interpreter";
 import {
   Builtin,
   checkMutable,
+  codePoints,
   compare,
   equals,
   floatRepr,
   formatWithSpec,
+  hashKey,
   joinParts,
   numeric,
   PyDict,
@@ -80,7 +82,7 @@ function string(v: Value | undefined, what: string, at: number): string {
 }
 
 function length(v: Value, at: number): number {
-  if (typeof v === "string") return [...v].length;
+  if (typeof v === "string") return (codePoints(v) ?? v).length;
   if (v instanceof PyList || v instanceof PyTuple) return v.items.length;
   if (v instanceof PyDict) return v.entries.size;
   if (v instanceof Symbolic) throw symbolicError(v, "measured with len()", at);
@@ -414,7 +416,7 @@ const STR_METHODS: Record<string, Method> = {
     self.indexOf(string(bind("find", ["sub"], 1, args, kwargs, at)[0], "sub", at)),
   count: (_ev, self: string, args, kwargs, at) => {
     const s = string(bind("count", ["sub"], 1, args, kwargs, at)[0], "sub", at);
-    return s === "" ? [...self].length + 1 : self.split(s).length - 1;
+    return s === "" ? (codePoints(self) ?? self).length + 1 : self.split(s).length - 1;
   },
   format: (ev, self: string, args, kwargs, at) => formatMethod(ev, self, args, kwargs, at),
 };
@@ -566,7 +568,7 @@ const DICT_METHODS: Record<string, Method> = {
       if (dflt !== undefined) return dflt;
       throw new ScriptError(`key ${repr(k!, at)} is not in the dict`, at);
     }
-    self.entries.delete([...self.entries].find(([, e]) => e[0] === k || equals(e[0], k!, at))![0]);
+    self.entries.delete(hashKey(k!, at));
     return cur;
   },
 };

@@ -8,6 +8,7 @@ import { builtinFunctions, methodNames, methodOf } from "./builtins";
 import { ScriptError } from "./errors";
 import {
   checkMutable,
+  codePoints,
   compare,
   equals,
   formatWithSpec,
@@ -491,7 +492,7 @@ export class Evaluator {
     if (obj instanceof PyList || obj instanceof PyTuple)
       return obj.items[this.index(key, obj.items.length, at)]!;
     if (typeof obj === "string") {
-      const chars = [...obj];
+      const chars = codePoints(obj) ?? obj;
       return chars[this.index(key, chars.length, at)]!;
     }
     if (obj instanceof PyDict) {
@@ -523,13 +524,13 @@ export class Evaluator {
     const hi = bound(e.hi);
     const step = bound(e.step) ?? 1;
     if (step === 0) throw new ScriptError("slice step cannot be zero", e.at);
-    const seq =
+    const seq: ArrayLike<Value> | undefined =
       typeof obj === "string"
-        ? [...obj]
+        ? (codePoints(obj) ?? obj)
         : obj instanceof PyList || obj instanceof PyTuple
           ? obj.items
           : undefined;
-    if (!seq) {
+    if (seq === undefined) {
       if (obj instanceof Symbolic) throw symbolicError(obj, "sliced", e.at);
       throw new ScriptError(`a ${typeName(obj)} cannot be sliced`, e.at);
     }
@@ -539,16 +540,16 @@ export class Evaluator {
       const x = v < 0 ? v + n : v;
       return Math.min(Math.max(x, min), max);
     };
+    const [start, stop] =
+      step > 0
+        ? [clamp(lo, 0, 0, n), clamp(hi, n, 0, n)]
+        : [clamp(lo, n - 1, -1, n - 1), clamp(hi, -1, -1, n - 1)];
+    const count = Math.max(0, Math.ceil((stop - start) / step));
+    if (typeof seq === "string" && step === 1) return this.string(seq.slice(start, stop), e.at);
+    if (typeof obj === "string") this.checkString(count, e.at);
+    else this.checkList(count, e.at);
     const out: Value[] = [];
-    if (step > 0) {
-      const start = clamp(lo, 0, 0, n);
-      const stop = clamp(hi, n, 0, n);
-      for (let i = start; i < stop; i += step) out.push(seq[i]!);
-    } else {
-      const start = clamp(lo, n - 1, -1, n - 1);
-      const stop = clamp(hi, -1, -1, n - 1);
-      for (let i = start; i > stop; i += step) out.push(seq[i]!);
-    }
+    for (let k = 0, i = start; k < count; k++, i += step) out.push(seq[i]!);
     if (typeof obj === "string") return out.join("");
     return obj instanceof PyList ? new PyList(out) : new PyTuple(out);
   }

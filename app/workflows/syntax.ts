@@ -253,7 +253,7 @@ class Lowerer {
       case "ForStatement":
         return [this.forStatement(kids, at, scope)];
       case "FunctionDefinition":
-        return [this.def(n, [], scope)];
+        return [this.def(n, [])];
       case "DecoratedStatement":
         return [this.decorated(kids, at, scope)];
       default:
@@ -367,7 +367,7 @@ class Lowerer {
       this.fail(def?.from ?? at, FORBIDDEN[def?.name ?? ""] ?? "decorators apply to functions only");
       return { t: "pass", at };
     }
-    return this.def(def, decorators, scope);
+    return this.def(def, decorators);
   }
 
   /** `@name`, `@a.b`, or either followed by arguments. */
@@ -384,7 +384,7 @@ class Lowerer {
     return call ? { t: "call", fn: expr, args: this.args(call), at: n.from + 1 } : expr;
   }
 
-  private def(n: SyntaxNode, decorators: Expr[], scope: Scope): Stmt {
+  private def(n: SyntaxNode, decorators: Expr[]): Stmt {
     const kids = children(n);
     if (kids[0]?.name === "async") this.fail(n.from, "`async def` is not allowed");
     const nameNode = kids.find((k) => k.name === "VariableName");
@@ -397,7 +397,6 @@ class Lowerer {
       kids.find((k) => k.name === "Body"),
       { inFunction: true, inLoop: false, topLevel: false },
     );
-    void scope;
     return { t: "def", name, params, body, decorators, at: nameNode?.from ?? n.from };
   }
 
@@ -622,11 +621,11 @@ class Lowerer {
       if (head[0]?.name === "*") this.fail(at, "`*` unpacking is not supported here");
       elt = this.single(head, at);
     }
-    const clauses = this.clauses(nodes.slice(firstFor), at);
+    const clauses = this.clauses(nodes.slice(firstFor));
     return { t: "comp", kind, elt, ...(value ? { value } : {}), clauses, at };
   }
 
-  private clauses(nodes: SyntaxNode[], at: number): CompClause[] {
+  private clauses(nodes: SyntaxNode[]): CompClause[] {
     const out: CompClause[] = [];
     let i = 0;
     while (i < nodes.length) {
@@ -651,7 +650,6 @@ class Lowerer {
         return out;
       }
     }
-    void at;
     return out;
   }
 

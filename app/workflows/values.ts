@@ -3,7 +3,7 @@
  * ordering, `str()`/`repr()`, int vs float arithmetic. Symbolic values (outputs only known once a step ran)
  * are {@link Symbolic}: they may be joined into strings, and anything else done with them is an error.
  */
-import { type PlanValue, pythonStringRepr } from "../wire/plan";
+import { PLAN_LIMITS, type PlanValue, pythonStringRepr } from "../wire/plan";
 import { ScriptError } from "./errors";
 import type { Evaluator } from "./interpreter";
 
@@ -283,21 +283,44 @@ export function str(v: Value, at: number): string {
   return repr(v, at, 0);
 }
 
-export function repr(v: Value, at: number, depth = 0): string {
+/**
+ * Bounds the text repr() and toPlan() produce: one big string shared by many list items costs little to
+ * build, but would be huge once printed.
+ */
+type OutputBudget = { left: number; what: string; limit: number };
+
+function spend(budget: OutputBudget, n: number, at: number): void {
+  budget.left -= n;
+  if (budget.left < 0)
+    throw new ScriptError(`${budget.what} would be larger than ${budget.limit} characters`, at);
+}
+
+const MAX_REPR = 2 * 1024 * 1024;
+
+export function repr(
+  v: Value,
+  at: number,
+  depth = 0,
+  budget: OutputBudget = { left: MAX_REPR, limit: MAX_REPR, what: "the text of this value" },
+): string {
   if (depth > MAX_NESTING) throw tooDeep(at);
+  if (typeof v === "string") {
+    spend(budget, v.length + 2, at);
+    return pythonStringRepr(v);
+  }
+  spend(budget, 2, at);
   if (v === null) return "None";
   if (v === true) return "True";
   if (v === false) return "False";
   if (typeof v === "number") return String(v);
-  if (typeof v === "string") return pythonStringRepr(v);
   if (v instanceof PyFloat) return floatRepr(v.v);
-  if (v instanceof PyList) return `[${v.items.map((x) => repr(x, at, depth + 1)).join(", ")}]`;
-  if (v instanceof PyTuple) {
-    const inner = v.items.map((x) => repr(x, at, depth + 1)).join(", ");
-    return v.items.length === 1 ? `(${inner},)` : `(${inner})`;
-  }
+  const items = (xs: readonly Value[]) => xs.map((x) => repr(x, at, depth + 1, budget)).join(", ");
+  if (v instanceof PyList) return `[${items(v.items)}]`;
+  if (v instanceof PyTuple) return v.items.length === 1 ? `(${items(v.items)},)` : `(${items(v.items)})`;
   if (v instanceof PyDict) {
-    return `{${[...v.entries.values()].map(([k, x]) => `${repr(k, at, depth + 1)}: ${repr(x, at, depth + 1)}`).join(", ")}}`;
+    return `{${[...v.entries.values()]
+      .map(([k, x]) => `${repr(k, at, depth + 1, budget)}: ${repr(x, at, depth + 1, budget)}`)
+      .join(", ")}}`;
   }
   if (v instanceof Symbolic) throw symbolicError(v, "converted to text here", at);
   return v.repr();
@@ -374,32 +397,60 @@ export function fromJson(json: unknown, label: string): Value {
 }
 
 /** A value → plan JSON. Dict keys must be strings; references stay symbolic. */
-export function toPlan(v: Value, at: number, depth = 0): PlanValue {
+export function toPlan(
+  v: Value,
+  at: number,
+  depth = 0,
+  budget: OutputBudget = {
+    left: PLAN_LIMITS.maxPlanBytes,
+    limit: PLAN_LIMITS.maxPlanBytes,
+    what: "this value in the plan",
+  },
+): PlanValue {
   if (depth > MAX_NESTING) throw tooDeep(at);
+  spend(budget, typeof v === "string" ? v.length + 2 : 4, at);
   if (v === null || typeof v === "boolean" || typeof v === "number" || typeof v === "string") return v;
   if (v instanceof PyFloat) {
     if (!Number.isFinite(v.v)) throw new ScriptError(`${floatRepr(v.v)} cannot be part of a plan`, at);
     return v.v;
   }
-  if (v instanceof PyList || v instanceof PyTuple) return v.items.map((x) => toPlan(x, at, depth + 1));
+  if (v instanceof PyList || v instanceof PyTuple)
+    return v.items.map((x) => toPlan(x, at, depth + 1, budget));
   if (v instanceof PyDict) {
     const out: Record<string, PlanValue> = {};
     for (const [k, x] of v.entries.values()) {
       if (typeof k !== "string")
         throw new ScriptError(`dict keys in a plan must be strings, not ${typeName(k)}`, at);
-      if (k.startsWith("$"))
+      if (k.startsWith("$")) {
         throw new ScriptError(`dict keys starting with \`$\` are reserved: ${pythonStringRepr(k)}`, at);
-      out[k] = toPlan(x, at, depth + 1);
+      }
+      spend(budget, k.length, at);
+      out[k] = toPlan(x, at, depth + 1, budget);
     }
     return out;
   }
   if (v instanceof PyRecord) {
     const out: Record<string, PlanValue> = {};
-    for (const [k, x] of v.fields) out[k] = toPlan(x, at, depth + 1);
+    for (const [k, x] of v.fields) out[k] = toPlan(x, at, depth + 1, budget);
     return out;
   }
   if (v instanceof Symbolic) return v.toPlan();
   throw new ScriptError(`a ${typeName(v)} cannot be part of a plan`, at);
+}
+
+let lastText: string | undefined;
+let lastPoints: string[] | null = null;
+
+/**
+ * The code points of `s` (Python indexes strings by code point), or null when each is one UTF-16 unit
+ * and `s` can be indexed directly. The last answer is kept: loops index one string many times.
+ */
+export function codePoints(s: string): string[] | null {
+  if (s !== lastText) {
+    lastText = s;
+    lastPoints = /[\uD800-\uDFFF]/.test(s) ? [...s] : null;
+  }
+  return lastPoints;
 }
 
 /** Makes lists and dicts reachable from `v` read-only. */

@@ -46,6 +46,7 @@ describe("Python semantics", () => {
     ["'release/1.2'.startswith(('hot', 'release/'))", true],
     ["'abc'[::-1] + 'abc'[-1] + 'abcdef'[1:4]", "cbacbcd"],
     ["len('héllo')", 5],
+    ["[len('😀😀'), 'h😀x'[1], '😀ab'[1:], ''[1:], 'abcdef'[1:5:2]]", [2, "😀", "ab", "", "bd"]],
     ["[x * x for x in range(5) if x % 2]", [1, 9]],
     [
       "[(i, j) for i in range(2) for j in 'ab']",
@@ -346,6 +347,15 @@ describe("budgets end evaluation with an error, never a hang", () => {
     expect(errorOf("[0] * 20000")).toMatch(/over the limit of 10000/);
     expect(errorsOf(inBody("xs = ['x' * 900000 for i in range(30)]")).join()).toMatch(
       /evaluation created more than 20000000 characters and items/,
+    );
+  });
+
+  it("bounds the text of values shared many times", () => {
+    expect(errorOf("str(['x' * 900000] * 5000)")).toMatch(
+      /the text of this value would be larger than 2097152 characters$/,
+    );
+    expect(errorOf("['x' * 900000] * 5000")).toMatch(
+      /this value in the plan would be larger than 1048576 characters$/,
     );
   });
 
