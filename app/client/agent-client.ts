@@ -338,7 +338,9 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
   }
 
   private onMessage(m: MessageEvent): void {
-    if (this.ended) return;
+    // A run's `error` event shares its name with the EventSource's own connection errors,
+    // which carry no data; those are handled by onError.
+    if (this.ended || typeof m.data !== "string") return;
     const e = safeJson(String(m.data)) as StreamEvent | undefined;
     if (!e || typeof e.id !== "number") return;
     // The server never repeats an event; this guards against a misbehaving proxy.
@@ -355,7 +357,8 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
   }
 
   private onError(es: EventSourceLike, ev: { code?: number; message?: string }): void {
-    if (this.ended || es !== this.es) return;
+    // In browsers `onerror` also sees a run's `error` frames (they have data): not a transport error.
+    if (this.ended || es !== this.es || typeof (ev as { data?: unknown }).data === "string") return;
     const err = new StreamError(ev.message || "stream connection lost", ev.code);
     this.emit("connectionError", err);
     if (es.readyState !== CLOSED) {

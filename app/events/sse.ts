@@ -69,9 +69,14 @@ export class SseWriter {
     this.write(`: ${text}\n\n`);
   }
 
-  /** Ends the stream cleanly (the client sees EOF). */
-  end(): void {
+  /**
+   * Ends the stream cleanly (the client sees EOF). `closeConnection` also closes the keep-alive
+   * connection once the end is flushed: on shutdown, so it does not hold the server open.
+   */
+  end(closeConnection = false): void {
     if (this.ended) return;
+    const socket = this.res.socket;
+    if (closeConnection) this.res.once("finish", () => socket?.end());
     this.res.end();
     this.finish();
   }

@@ -61,7 +61,7 @@ export class SessionStream {
   }
 
   async start(from: Exclude<StreamStart, { kind: "finished" }>): Promise<void> {
-    const unregister = this.hub.onClose(() => this.sse.end());
+    const unregister = this.hub.onClose(() => this.sse.end(true));
     this.sse.onClose(unregister);
     // Watch for new runs before looking for one, so a run created in between is not missed.
     this.runs = await this.hub.watch(sessionTopic(this.sessionId), () => this.findRun());

@@ -29,7 +29,7 @@ export interface AgentPlatformOptions {
   env?: Record<string, string>;
   sse?: Partial<SseOptions>;
   dispatcher?: Partial<DispatcherOptions>;
-  /** false: no executor (the app's own default). */
+  /** false: the app's own executor (chosen by RUNNER_MODE) instead of the runner double. */
   executor?: boolean;
 }
 

@@ -69,11 +69,14 @@ export class ScriptedRunner {
   sleep(ms: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.killed.signal.aborted) return reject(new RunnerKilled());
-      const t = setTimeout(resolve, ms);
       const stop = () => {
         clearTimeout(t);
         reject(new RunnerKilled());
       };
+      const t = setTimeout(() => {
+        this.killed.signal.removeEventListener("abort", stop);
+        resolve();
+      }, ms);
       this.killed.signal.addEventListener("abort", stop, { once: true });
     });
   }
@@ -87,12 +90,15 @@ export class ScriptedExecutor implements Executor {
     await r.tokens(["hello"]);
     await r.event("done", { reason: "end_turn" });
   };
+  /** When set, dispatch refuses every workload with this message (an executor that is down). */
+  refuse?: string;
   private readonly waiting: Array<(r: ScriptedRunner) => void> = [];
   private readonly running = new Map<string, ScriptedRunner>();
 
   constructor(private readonly hooks: ExecutorHooks) {}
 
   async dispatch(assignment: Assignment): Promise<void> {
+    if (this.refuse) throw new Error(this.refuse);
     const runner = new ScriptedRunner(assignment);
     this.runners.push(runner);
     this.running.set(runner.workloadId, runner);
