@@ -46,7 +46,7 @@ export {
   type WorkflowEventInput,
   WorkflowEventSchema,
 } from "./events";
-export { globToRegExp, matchPatterns } from "./glob";
+export { matchGlob, matchPatterns } from "./glob";
 export { DEFAULT_LIMITS, type Limits } from "./interpreter";
 export type { WorkflowHeader } from "./plue";
 export { parsePrompt, promptPath } from "./prompts";

@@ -320,7 +320,7 @@ describe("budgets end evaluation with an error, never a hang", () => {
     expect(errors).toEqual([
       ".plue/workflows/t.py:7:18: evaluation took more than 100000 steps (is a loop too long?)",
     ]);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(5000); // 10^8 iterations otherwise
   });
 
   it("stops on wall time", () => {

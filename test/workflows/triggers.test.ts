@@ -1,7 +1,7 @@
 /** Trigger matching and its glob filters. */
 import type { Trigger } from "../../app/wire/plan";
 import {
-  globToRegExp,
+  matchGlob,
   matchPatterns,
   matchTriggers,
   sampleEvent,
@@ -31,8 +31,24 @@ describe("globs", () => {
     ["a+b(c)", "a+b(c)", true],
     ["a\\*", "a*", true],
     ["a\\*", "ab", false],
+    ["**/b.md", "ab.md", false],
+    ["**/b.md", "a/b.md", true],
+    ["a/**/b", "a/b", true],
+    ["a/**/b", "a/x/y/b", true],
+    ["a/**/b", "a/xb", false],
+    ["[a-c]x", "bx", true],
+    ["[a-c]x", "dx", false],
+    ["[abc", "[abc", true],
   ])("%s ~ %s → %s", (glob, value, expected) => {
-    expect(globToRegExp(glob).test(value)).toBe(expected);
+    expect(matchGlob(glob, value)).toBe(expected);
+  });
+
+  it("stays fast on patterns that make backtracking matchers explode", () => {
+    const started = performance.now();
+    // A backtracking matcher needs about 500^12 steps for these; the automaton needs 500 × 25.
+    expect(matchGlob(`${"**a".repeat(12)}**b`, "a".repeat(500))).toBe(false);
+    expect(matchGlob(`${"*a".repeat(12)}*b`, "a".repeat(500))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it("applies exclusions in order, the last match deciding", () => {
@@ -74,6 +90,8 @@ describe("matchTriggers", () => {
       reason: "no changed path matches src/**, !src/**/*.md",
     });
     expect(matched(paths, push("refs/heads/main"))).toBe(true); // change set unknown: run
+    const many = Array.from({ length: 1001 }, (_, i) => `docs/${i}.md`);
+    expect(matched(paths, push("refs/heads/main", { paths: many }))).toBe(true); // too many to filter: run
     expect(matched(paths, push("refs/tags/v1", { paths: ["docs/x"] }))).toBe(true); // tags ignore paths
     expect(match({ kind: "push" }, push("refs/heads/gone", { after: "0".repeat(40) }))).toEqual({
       matched: false,
