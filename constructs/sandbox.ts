@@ -11,6 +11,9 @@ export const GVISOR = {
   taintValue: "gvisor",
 } as const;
 
+/** The label the sandbox node pool's nodes carry; policies find sandbox pools by it. */
+export const SANDBOX_POOL_LABEL = { key: "plue.dev/pool", value: "sandbox" } as const;
+
 /** Where a runner may never connect: RFC 1918 private ranges and link-local (the metadata server). */
 export const FORBIDDEN_EGRESS_CIDRS = [
   "10.0.0.0/8",

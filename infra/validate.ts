@@ -29,11 +29,8 @@ function loadModel(apiVersion: string, kind: string): Promise<ModelClass | undef
 }
 
 /** Problems with one object; empty when it is valid. */
-export async function validateManifest(manifest: {
-  apiVersion?: unknown;
-  kind?: unknown;
-}): Promise<string[]> {
-  const { apiVersion, kind } = manifest;
+export async function validateManifest(manifest: object): Promise<string[]> {
+  const { apiVersion, kind } = manifest as { apiVersion?: unknown; kind?: unknown };
   if (typeof apiVersion !== "string" || typeof kind !== "string")
     return ["apiVersion and kind must be strings"];
   if (!/^[a-zA-Z0-9.]+(\/[a-z0-9]+)?$/.test(apiVersion) || !/^[A-Za-z0-9]+$/.test(kind)) {

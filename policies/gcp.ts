@@ -1,6 +1,5 @@
 /** Rules over GCP resources (GKE clusters and node pools, Cloud SQL), by their Pulumi inputs. */
-import { SANDBOX_POOL_LABEL } from "../constructs/gcp/sandbox-pool";
-import { GVISOR } from "../constructs/sandbox";
+import { GVISOR, SANDBOX_POOL_LABEL } from "../constructs/sandbox";
 import type { PolicyContext, ResourceRule } from "./types";
 
 export const GCP_TYPES = {

@@ -1,9 +1,8 @@
 /**
  * Stack configuration: one zod schema per kind of stack over the flat `namespace:key` names found in
- * `Pulumi.<stack>.yaml`. Parsing is pure (tests call it directly); `readStackConfig` feeds it from
- * Pulumi's config. A bad value fails the program with every problem listed by its full key.
+ * `Pulumi.<stack>.yaml`. Parsing is pure (tests and the CLI use it without loading Pulumi);
+ * infra/program.ts feeds it from Pulumi's config. A bad value fails the program with every problem listed by its full key.
  */
-import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { StackKind } from "./kind";
 import { PRODUCTION_DOMAIN } from "./names";
@@ -99,17 +98,4 @@ export function parseStackConfig<K extends StackKind["kind"]>(
   ];
   if (problems.length > 0 || !result.success) throw new StackConfigError(stack, problems);
   return result.data as ConfigFor<K>;
-}
-
-/** Reads and validates the running stack's config through Pulumi. */
-export function readStackConfig<K extends StackKind["kind"]>(kind: K, stack: string): ConfigFor<K> {
-  const raw: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
-    if (key.startsWith("plue:")) raw[key] = value;
-  }
-  for (const key of configKeys(kind)) {
-    const [ns, name] = key.split(":") as [string, string];
-    raw[key] = new pulumi.Config(ns).get(name);
-  }
-  return parseStackConfig(kind, stack, raw);
 }

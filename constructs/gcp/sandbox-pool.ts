@@ -1,7 +1,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgsCheck } from "../args";
-import { GVISOR } from "../sandbox";
+import { GVISOR, SANDBOX_POOL_LABEL } from "../sandbox";
 import { type GkeCluster, NODE_SCOPES } from "./cluster";
 
 export interface SandboxNodePoolArgs {
@@ -16,9 +16,6 @@ export interface SandboxNodePoolArgs {
   /** @default 100 */
   readonly diskSizeGb?: number;
 }
-
-/** The label the sandbox pool's nodes carry; policies find sandbox pools by it. */
-export const SANDBOX_POOL_LABEL = { key: "plue.dev/pool", value: "sandbox" } as const;
 
 /**
  * Nodes for runner pods: every pod runs in gVisor (GKE Sandbox), and the NoSchedule taint keeps

@@ -1,0 +1,131 @@
+import { environmentCharts, environmentNames } from "../../constructs/k8s/environment";
+import { validateManifest } from "../../infra/validate";
+
+const REGISTRY = "us-docker.pkg.dev/plue-platform/plue";
+const charts = environmentCharts({
+  instance: "alice",
+  namespace: "plue-alice",
+  host: "alice.staging.plue.dev",
+  appImage: `${REGISTRY}/plue-app:0.1.0`,
+  runnerImage: `${REGISTRY}/plue-runner:0.1.0`,
+  appReplicas: 1,
+  warmPoolSize: 2,
+  staticIpName: "plue-alice-ingress",
+});
+// biome-ignore lint/suspicious/noExplicitAny: manifests are JSON.
+const objects: any[] = [...charts.namespaces.toJson(), ...charts.workloads.toJson()];
+const get = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+describe("environment charts", () => {
+  it("match the snapshot", () => {
+    expect(objects).toMatchSnapshot();
+  });
+
+  it("validate against the Kubernetes schema", async () => {
+    for (const o of objects)
+      expect([o.kind, o.metadata.name, await validateManifest(o)]).toEqual([o.kind, o.metadata.name, []]);
+  });
+
+  it("put runners in <namespace>-workflows", () => {
+    expect(charts.names).toEqual(environmentNames("plue-alice"));
+    expect(charts.names.runnerNamespace).toBe("plue-alice-workflows");
+    expect(get("Deployment", "plue-runner-pool").metadata.namespace).toBe("plue-alice-workflows");
+  });
+
+  it("label both namespaces Pod Security restricted, and mark the runner one", () => {
+    for (const name of ["plue-alice", "plue-alice-workflows"]) {
+      expect(get("Namespace", name).metadata.labels).toMatchObject({
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+      });
+    }
+    expect(get("Namespace", "plue-alice-workflows").metadata.labels["plue.dev/tier"]).toBe("runners");
+    expect(get("Namespace", "plue-alice").metadata.labels["plue.dev/tier"]).toBeUndefined();
+  });
+
+  it("deny everything in the runner namespace, then allow DNS to kube-dns and 443 to public addresses", () => {
+    expect(get("NetworkPolicy", "default-deny").spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Egress", "Ingress"],
+    });
+    const egress = get("NetworkPolicy", "runner-egress").spec;
+    expect(egress.policyTypes).toEqual(["Egress"]);
+    expect(egress.ingress).toBeUndefined();
+    expect(egress.egress).toEqual([
+      {
+        ports: [
+          { port: 53, protocol: "UDP" },
+          { port: 53, protocol: "TCP" },
+        ],
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
+      },
+      {
+        ports: [{ port: 443, protocol: "TCP" }],
+        to: [
+          {
+            ipBlock: {
+              cidr: "0.0.0.0/0",
+              except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
+            },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it("limit the API's Role to Jobs and Pods in its own runner namespace", () => {
+    const role = get("Role", "plue-runner-manager");
+    expect(role.metadata.namespace).toBe("plue-alice-workflows");
+    expect(role.rules.flatMap((r: { resources: string[] }) => r.resources).sort()).toEqual([
+      "jobs",
+      "pods",
+      "pods/log",
+    ]);
+    expect(objects.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding")).toEqual([]);
+    const binding = get("RoleBinding", "plue-runner-manager");
+    expect(binding.metadata.namespace).toBe("plue-alice-workflows");
+    expect(binding.subjects).toEqual([
+      { apiGroup: "", kind: "ServiceAccount", name: "plue-api", namespace: "plue-alice" },
+    ]);
+  });
+
+  it("serve the API over TLS on the static IP, with a PDB and config from ConfigMap and Secrets", () => {
+    const ingress = get("Ingress", "plue");
+    expect(ingress.spec.tls).toEqual([{ hosts: ["alice.staging.plue.dev"], secretName: "plue-tls" }]);
+    expect(ingress.metadata.annotations["kubernetes.io/ingress.global-static-ip-name"]).toBe(
+      "plue-alice-ingress",
+    );
+    expect(get("PodDisruptionBudget", "plue-api").spec.maxUnavailable).toBe(1);
+    const pod = get("Deployment", "plue-api").spec.template.spec;
+    expect(pod.containers[0].envFrom).toEqual([{ configMapRef: { name: "plue-config" } }]);
+    expect(pod.containers[0].env.map((e: { name: string }) => e.name)).toEqual([
+      "DATABASE_URL",
+      "PLUE_POOL_SECRET",
+    ]);
+    expect(pod.containers[0].readinessProbe.httpGet).toMatchObject({ path: "/api/health", port: 4000 });
+    expect(get("ConfigMap", "plue-config").data).toMatchObject({
+      RUNNER_MODE: "kubernetes",
+      PLUE_PUBLIC_URL: "https://alice.staging.plue.dev",
+      PLUE_RUNNER_NAMESPACE: "plue-alice-workflows",
+    });
+  });
+
+  it("refuse a replica count that is not a positive integer", () => {
+    expect(() =>
+      environmentCharts({
+        instance: "x",
+        namespace: "plue-x",
+        host: "x.plue.dev",
+        appImage: "a:1",
+        runnerImage: "r:1",
+        appReplicas: 0,
+      }),
+    ).toThrow(/replicas must be a positive integer/);
+  });
+});
