@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgsCheck } from "../args";
@@ -8,14 +9,32 @@ import { ArgsCheck } from "../args";
 export const EDGE_COMPATIBILITY_DATE = "2026-04-01";
 export const EDGE_MAIN_MODULE = "worker.js";
 
+/** The repository root, found from this file rather than the working directory. */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Newest modification time of the Worker's sources. */
+function newestSource(root: string): number {
+  const dir = path.join(root, "edge");
+  return Math.max(
+    0,
+    ...readdirSync(dir)
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => statSync(path.join(dir, f)).mtimeMs),
+  );
+}
+
 /**
- * The Worker's ES module: `dist/edge.js` from `npm run build` when present, otherwise edge/worker.ts
- * bundled now through edge/bundle.ts (the one way the Worker is built).
+ * The Worker's ES module: `dist/edge.js` from `npm run build` when it is at least as new as the
+ * sources in edge/, otherwise edge/worker.ts bundled now through edge/bundle.ts (the one way the
+ * Worker is built), so a stale build is never uploaded.
  */
-export async function loadEdgeBundle(root: string = process.cwd()): Promise<string> {
+export async function loadEdgeBundle(root: string = REPO_ROOT): Promise<string> {
   const built = path.join(root, "dist", "edge.js");
-  if (existsSync(built)) return readFileSync(built, "utf8");
-  if (!existsSync(path.join(root, "edge", "bundle.ts"))) {
+  const hasSources = existsSync(path.join(root, "edge", "bundle.ts"));
+  if (existsSync(built) && (!hasSources || statSync(built).mtimeMs >= newestSource(root))) {
+    return readFileSync(built, "utf8");
+  }
+  if (!hasSources) {
     throw new Error(
       `edge Worker bundle not found: neither ${built} nor edge/bundle.ts exists. ` +
         "Run `npm run build` (writes dist/edge.js) from the repository root.",

@@ -11,6 +11,8 @@ import { baseStackReferenceFrom } from "./helpers";
 
 const ROOT = process.cwd();
 const runs: Record<string, StackRun> = {};
+const BAD_IMAGE = "docker.io/library/busybox:latest";
+let misconfigured: StackRun;
 
 beforeAll(async () => {
   for (const stack of ["staging-base", "staging-alice", "production"]) {
@@ -18,6 +20,12 @@ beforeAll(async () => {
     const stackReferences = stack === "staging-alice" ? baseStackReferenceFrom(runs["staging-base"]!) : {};
     runs[stack] = await runStack(stack, { config, secretKeys, stackReferences });
   }
+  // The same stack once more with an unpinned image from elsewhere: the policies must catch it.
+  const alice = readStackFile(ROOT, "staging-alice");
+  misconfigured = await runStack("staging-alice", {
+    config: { ...alice.config, "plue:runnerImage": BAD_IMAGE },
+    stackReferences: baseStackReferenceFrom(runs["staging-base"]!),
+  });
 });
 
 const find = (run: StackRun, type: string, name?: string): SynthResource[] =>
@@ -166,5 +174,22 @@ describe.each(["staging-base", "staging-alice", "production"])("%s", (stack) => 
         name: r.name,
         problems: [],
       });
+  });
+});
+
+describe("a misconfigured stack", () => {
+  it("is caught by the image policy, twice over, on the warm pool", () => {
+    const violations = runPolicies(
+      misconfigured.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs })),
+      { stack: "staging-alice", registries: ["us-docker.pkg.dev/plue-platform/plue"] },
+    );
+    expect(violations.map((v) => [v.policy, v.resource])).toEqual([
+      ["images-pinned-from-registry", "kubernetes:apps/v1:Deployment::plue-alice-workflows/plue-runner-pool"],
+      ["images-pinned-from-registry", "kubernetes:apps/v1:Deployment::plue-alice-workflows/plue-runner-pool"],
+    ]);
+    expect(violations.map((v) => v.message)).toEqual([
+      `container "runner": image "${BAD_IMAGE}" uses :latest; pin a version or digest so rollouts are reproducible`,
+      `container "runner": image "${BAD_IMAGE}" is not from the configured registry (us-docker.pkg.dev/plue-platform/plue)`,
+    ]);
   });
 });

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
-import { parseSynthArgs, plan } from "../../infra/synth";
+import { parseSynthArgs, plan, summary } from "../../infra/synth";
+import type { Violation } from "../../policies/types";
 
 function synth(...args: string[]) {
   const env = { ...process.env };
@@ -68,22 +69,39 @@ describe("npm run synth -- --all", () => {
   });
 });
 
-describe("a broken stack", () => {
-  it("fails synth with the policy that caught it", () => {
-    const out = mkdtempSync(path.join(tmpdir(), "plue-synth-bad-"));
-    const r = synth(
-      "--stack",
-      "production",
-      "--out",
-      out,
-      "--config",
-      "plue:runnerImage=docker.io/library/busybox:latest",
+describe("the summary", () => {
+  const report = (violations: Violation[], invalid: { object: string; problems: string[] }[] = []) => ({
+    stack: "production",
+    resources: 3,
+    kubernetesObjects: 1,
+    invalid,
+    violations,
+    durationMs: 1200,
+  });
+
+  it("fails on a mandatory violation, an invalid object or a stack that could not run", () => {
+    const violation: Violation = {
+      policy: "ingress-tls",
+      enforcementLevel: "mandatory",
+      resource: "k::i",
+      message: "has no tls",
+    };
+    expect(summary([{ stack: "production", report: report([]) }]).failed).toBe(false);
+    const failed = summary([{ stack: "production", report: report([violation]) }]);
+    expect(failed.failed).toBe(true);
+    expect(failed.text).toMatch(/^production\s+3\s+1\s+0\s+1\s+1\.2s\s+FAIL$/m);
+    expect(failed.text).toContain("production: [mandatory] ingress-tls k::i: has no tls");
+    expect(
+      summary([{ stack: "production", report: report([], [{ object: "o", problems: ["bad"] }]) }]).failed,
+    ).toBe(true);
+    expect(summary([{ stack: "staging-alice", error: "boom" }]).text).toMatch(
+      /staging-alice.*ERROR[^]*could not synthesise:\nboom/,
     );
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^production .* FAIL$/m);
-    expect(r.stdout).toContain(
-      '[mandatory] images-pinned-from-registry kubernetes:apps/v1:Deployment::plue-workflows/plue-runner-pool: container "runner": image "docker.io/library/busybox:latest" uses :latest',
-    );
+  });
+
+  it("lets advisory violations through", () => {
+    const advisory: Violation = { policy: "x", enforcementLevel: "advisory", message: "consider" };
+    expect(summary([{ stack: "production", report: report([advisory]) }]).failed).toBe(false);
   });
 });
 
