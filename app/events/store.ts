@@ -113,7 +113,10 @@ interface EventRow {
   data: unknown;
 }
 
-/** Events of one workload with id > `afterId`, in id order, at most `limit`. */
+/**
+ * Events of one workload with id > `afterId`, in id order, at most `limit`. The ORDER BY names the
+ * table's column: a bare `id` would mean the text alias, and "10" sorts before "9".
+ */
 export async function readEvents(
   db: Queryable,
   workloadId: string,
@@ -122,7 +125,7 @@ export async function readEvents(
 ): Promise<StreamEvent[]> {
   const r = await db.query<EventRow>(
     `SELECT id::text AS id, workload_id, seq, type, data FROM task_events
-      WHERE workload_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      WHERE workload_id = $1 AND id > $2 ORDER BY task_events.id LIMIT $3`,
     [workloadId, afterId, limit],
   );
   return r.rows.map(toStreamEvent);
