@@ -4,7 +4,7 @@
  * close the database.
  */
 import fs from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createApiToken, createUser } from "./auth/tokens";
@@ -17,6 +17,7 @@ import { createExecutor } from "./dispatch/index";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
 import { createApp } from "./http/app";
+import { withFastFiles } from "./http/fast-files";
 import { createLogger, type Logger } from "./log";
 import { type AgentServiceOptions, createAgentServices } from "./sessions/wiring";
 
@@ -113,7 +114,8 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   const adminToken = await ensureAdmin(ctx);
   if (config.PLUE_SEED_DEMO) await seedDemo(db, ctx.git.repos);
   const app = createApp(ctx);
-  const server = app.listen(config.PORT, config.HOST);
+  // Anonymous blob/tree reads skip Express (see http/fast-files.ts); everything else is the app.
+  const server = createServer(withFastFiles(ctx, app)).listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

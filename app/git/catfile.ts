@@ -1,10 +1,11 @@
 /**
  * One long-lived `git cat-file --batch-command` process: two pipes, a FIFO of outstanding
  * commands, and a parser for its framing (`<oid> <type> <size>\n<content>\n`, or
- * `<name> missing\n`). Commands may be pipelined; answers come back in order. An object's content
- * can be buffered or streamed with backpressure (the process's stdout is paused while the
- * consumer is slow). A process whose current answer was not fully consumed is dirty: its pipe is
- * mid-object, so the pool kills it instead of reusing it.
+ * `<name> missing\n`). Commands are pipelined: those issued in the same turn of the event loop
+ * go out in one write, and answers come back in order. An object's content can be buffered,
+ * streamed with backpressure (stdout is paused while the consumer is slow), or skipped when it
+ * is larger than the caller wants in memory. A process whose current answer was not fully
+ * consumed is dirty: its pipe is mid-object, so the pool kills it instead of reusing it.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { Readable, type Writable } from "node:stream";
@@ -18,6 +19,15 @@ export interface ObjectInfo {
   size: number;
 }
 
+/**
+ * An object's content: in memory (`data`) when small enough, else a stream (`body`), or neither
+ * when it was larger than allowed and the caller asked to skip such objects.
+ */
+export type ObjectContent =
+  | { info: ObjectInfo; data: Buffer; body?: undefined }
+  | { info: ObjectInfo; body: Readable; data?: undefined }
+  | { info: ObjectInfo; data?: undefined; body?: undefined };
+
 export class CatFileError extends Error {
   constructor(message: string) {
     super(message);
@@ -25,17 +35,14 @@ export class CatFileError extends Error {
   }
 }
 
-/** An object's content: in memory when small enough, otherwise a stream. */
-export type ObjectContent =
-  | { info: ObjectInfo; data: Buffer; body?: undefined }
-  | { info: ObjectInfo; body: Readable; data?: undefined };
-
 type Pending =
   | { kind: "info"; resolve(v: ObjectInfo | undefined): void; reject(e: Error): void }
   | {
       kind: "contents";
-      /** Objects up to this size are buffered; larger ones are streamed. */
+      /** Objects up to this size are buffered. */
       maxBuffered: number;
+      /** What to do with a larger one. */
+      large: "stream" | "skip";
       resolve(v: ObjectContent | undefined): void;
       reject(e: Error): void;
     };
@@ -44,6 +51,7 @@ interface Current {
   pending: Extract<Pending, { kind: "contents" }>;
   info: ObjectInfo;
   remaining: number;
+  /** Set when buffering; neither this nor `body` when skipping. */
   data?: Buffer;
   filled: number;
   body?: ObjectBody;
@@ -54,10 +62,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** The content of one object as it arrives from the process. */
 class ObjectBody extends Readable {
-  constructor(
-    private readonly proc: CatFileProcess,
-    readonly size: number,
-  ) {
+  constructor(private readonly proc: CatFileProcess) {
     super({ highWaterMark: 64 * 1024 });
   }
   override _read(): void {
@@ -78,6 +83,7 @@ export class CatFileProcess {
   private readonly queue: Pending[] = [];
   private current: Current | undefined;
   private buf: Buffer = EMPTY;
+  private outgoing = "";
   private paused = false;
   private pumping = false;
   private dead: Error | undefined;
@@ -129,16 +135,28 @@ export class CatFileProcess {
     return c && { info: c.info, body: c.body! };
   }
 
-  /** The object in memory if it has at most `maxBuffered` bytes, else as a stream (see `stream`). */
-  contents(spec: string, maxBuffered: number): Promise<ObjectContent | undefined> {
+  /**
+   * The object in memory if it has at most `maxBuffered` bytes; a larger one is streamed (see
+   * `stream`) or, with `large: "skip"`, read past and answered with its header only.
+   */
+  contents(
+    spec: string,
+    maxBuffered: number,
+    large: "stream" | "skip" = "stream",
+  ): Promise<ObjectContent | undefined> {
     return new Promise((resolve, reject) =>
-      this.send("contents", spec, { kind: "contents", maxBuffered, resolve, reject }),
+      this.send("contents", spec, { kind: "contents", maxBuffered, large, resolve, reject }),
     );
   }
 
-  /** Alive, clean and idle: safe to hand to the next caller. */
+  /** Alive, clean and with nothing outstanding: safe to hand to the next caller. */
   get reusable(): boolean {
     return !this.dead && !this.dirty && this.queue.length === 0 && this.current === undefined;
+  }
+
+  /** Alive and not dirty: whatever is still outstanding will be answered in order. */
+  get clean(): boolean {
+    return !this.dead && !this.dirty;
   }
 
   get alive(): boolean {
@@ -181,7 +199,16 @@ export class CatFileProcess {
       return;
     }
     this.queue.push(pending);
-    this.child.stdin.write(`${command} ${spec}\n`);
+    // One write per turn of the event loop for all commands issued in it: a write to the pipe
+    // (and the wake-up of git it causes) is the dominant cost of a small read.
+    if (this.outgoing === "") setImmediate(() => this.flush());
+    this.outgoing += `${command} ${spec}\n`;
+  }
+
+  private flush(): void {
+    const out = this.outgoing;
+    this.outgoing = "";
+    if (out !== "" && !this.dead) this.child.stdin.write(out);
   }
 
   private pump(): void {
@@ -207,26 +234,25 @@ export class CatFileProcess {
     this.buf = this.buf.subarray(nl + 1);
     const pending = this.queue.shift();
     if (!pending) throw new CatFileError(`cat-file sent an unexpected line: ${line.slice(0, 100)}`);
+    this.lastUsed = Date.now();
     const m = HEADER.exec(line);
     if (!m) {
       if (!/ (missing|ambiguous)$/.test(line))
         throw new CatFileError(`cat-file protocol error: ${line.slice(0, 200)}`);
       pending.resolve(undefined);
-      this.lastUsed = Date.now();
       return true;
     }
     const info: ObjectInfo = { oid: m[1]!, type: m[2] as ObjectType, size: Number(m[3]) };
     if (pending.kind === "info") {
       pending.resolve(info);
-      this.lastUsed = Date.now();
       return true;
     }
     const next: Current = { pending, info, remaining: info.size, filled: 0 };
     if (info.size <= pending.maxBuffered) next.data = Buffer.allocUnsafe(info.size);
-    else {
-      next.body = new ObjectBody(this, info.size);
+    else if (pending.large === "stream") {
+      next.body = new ObjectBody(this);
       pending.resolve({ info, body: next.body });
-    }
+    } else pending.resolve({ info }); // skipped: its bytes are read past below
     this.current = next;
     return true;
   }
@@ -261,10 +287,11 @@ export class CatFileProcess {
   private fail(err: Error): void {
     if (this.dead) return;
     this.dead = err;
+    this.outgoing = "";
     const cur = this.current;
     this.current = undefined;
     if (cur?.body) cur.body.destroy(err);
-    else if (cur) cur.pending.reject(err);
+    else if (cur?.data) cur.pending.reject(err);
     for (const p of this.queue.splice(0)) p.reject(err);
     if (this.paused) this.child.stdout.resume();
     this.onExit(this);

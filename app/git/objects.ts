@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import type { CatFileProcess, ObjectContent, ObjectInfo } from "./catfile";
 import { CatFileError } from "./catfile";
 import { fullOid } from "./names";
-import type { CatFilePool } from "./pool";
+import type { CatFilePool, CheckoutMode } from "./pool";
 
 export type EntryType = "tree" | "blob" | "symlink" | "commit";
 
@@ -64,7 +64,7 @@ export class ObjectReader {
         : ref === "HEAD" || ref.startsWith("refs/")
           ? [ref]
           : [`refs/heads/${ref}`, `refs/tags/${ref}`];
-    const infos = await this.leased(gitDir, (p) =>
+    const infos = await this.leased(gitDir, "shared", (p) =>
       Promise.all(candidates.map((c) => p.info(`${c}^{commit}`))),
     );
     return infos.find((i) => i?.type === "commit")?.oid;
@@ -72,7 +72,7 @@ export class ObjectReader {
 
   /** The object at `path` in `commit` (root tree for ""), without reading its content. */
   async lookup(gitDir: string, commit: string, path: string): Promise<PathLookup> {
-    const [c, o] = await this.leased(gitDir, (p) =>
+    const [c, o] = await this.leased(gitDir, "shared", (p) =>
       Promise.all([p.info(commit), p.info(`${commit}:${path}`)]),
     );
     if (c?.type !== "commit") return { found: false, reason: "commit" };
@@ -82,7 +82,7 @@ export class ObjectReader {
 
   /** A tree's entries, with sizes for blobs and symlinks. */
   async readTree(gitDir: string, treeOid: string): Promise<TreeEntry[] | undefined> {
-    return this.leased(gitDir, async (p) => {
+    return this.leased(gitDir, "shared", async (p) => {
       const tree = await p.read(treeOid);
       if (tree?.info.type !== "tree") return undefined;
       const entries = parseTree(tree.data, treeOid.length / 2);
@@ -97,7 +97,7 @@ export class ObjectReader {
 
   /** A whole object in memory (for small objects: trees, workflow files, small blobs). */
   read(gitDir: string, spec: string): Promise<{ info: ObjectInfo; data: Buffer } | undefined> {
-    return this.leased(gitDir, (p) => p.read(spec));
+    return this.leased(gitDir, "shared", (p) => p.read(spec));
   }
 
   /**
@@ -105,14 +105,14 @@ export class ObjectReader {
    * destroyed early leaves it dirty, and it is killed rather than reused.
    */
   async stream(gitDir: string, spec: string): Promise<{ info: ObjectInfo; body: Readable } | undefined> {
-    const c = await this.leased(gitDir, (p) => p.stream(spec));
+    const c = await this.leased(gitDir, "exclusive", (p) => p.stream(spec));
     return c && { info: c.info, body: c.body };
   }
 
   /**
-   * The commit's header and the content at `commit:path`, asked together (one round trip). The
-   * content is in memory up to `maxBuffered` bytes, else streamed (see `stream`). A caller that
-   * does not want a streamed body must `discard` it.
+   * The commit's header and the content at `commit:path`, asked together (one round trip, on a
+   * shared process). Content up to `maxBuffered` bytes comes in memory; a larger object comes
+   * back as its header only (neither `data` nor `body`): `stream` it by id.
    */
   async contentsAt(
     gitDir: string,
@@ -120,13 +120,10 @@ export class ObjectReader {
     path: string,
     maxBuffered: number,
   ): Promise<{ commit: ObjectInfo | undefined; content: ObjectContent | undefined }> {
-    let header: ObjectInfo | undefined;
-    const content = await this.leased(gitDir, async (p) => {
-      const [c, o] = await Promise.all([p.info(commit), p.contents(`${commit}:${path}`, maxBuffered)]);
-      header = c;
-      return o;
-    });
-    return { commit: header, content };
+    const [c, content] = await this.leased(gitDir, "shared", (p) =>
+      Promise.all([p.info(commit), p.contents(`${commit}:${path}`, maxBuffered, "skip")]),
+    );
+    return { commit: c, content };
   }
 
   /**
@@ -134,9 +131,13 @@ export class ObjectReader {
    * when the stream ends or closes; otherwise at once. A process that died before answering is
    * replaced and the exchange tried once more.
    */
-  private async leased<T>(gitDir: string, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
+  private async leased<T>(
+    gitDir: string,
+    mode: CheckoutMode,
+    fn: (p: CatFileProcess) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const p = await this.pool.acquire(gitDir);
+      const p = await this.pool.acquire(gitDir, mode);
       let result: T;
       try {
         result = await fn(p);
@@ -161,9 +162,4 @@ export class ObjectReader {
       return result;
     }
   }
-}
-
-/** Reads and drops a streamed body nobody will send, so its process can be reused. */
-export function discard(content: ObjectContent | undefined): void {
-  content?.body?.resume();
 }

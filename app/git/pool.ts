@@ -1,9 +1,16 @@
 /**
- * A bounded pool of `cat-file` processes keyed by repository. A caller checks a process out,
- * uses it alone, and gives it back; a process that died or was left dirty is killed and
- * forgotten, and the next checkout spawns a fresh one. Idle processes age out after a TTL, and
- * when the global bound is reached the least recently used idle process of another repository
- * makes room. Callers beyond the bounds wait in FIFO order.
+ * A bounded pool of `cat-file` processes keyed by repository.
+ *
+ * Two kinds of checkout. A *shared* one is for exchanges whose answers are read at once (object
+ * headers, trees, small blobs): many callers pipeline their commands on the same process, which
+ * is what makes small reads cheap. An *exclusive* one is for streaming a large object to a client
+ * at the client's pace: nobody else's answers can be stuck behind it. A process that died or was
+ * left dirty (an abandoned stream) is killed and forgotten; the next checkout spawns a fresh one.
+ *
+ * A repository gets another process when its busiest ones carry `sharedPerProcess` callers, up
+ * to `maxPerRepo`; at `maxProcesses` overall, the least recently used idle process of another
+ * repository makes room. Idle processes age out after `idleTtlMs`. Callers beyond the bounds
+ * wait in FIFO order.
  */
 import client from "prom-client";
 import { registry } from "../metrics";
@@ -12,19 +19,23 @@ import { CatFileError, CatFileProcess } from "./catfile";
 export interface CatFilePoolOptions {
   /** Processes across all repositories (idle and busy). */
   maxProcesses?: number;
-  /** Processes for one repository; more concurrent readers of it wait. */
+  /** Processes for one repository. */
   maxPerRepo?: number;
+  /** Shared callers on one process before the repository gets another process. */
+  sharedPerProcess?: number;
   /** An idle process older than this is closed. */
   idleTtlMs?: number;
   /** How long a caller may wait for a process before giving up. */
   acquireTimeoutMs?: number;
 }
 
+export type CheckoutMode = "shared" | "exclusive";
+
 const metrics = {
   checkouts: new client.Counter({
     name: "plue_git_catfile_checkouts_total",
-    help: "cat-file checkouts by outcome: hit (idle process reused), spawn, wait",
-    labelNames: ["outcome"],
+    help: "cat-file checkouts by mode and outcome: reuse (a live process), spawn, wait",
+    labelNames: ["mode", "outcome"],
     registers: [registry],
   }),
   discarded: new client.Counter({
@@ -40,8 +51,16 @@ const metrics = {
   }),
 };
 
+interface Entry {
+  p: CatFileProcess;
+  /** Callers holding it; an exclusive checkout is one caller with `exclusive` set. */
+  users: number;
+  exclusive: boolean;
+}
+
 interface Waiter {
   gitDir: string;
+  mode: CheckoutMode;
   resolve(p: CatFileProcess): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout;
@@ -50,29 +69,29 @@ interface Waiter {
 export class CatFilePool {
   private readonly maxProcesses: number;
   private readonly maxPerRepo: number;
+  private readonly sharedPerProcess: number;
   private readonly idleTtlMs: number;
   private readonly acquireTimeoutMs: number;
-  /** Idle processes per repository, most recently used last. */
-  private readonly idle = new Map<string, CatFileProcess[]>();
-  /** Live processes per repository, idle and busy. */
-  private readonly live = new Map<string, Set<CatFileProcess>>();
-  private total = 0;
+  /** Live processes per repository. */
+  private readonly repos = new Map<string, Entry[]>();
+  private readonly entries = new Map<CatFileProcess, Entry>();
   private waiters: Waiter[] = [];
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
 
   constructor(options: CatFilePoolOptions = {}) {
     this.maxProcesses = options.maxProcesses ?? 100;
-    this.maxPerRepo = Math.min(options.maxPerRepo ?? 8, this.maxProcesses);
+    this.maxPerRepo = Math.min(options.maxPerRepo ?? 4, this.maxProcesses);
+    this.sharedPerProcess = options.sharedPerProcess ?? 32;
     this.idleTtlMs = options.idleTtlMs ?? 10_000;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 10_000;
     this.ticker = setInterval(() => this.evictIdle(), Math.max(250, Math.min(this.idleTtlMs / 2, 5000)));
     this.ticker.unref();
   }
 
-  /** Runs `fn` with a process of its own; the process goes back to the pool (or dies) after. */
-  async use<T>(gitDir: string, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
-    const p = await this.acquire(gitDir);
+  /** Runs `fn` on a checked-out process and gives it back (or kills it, if dirty) after. */
+  async use<T>(gitDir: string, mode: CheckoutMode, fn: (p: CatFileProcess) => Promise<T>): Promise<T> {
+    const p = await this.acquire(gitDir, mode);
     try {
       return await fn(p);
     } finally {
@@ -80,13 +99,14 @@ export class CatFilePool {
     }
   }
 
-  acquire(gitDir: string): Promise<CatFileProcess> {
-    const p = this.tryAcquire(gitDir);
+  acquire(gitDir: string, mode: CheckoutMode = "exclusive"): Promise<CatFileProcess> {
+    const p = this.tryAcquire(gitDir, mode);
     if (p) return Promise.resolve(p);
-    metrics.checkouts.inc({ outcome: "wait" });
+    metrics.checkouts.inc({ mode, outcome: "wait" });
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         gitDir,
+        mode,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -98,44 +118,28 @@ export class CatFilePool {
     });
   }
 
-  /** Gives a process back. Dirty or dead ones are killed here. */
+  /** Gives a checkout back. The last caller of a dirty or dead process kills it. */
   release(p: CatFileProcess): void {
-    if (!p.reusable || this.closed) {
+    const e = this.entries.get(p);
+    if (!e) return; // already forgotten (died)
+    e.users--;
+    e.exclusive = false;
+    // Answers still on their way (a skipped object being read past) do no harm: later commands
+    // queue behind them. Only a dirty pipe (an abandoned stream) cannot be reused.
+    if (e.users === 0 && (!p.clean || this.closed)) {
       if (p.alive) metrics.discarded.inc({ reason: this.closed ? "shutdown" : "dirty" });
       this.forget(p);
       p.close();
-      this.serveWaiters();
-      return;
     }
-    p.lastUsed = Date.now();
-    const i = this.waiters.findIndex((w) => w.gitDir === p.gitDir);
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      clearTimeout(w!.timer);
-      metrics.checkouts.inc({ outcome: "hit" });
-      w!.resolve(p);
-      return;
-    }
-    const list = this.idle.get(p.gitDir);
-    if (list) list.push(p);
-    else this.idle.set(p.gitDir, [p]);
     this.serveWaiters();
   }
 
   stats(): { total: number; idle: number; waiting: number; pids: Record<string, number[]> } {
     const pids: Record<string, number[]> = {};
-    for (const [dir, set] of this.live) pids[dir] = [...set].map((p) => p.pid ?? -1);
+    for (const [dir, list] of this.repos) pids[dir] = list.map((e) => e.p.pid ?? -1);
     let idle = 0;
-    for (const list of this.idle.values()) idle += list.length;
-    return { total: this.total, idle, waiting: this.waiters.length, pids };
-  }
-
-  /** Closes every process of a repository (e.g. after it was deleted or rewritten on disk). */
-  closeRepo(gitDir: string): void {
-    for (const p of [...(this.idle.get(gitDir) ?? [])]) {
-      this.forget(p);
-      p.close();
-    }
+    for (const e of this.entries.values()) if (e.users === 0) idle++;
+    return { total: this.entries.size, idle, waiting: this.waiters.length, pids };
   }
 
   /**
@@ -150,47 +154,48 @@ export class CatFilePool {
       clearTimeout(w.timer);
       w.reject(new CatFileError("cat-file pool is closed"));
     }
-    const all = [...this.live.values()].flatMap((s) => [...s]);
-    for (const list of [...this.idle.values()]) {
-      for (const p of [...list]) {
-        metrics.discarded.inc({ reason: "shutdown" });
-        this.forget(p);
-        p.close();
-      }
-    }
+    const all = [...this.entries.values()];
+    for (const e of all.filter((x) => x.users === 0)) this.discard(e.p, "shutdown");
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
       timer.unref();
     });
-    await Promise.race([Promise.all(all.map((p) => p.exited())), grace]);
+    await Promise.race([Promise.all(all.map((e) => e.p.exited())), grace]);
     clearTimeout(timer);
-    for (const p of all) {
-      this.forget(p);
-      p.close();
-    }
-    await Promise.all(all.map((p) => p.exited()));
+    for (const e of all) this.discard(e.p, "shutdown");
+    await Promise.all(all.map((e) => e.p.exited()));
   }
 
-  private tryAcquire(gitDir: string): CatFileProcess | undefined {
-    const list = this.idle.get(gitDir);
-    while (list && list.length > 0) {
-      const p = list.pop()!;
-      if (p.reusable) {
-        metrics.checkouts.inc({ outcome: "hit" });
-        return p;
-      }
-      this.forget(p);
-      p.close();
+  private tryAcquire(gitDir: string, mode: CheckoutMode): CatFileProcess | undefined {
+    const list = this.repos.get(gitDir) ?? [];
+    let pick: Entry | undefined;
+    if (mode === "exclusive") {
+      // The most recently used idle process: its pages are warm.
+      for (const e of list) if (e.users === 0 && (!pick || e.p.lastUsed > pick.p.lastUsed)) pick = e;
+    } else {
+      for (const e of list) if (!e.exclusive && (!pick || e.users < pick.users)) pick = e;
+      if (pick && pick.users >= this.sharedPerProcess && this.canSpawn(gitDir, list.length)) pick = undefined;
     }
-    const mine = this.live.get(gitDir)?.size ?? 0;
-    if (mine >= this.maxPerRepo) return undefined;
-    if (this.total >= this.maxProcesses && !this.evictOldestIdle()) return undefined;
-    metrics.checkouts.inc({ outcome: "spawn" });
-    return this.spawn(gitDir);
+    if (!pick) {
+      if (!this.canSpawn(gitDir, list.length)) return undefined;
+      if (this.entries.size >= this.maxProcesses) this.evictOldestIdle();
+      pick = this.spawn(gitDir);
+      metrics.checkouts.inc({ mode, outcome: "spawn" });
+    } else metrics.checkouts.inc({ mode, outcome: "reuse" });
+    pick.users++;
+    pick.exclusive = mode === "exclusive";
+    return pick.p;
   }
 
-  private spawn(gitDir: string): CatFileProcess {
+  private canSpawn(gitDir: string, forRepo: number): boolean {
+    if (this.closed || forRepo >= this.maxPerRepo) return false;
+    if (this.entries.size < this.maxProcesses) return true;
+    for (const e of this.entries.values()) if (e.users === 0 && e.p.gitDir !== gitDir) return true;
+    return false;
+  }
+
+  private spawn(gitDir: string): Entry {
     const p = new CatFileProcess(gitDir, (dead) => {
       // Died on its own (or was killed from outside): drop it so the next checkout spawns anew.
       if (this.forget(dead)) {
@@ -198,57 +203,49 @@ export class CatFilePool {
         this.serveWaiters();
       }
     });
-    const set = this.live.get(gitDir);
-    if (set) set.add(p);
-    else this.live.set(gitDir, new Set([p]));
-    this.total++;
-    metrics.processes.set(this.total);
-    return p;
+    const e: Entry = { p, users: 0, exclusive: false };
+    this.entries.set(p, e);
+    const list = this.repos.get(gitDir);
+    if (list) list.push(e);
+    else this.repos.set(gitDir, [e]);
+    metrics.processes.set(this.entries.size);
+    return e;
   }
 
   /** Removes a process from the books; true if it was still on them. */
   private forget(p: CatFileProcess): boolean {
-    const set = this.live.get(p.gitDir);
-    if (!set?.delete(p)) return false;
-    if (set.size === 0) this.live.delete(p.gitDir);
-    const list = this.idle.get(p.gitDir);
-    if (list) {
-      const i = list.indexOf(p);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.idle.delete(p.gitDir);
-    }
-    this.total--;
-    metrics.processes.set(this.total);
+    if (!this.entries.delete(p)) return false;
+    const list = this.repos.get(p.gitDir) ?? [];
+    const i = list.findIndex((e) => e.p === p);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.repos.delete(p.gitDir);
+    metrics.processes.set(this.entries.size);
     return true;
   }
 
-  private evictOldestIdle(): boolean {
-    let oldest: CatFileProcess | undefined;
-    for (const list of this.idle.values()) {
-      const p = list[0];
-      if (p && (!oldest || p.lastUsed < oldest.lastUsed)) oldest = p;
+  private discard(p: CatFileProcess, reason: string): void {
+    if (this.forget(p)) metrics.discarded.inc({ reason });
+    p.close();
+  }
+
+  private evictOldestIdle(): void {
+    let oldest: Entry | undefined;
+    for (const e of this.entries.values()) {
+      if (e.users === 0 && (!oldest || e.p.lastUsed < oldest.p.lastUsed)) oldest = e;
     }
-    if (!oldest) return false;
-    metrics.discarded.inc({ reason: "evicted" });
-    this.forget(oldest);
-    oldest.close();
-    return true;
+    if (oldest) this.discard(oldest.p, "evicted");
   }
 
   private evictIdle(): void {
     const cutoff = Date.now() - this.idleTtlMs;
-    for (const list of [...this.idle.values()]) {
-      for (const p of list.filter((q) => q.lastUsed < cutoff)) {
-        metrics.discarded.inc({ reason: "idle" });
-        this.forget(p);
-        p.close();
-      }
+    for (const e of [...this.entries.values()]) {
+      if (e.users === 0 && e.p.lastUsed < cutoff) this.discard(e.p, "idle");
     }
   }
 
   private serveWaiters(): void {
     for (const w of [...this.waiters]) {
-      const p = this.tryAcquire(w.gitDir);
+      const p = this.tryAcquire(w.gitDir, w.mode);
       if (!p) continue;
       this.waiters = this.waiters.filter((x) => x !== w);
       clearTimeout(w.timer);

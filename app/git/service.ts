@@ -93,7 +93,7 @@ export class GitService {
    */
   async verifyUpdates(repo: Repository, updates: RefUpdate[]): Promise<RefUpdate[]> {
     const gitDir = this.repos.gitDir(repo);
-    const now = await Promise.all(updates.map((u) => this.pool.use(gitDir, (p) => p.info(u.ref))));
+    const now = await Promise.all(updates.map((u) => this.pool.use(gitDir, "shared", (p) => p.info(u.ref))));
     return updates.filter((u, i) => (isZeroOid(u.after) ? now[i] === undefined : now[i]?.oid === u.after));
   }
 

@@ -1,13 +1,17 @@
 /**
  * SHA-addressed file serving (DESIGN.md §4):
- *   GET /api/:owner/:repo/refs/:ref           → {"commit"}, cacheable for 5 s
+ *   GET /api/:owner/:repo/refs/:ref            → {"commit"}, cacheable for 5 s
  *   GET /api/:owner/:repo/tree/:commit{/:path} → entries, immutable
  *   GET /api/:owner/:repo/blob/:commit/:path   → bytes, immutable
  * Content addressed by a full commit id never changes, so it is served with a one-year immutable
  * Cache-Control and a strong ETag (the object id); revalidation needs only the path → id lookup.
  * User content is never given an active type: text/plain or octet-stream, nosniff, CSP sandbox.
+ *
+ * `FileServer` does the work on plain Node request/response objects and throws `HttpError`
+ * before writing anything when it cannot answer; the Express routes here and the fast path in
+ * `fast-files.ts` are both thin adapters around it.
  */
-import type { Request, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Router } from "express";
 import type { AppContext } from "../context";
 import type { ObjectContent } from "../git/catfile";
@@ -19,8 +23,9 @@ import {
   validateRefName,
   validateTreePath,
 } from "../git/names";
-import { discard } from "../git/objects";
-import type { Repository } from "../git/repos";
+import type { Caller, Repository } from "../git/repos";
+import type { GitService } from "../git/service";
+import type { Logger } from "../log";
 import { badRequest, HttpError, notFound } from "./errors";
 
 /** Blobs up to this size are read in one piece; larger ones are streamed. */
@@ -28,71 +33,79 @@ const BUFFERED_BLOB_BYTES = 256 * 1024;
 /** How much of a blob is inspected to tell text from binary (as git does). */
 const SNIFF_BYTES = 8000;
 
-export function filesRouter(ctx: AppContext): Router {
-  const { git } = ctx;
-  const router = Router();
+/** Route parameters, percent-decoded; `path` as segments (Express wildcard) or joined. */
+export interface FileParams {
+  owner: string;
+  repo: string;
+  sha: string;
+  path?: readonly string[] | string;
+}
 
-  /** The repository if the caller may read it; 404 otherwise, exactly as if it did not exist. */
-  async function visible(req: Request, res: Response): Promise<{ repo: Repository; gitDir: string }> {
-    const { owner, repo: name } = req.params as { owner: string; repo: string };
-    const repo = isRepoPath(owner, name)
-      ? await git.visibleRepo({ user: res.locals.user }, owner, name)
-      : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
-    return { repo, gitDir: git.repos.gitDir(repo) };
+export class FileServer {
+  constructor(
+    private readonly git: GitService,
+    private readonly log: Logger,
+  ) {}
+
+  async refs(res: ServerResponse, owner: string, name: string, ref: string, caller: Caller): Promise<void> {
+    const valid = checked(() => validateRefName(ref));
+    const { repo, gitDir } = await this.visible(owner, name, caller);
+    const commit = await this.git.objects.resolveCommit(gitDir, valid);
+    if (!commit) throw notFound(`ref ${valid} not found in ${repo.owner}/${repo.name}`);
+    res.setHeader("Cache-Control", `${scope(repo)}, max-age=5`);
+    sendJson(res, { commit });
   }
 
-  // Other areas own `/api/<reserved>/...`; leave those URLs to them.
-  router.use("/api/:owner/:repo", (req, _res, next) => {
-    next(RESERVED_OWNERS.has(String(req.params.owner).toLowerCase()) ? "router" : undefined);
-  });
-
-  router.get("/api/:owner/:repo/refs/*ref", async (req, res) => {
-    const ref = checked(() => validateRefName((req.params.ref as unknown as string[]).join("/")));
-    const { repo, gitDir } = await visible(req, res);
-    const commit = await git.objects.resolveCommit(gitDir, ref);
-    if (!commit) throw notFound(`ref ${ref} not found in ${repo.owner}/${repo.name}`);
-    res.setHeader("Cache-Control", `${scope(repo)}, max-age=5`);
-    res.json({ commit });
-  });
-
-  router.get("/api/:owner/:repo/tree/:sha{/*path}", async (req, res) => {
-    const { commit, path } = target(req);
-    const { repo, gitDir } = await visible(req, res);
-    const object = await resolve(gitDir, commit, path, "tree");
+  async tree(req: IncomingMessage, res: ServerResponse, params: FileParams, caller: Caller): Promise<void> {
+    const { commit, path } = target(params);
+    const { repo, gitDir } = await this.visible(params.owner, params.repo, caller);
+    const object = await this.resolve(gitDir, commit, path, "tree");
     immutable(res, repo, object.oid);
     if (notModified(req, res, object.oid)) return;
-    const entries = await git.objects.readTree(gitDir, object.oid);
+    const entries = await this.git.objects.readTree(gitDir, object.oid);
     if (!entries) throw notFound(`tree ${object.oid} not found`);
-    res.json(entries);
-  });
+    sendJson(res, entries);
+  }
 
-  router.get("/api/:owner/:repo/blob/:sha/*path", async (req, res) => {
-    const { commit, path } = target(req);
+  async blob(req: IncomingMessage, res: ServerResponse, params: FileParams, caller: Caller): Promise<void> {
+    const { commit, path } = target(params);
     if (path === "") throw badRequest("a blob needs a path; use /tree/ for the root directory");
-    const { repo, gitDir } = await visible(req, res);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Content-Security-Policy", "sandbox");
+    const { repo, gitDir } = await this.visible(params.owner, params.repo, caller);
     if (req.headers["if-none-match"]) {
       // Revalidation: the path → id lookup alone decides, without reading the content.
-      const object = await resolve(gitDir, commit, path, "blob");
-      immutable(res, repo, object.oid);
-      if (notModified(req, res, object.oid)) return;
+      const object = await this.resolve(gitDir, commit, path, "blob");
+      if (matches(req, object.oid)) {
+        blobHeaders(res, repo, object.oid);
+        res.statusCode = 304;
+        res.end();
+        return;
+      }
     }
     // Commit check and content in one round trip to cat-file.
-    const found = await git.objects.contentsAt(gitDir, commit, path, BUFFERED_BLOB_BYTES);
-    const content = found.content;
-    if (found.commit?.type !== "commit" || content?.info.type !== "blob") {
-      discard(content);
-      if (found.commit?.type !== "commit") throw notFound(`commit ${commit} not found`);
+    const found = await this.git.objects.contentsAt(gitDir, commit, path, BUFFERED_BLOB_BYTES);
+    let content = found.content;
+    if (found.commit?.type !== "commit") throw notFound(`commit ${commit} not found`);
+    if (content?.info.type !== "blob") {
       throw notFound(content ? `'${path}' is a directory, not a file` : `path '${path}' not found`);
     }
-    immutable(res, repo, content.info.oid);
-    await sendBlob(req, res, content);
-  });
+    if (!content.data) {
+      // Too large to hold in memory: stream it on a process of its own.
+      content = await this.git.objects.stream(gitDir, content.info.oid);
+      if (!content) throw notFound(`blob ${found.content?.info.oid} not found`);
+    }
+    blobHeaders(res, repo, content.info.oid);
+    await this.send(res, content);
+  }
 
-  async function resolve(gitDir: string, commit: string, path: string, want: "tree" | "blob") {
-    const found = await git.objects.lookup(gitDir, commit, path);
+  /** The repository if the caller may read it; 404 otherwise, exactly as if it did not exist. */
+  private async visible(owner: string, name: string, caller: Caller) {
+    const repo = isRepoPath(owner, name) ? await this.git.visibleRepo(caller, owner, name) : undefined;
+    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    return { repo, gitDir: this.git.repos.gitDir(repo) };
+  }
+
+  private async resolve(gitDir: string, commit: string, path: string, want: "tree" | "blob") {
+    const found = await this.git.objects.lookup(gitDir, commit, path);
     if (!found.found) {
       throw notFound(found.reason === "commit" ? `commit ${commit} not found` : `path '${path}' not found`);
     }
@@ -104,21 +117,21 @@ export function filesRouter(ctx: AppContext): Router {
     return found.object;
   }
 
-  async function sendBlob(req: Request, res: Response, content: ObjectContent) {
+  private async send(res: ServerResponse, content: ObjectContent): Promise<void> {
     res.setHeader("Content-Length", String(content.info.size));
     if (content.data) {
       res.setHeader("Content-Type", contentType(content.data.subarray(0, SNIFF_BYTES)));
       res.end(content.data);
       return;
     }
-    const { body } = content;
+    const body = content.body!;
     const head = await peek(body, SNIFF_BYTES);
     res.setHeader("Content-Type", contentType(head));
     res.write(head);
     if (body.readableEnded) return void res.end();
     await new Promise<void>((resolve) => {
       body.on("error", (err) => {
-        req.log?.error({ err }, "blob stream failed");
+        this.log.error({ err }, "blob stream failed");
         res.destroy(err);
       });
       res.once("close", () => {
@@ -128,7 +141,27 @@ export function filesRouter(ctx: AppContext): Router {
       body.pipe(res);
     });
   }
+}
 
+export function filesRouter(ctx: AppContext): Router {
+  const files = new FileServer(ctx.git, ctx.log);
+  const router = Router();
+
+  // Other areas own `/api/<reserved>/...`; leave those URLs to them.
+  router.use("/api/:owner/:repo", (req, _res, next) => {
+    next(RESERVED_OWNERS.has(String(req.params.owner).toLowerCase()) ? "router" : undefined);
+  });
+
+  router.get("/api/:owner/:repo/refs/*ref", async (req, res) => {
+    const { owner, repo, ref } = req.params as unknown as { owner: string; repo: string; ref: string[] };
+    await files.refs(res, owner, repo, ref.join("/"), { user: res.locals.user });
+  });
+  router.get("/api/:owner/:repo/tree/:sha{/*path}", async (req, res) => {
+    await files.tree(req, res, req.params as unknown as FileParams, { user: res.locals.user });
+  });
+  router.get("/api/:owner/:repo/blob/:sha/*path", async (req, res) => {
+    await files.blob(req, res, req.params as unknown as FileParams, { user: res.locals.user });
+  });
   return router;
 }
 
@@ -141,38 +174,53 @@ function checked<T>(fn: () => T): T {
   }
 }
 
-function target(req: Request): { commit: string; path: string } {
-  const sha = String(req.params.sha);
-  const commit = fullOid(sha);
+function target(params: FileParams): { commit: string; path: string } {
+  const commit = fullOid(params.sha);
   if (!commit) {
     throw new HttpError(
       400,
       "commit_sha_required",
-      `'${sha.slice(0, 80)}' is not a full commit id: resolve the ref first with ` +
-        `GET /api/${req.params.owner}/${req.params.repo}/refs/<ref> and use the commit it returns`,
+      `'${params.sha.slice(0, 80)}' is not a full commit id: resolve the ref first with ` +
+        `GET /api/${params.owner}/${params.repo}/refs/<ref> and use the commit it returns`,
     );
   }
-  const path = checked(() => validateTreePath(req.params.path as unknown as string[] | undefined));
-  return { commit, path };
+  return { commit, path: checked(() => validateTreePath(params.path)) };
 }
 
 const scope = (repo: Repository) => (repo.visibility === "public" ? "public" : "private");
 
-function immutable(res: Response, repo: Repository, oid: string): void {
+function immutable(res: ServerResponse, repo: Repository, oid: string): void {
   res.setHeader("Cache-Control", `${scope(repo)}, max-age=31536000, immutable`);
   res.setHeader("ETag", `"${oid}"`);
 }
 
-/** If-None-Match (weak comparison, as RFC 9110 prescribes for it) against the object id. */
-function notModified(req: Request, res: Response, oid: string): boolean {
+function blobHeaders(res: ServerResponse, repo: Repository, oid: string): void {
+  immutable(res, repo, oid);
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("Content-Security-Policy", "sandbox");
+}
+
+/** If-None-Match against the object id, with the weak comparison RFC 9110 prescribes for it. */
+function matches(req: IncomingMessage, oid: string): boolean {
   const header = req.headers["if-none-match"];
   if (!header) return false;
-  const match =
-    header.trim() === "*" || header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === `"${oid}"`);
-  if (match) {
-    res.status(304).end();
-  }
-  return match;
+  if (header.trim() === "*") return true;
+  const tag = `"${oid}"`;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === tag);
+}
+
+function notModified(req: IncomingMessage, res: ServerResponse, oid: string): boolean {
+  if (!matches(req, oid)) return false;
+  res.statusCode = 304;
+  res.end();
+  return true;
+}
+
+function sendJson(res: ServerResponse, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", String(body.length));
+  res.end(body);
 }
 
 /** Text unless a NUL byte appears near the start, the heuristic git itself uses. */
@@ -180,7 +228,7 @@ const contentType = (head: Buffer) =>
   head.includes(0) ? "application/octet-stream" : "text/plain; charset=utf-8";
 
 /** Reads at least `n` bytes (or everything) from a stream without losing any. */
-function peek(body: NodeJS.ReadableStream & { readableEnded: boolean }, n: number): Promise<Buffer> {
+function peek(body: NodeJS.ReadableStream, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;

@@ -35,6 +35,16 @@ const alive = (pid: number | undefined) => {
   }
 };
 
+/** Polls until `check` holds (processes die and are reaped asynchronously, slower under load). */
+async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
 beforeAll(async () => {
   const a = await bareRepo("a", { "README.md": "hello\n", "bin/big.dat": big, "src/x.ts": "x\n" });
   repoA = a.dir;
@@ -98,6 +108,16 @@ describe("CatFileProcess", () => {
     expect(p.reusable).toBe(false);
   });
 
+  it("reads past an object larger than the caller wants in memory, if asked to skip it", async () => {
+    const [skipped, next] = await Promise.all([
+      p.contents(`${commit}:bin/big.dat`, 1024, "skip"),
+      p.read(`${commit}:README.md`),
+    ]);
+    expect(skipped).toEqual({ info: { oid: expect.any(String), type: "blob", size: big.length } });
+    expect(next?.data.toString()).toBe("hello\n");
+    expect(p.reusable).toBe(true);
+  });
+
   it("refuses object names that would break the line framing", async () => {
     await expect(p.info(`${commit}:a\nb`)).rejects.toThrow(CatFileError);
     expect(p.reusable).toBe(true);
@@ -122,7 +142,7 @@ describe("CatFilePool", () => {
       expect(pool.stats().pids[repoA]).toEqual([first]);
 
       process.kill(first!, "SIGKILL");
-      await new Promise((r) => setTimeout(r, 50));
+      expect(await eventually(() => pool.stats().total === 0)).toBe(true);
       const again = await reader.read(repoA, `${commit}:README.md`);
       expect(again?.data.toString()).toBe("hello\n");
       const [second] = pool.stats().pids[repoA]!;
@@ -152,6 +172,30 @@ describe("CatFilePool", () => {
     }
   });
 
+  it("pipelines concurrent short reads on one shared process; a stream gets its own", async () => {
+    const pool = new CatFilePool({ sharedPerProcess: 64 });
+    const reader = new ObjectReader(pool);
+    try {
+      const reads = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          reader.read(repoA, `${commit}:${i % 2 ? "README.md" : "src/x.ts"}`),
+        ),
+      );
+      expect(reads.map((r) => r?.data.toString())).toEqual(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? "hello\n" : "x\n")),
+      );
+      expect(pool.stats().total).toBe(1);
+      const s = await reader.stream(repoA, `${commit}:bin/big.dat`);
+      // While the stream is held, short reads go to the other process and are not stuck behind it.
+      expect((await reader.read(repoA, `${commit}:src/x.ts`))?.data.toString()).toBe("x\n");
+      expect(pool.stats().total).toBe(2);
+      s!.body.resume();
+      await new Promise((resolve) => s!.body.once("end", resolve));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("kills a process returned dirty instead of reusing it", async () => {
     const pool = new CatFilePool();
     const reader = new ObjectReader(pool);
@@ -160,9 +204,8 @@ describe("CatFilePool", () => {
       const [pid] = pool.stats().pids[repoA]!;
       await new Promise((resolve) => s!.body.once("data", resolve));
       s!.body.destroy();
-      await new Promise((r) => setTimeout(r, 50));
-      expect(pool.stats().total).toBe(0);
-      expect(alive(pid)).toBe(false);
+      expect(await eventually(() => pool.stats().total === 0)).toBe(true);
+      expect(await eventually(() => !alive(pid))).toBe(true);
       expect((await reader.read(repoA, `${commit}:README.md`))?.data.toString()).toBe("hello\n");
     } finally {
       await pool.close();
@@ -202,10 +245,8 @@ describe("CatFilePool", () => {
     await reader.read(repoB, "HEAD");
     expect(pool.stats().total).toBe(2);
     const pids = Object.values(pool.stats().pids).flat();
-    await new Promise((r) => setTimeout(r, 700));
-    expect(pool.stats().total).toBe(0);
-    await new Promise((r) => setTimeout(r, 50));
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    expect(await eventually(() => pool.stats().total === 0)).toBe(true);
+    for (const pid of pids) expect(await eventually(() => !alive(pid))).toBe(true);
 
     const held = await pool.acquire(repoA);
     const closing = pool.close(100);

@@ -217,6 +217,32 @@ describe("blob", () => {
   });
 });
 
+describe("the fast path", () => {
+  // Anonymous reads skip Express (app/http/fast-files.ts); with a token they go through it.
+  it("answers exactly as the Express routes do", async () => {
+    const keep = ["content-type", "content-length", "cache-control", "etag", "x-content-type-options"];
+    for (const path of [
+      `/blob/${commit}/src/a.ts`,
+      `/tree/${commit}/src`,
+      `/blob/${commit}/nope`,
+      `/blob/abc/x`,
+    ]) {
+      const [anon, authed] = await Promise.all([api(path), api(path, { headers: auth(p.token) })]);
+      expect(anon.status).toBe(authed.status);
+      expect(await anon.text()).toBe(await authed.text());
+      for (const h of keep) expect([h, anon.headers.get(h)]).toEqual([h, authed.headers.get(h)]);
+    }
+  });
+
+  it("hands failures to Express untouched (no immutable headers on a 404)", async () => {
+    const r = await api(`/tree/${commit}/README.md`);
+    expect(r.status).toBe(404);
+    expect(r.headers.get("cache-control")).toBeNull();
+    expect(r.headers.get("etag") ?? "").not.toMatch(/^"[0-9a-f]{40}"$/); // no object ETag
+    expect((await r.json()).error.code).toBe("not_found");
+  });
+});
+
 describe("bad input", () => {
   it.each(["abc123", "main", "HEAD", "z".repeat(40), `${"a".repeat(40)}0`])(
     "400s %s in place of a full commit id, telling the caller to resolve the ref",
