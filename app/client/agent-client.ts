@@ -215,6 +215,11 @@ export type AgentStreamEvents = { [K in EventType]: StreamEvent<K> } & {
 };
 
 const CLOSED = 2;
+/**
+ * Events kept for a `for await` that has not started yet. A stream consumed only by listeners
+ * (say, a long `follow` stream) so keeps bounded memory: beyond this the oldest are dropped.
+ */
+const MAX_UNITERATED = 10_000;
 const PERMANENT_STATUS = new Set([400, 401, 403, 404, 410]);
 
 export class AgentStream implements AsyncIterable<StreamEvent> {
@@ -229,6 +234,7 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
   private readonly listeners = new Map<keyof AgentStreamEvents, Set<Listener<never>>>();
   private readonly queue: StreamEvent[] = [];
   private wake?: () => void;
+  private iterating = false;
   private ended = false;
   private retries = 0;
   private retryTimer?: ReturnType<typeof setTimeout>;
@@ -286,7 +292,10 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
     try {
       await this.client.abort(this.sessionId);
     } finally {
-      await Promise.race([this.finished.catch(() => {}), delay(timeout)]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
+      await Promise.race([this.finished.catch(() => {}), timedOut]);
+      clearTimeout(timer);
       if (!this.ended) this.end("cancelled", new StreamError("aborted before the run's final event arrived"));
     }
   }
@@ -297,6 +306,7 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    this.iterating = true;
     try {
       for (;;) {
         const next = this.queue.shift();
@@ -348,6 +358,7 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
     this.lastEventId = e.id;
     this.workloadId = e.workload_id;
     this.queue.push(e);
+    if (!this.iterating && this.queue.length > MAX_UNITERATED) this.queue.shift();
     this.wake?.();
     this.emit(e.type, e as never);
     this.emit("event", e);
@@ -417,7 +428,6 @@ export class AgentStream implements AsyncIterable<StreamEvent> {
 }
 
 const enc = encodeURIComponent;
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function safeJson(text: string): unknown {
   try {
