@@ -5,16 +5,20 @@
  *   preview|up <engineer> run `pulumi preview|up` on staging-<engineer> with the policy pack
  *   destroy <engineer>    run `pulumi destroy` on staging-<engineer>
  *   logs <engineer>       follow the engineer's API logs (`kubectl logs`)
+ *   idle [--ttl 7d] [--destroy]
+ *                         list engineer stacks not updated within the TTL; destroy them too
  *
- * Listing idle stacks for expiry is a later task; its rule is `idleStacks` in stacks/idle.ts.
+ * Per-engineer stacks with cleanup, without a paid service: `idle` reads `pulumi stack ls --json`
+ * and applies the rule `idleStacks` (stacks/idle.ts).
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { API_NAME } from "../../constructs/k8s/labels";
 import { InvalidEngineerNameError, validateEngineerName } from "../../stacks/engineer";
 import { writeEngineerStackFile } from "../../stacks/files";
+import { idleStacks, type StackSummary } from "../../stacks/idle";
 import { engineerStackName } from "../../stacks/kind";
 import { engineerEnvironment, STAGING_CLUSTER } from "../../stacks/names";
 
@@ -26,6 +30,7 @@ const USAGE = `usage:
   plue stack up <engineer>                    pulumi up with the policy pack
   plue stack destroy <engineer>               pulumi destroy
   plue stack logs <engineer>                  follow the API's logs (kubectl)
+  plue stack idle [--ttl 7d] [--destroy]      engineer stacks idle past the TTL (and destroy them)
 `;
 
 const INSTALL = {
@@ -61,6 +66,14 @@ function init(engineer: string, rest: string[]): number {
   const dirAt = rest.indexOf("--dir");
   const dir = dirAt >= 0 ? rest[dirAt + 1] : ROOT;
   if (!dir) throw new UsageError("--dir needs a path");
+  const existing = path.join(path.resolve(dir), `Pulumi.${engineerStackName(engineer)}.yaml`);
+  if (existsSync(existing)) {
+    // Re-running init is safe: the engineer's edits are kept, never overwritten.
+    process.stdout.write(
+      `${path.relative(process.cwd(), existing) || existing} already exists; kept as it is\n`,
+    );
+    return 0;
+  }
   const { stack, file } = writeEngineerStackFile(path.resolve(dir), engineer);
   process.stdout.write(
     `wrote ${path.relative(process.cwd(), file) || file}\n` +
@@ -72,6 +85,56 @@ function init(engineer: string, rest: string[]): number {
 
 class UsageError extends Error {}
 
+const DURATION = /^(\d+)(h|d|w)$/;
+const UNIT_MS = { h: 3600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
+
+export function parseTtl(value: string): number {
+  const m = DURATION.exec(value);
+  if (!m) throw new UsageError(`--ttl "${value}": expected a duration such as 12h, 7d or 2w`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+function pulumiJson(args: string[]): Promise<unknown> {
+  const exe = findExecutable("pulumi");
+  if (!exe) return Promise.reject(new Error(`the pulumi CLI is not on PATH; ${INSTALL.pulumi}`));
+  return new Promise((resolve, reject) =>
+    execFile(exe, args, { cwd: ROOT, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`pulumi ${args.join(" ")} failed: ${stderr.trim() || err.message}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        reject(new Error(`pulumi ${args.join(" ")} did not print JSON`));
+      }
+    }),
+  );
+}
+
+/** `plue stack idle`: the TTL sweep. Lists by default; `--destroy` destroys and removes each. */
+async function idle(args: string[]): Promise<number> {
+  const ttlAt = args.indexOf("--ttl");
+  const ttl = parseTtl(ttlAt >= 0 ? (args[ttlAt + 1] ?? "") : "7d");
+  const listed = (await pulumiJson(["stack", "ls", "--all", "--json"])) as Array<{
+    name: string;
+    lastUpdate?: string;
+  }>;
+  const stale: StackSummary[] = idleStacks(listed, ttl, new Date());
+  if (stale.length === 0) {
+    process.stdout.write("no engineer stack is idle past the TTL\n");
+    return 0;
+  }
+  for (const s of stale) process.stdout.write(`${s.name}\tlast update ${s.lastUpdate ?? "never"}\n`);
+  if (!args.includes("--destroy")) {
+    process.stdout.write(`${stale.length} idle; run again with --destroy to destroy and remove them\n`);
+    return 0;
+  }
+  let failed = 0;
+  for (const s of stale) {
+    const code = await run("pulumi", ["destroy", "--yes", "--remove", "--stack", s.name], "");
+    if (code !== 0) failed++;
+  }
+  return failed === 0 ? 0 : 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [verb, engineer, ...rest] = argv;
   if (!verb || verb === "help" || verb === "--help") {
@@ -79,6 +142,7 @@ export async function main(argv: string[]): Promise<number> {
     return verb ? 0 : 2;
   }
   try {
+    if (verb === "idle") return await idle(argv.slice(1));
     if (!engineer) throw new UsageError(`plue stack ${verb}: which engineer?`);
     validateEngineerName(engineer);
     const stack = engineerStackName(engineer);
