@@ -82,7 +82,7 @@ export class CatFilePool {
   constructor(options: CatFilePoolOptions = {}) {
     this.maxProcesses = options.maxProcesses ?? 100;
     this.maxPerRepo = Math.min(options.maxPerRepo ?? 4, this.maxProcesses);
-    this.sharedPerProcess = options.sharedPerProcess ?? 32;
+    this.sharedPerProcess = options.sharedPerProcess ?? 64;
     this.idleTtlMs = options.idleTtlMs ?? 10_000;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? 10_000;
     this.ticker = setInterval(() => this.evictIdle(), Math.max(250, Math.min(this.idleTtlMs / 2, 5000)));
