@@ -8,7 +8,8 @@ import Anthropic from "@anthropic-ai/sdk";
 import type { z } from "zod";
 import type { AgentWorkload, ChatMessage, EventDataOf, EventType } from "../app/wire/protocol";
 import { SANDBOX_WORKDIR } from "./sandbox/types";
-import { runTool, type ToolContext, toolDefinitions } from "./tools/index";
+import { runTool, TOOLS, type ToolContext, type ToolDefinition, toolDefinitions } from "./tools/index";
+import type { Tool } from "./tools/types";
 
 type Workload = z.output<typeof AgentWorkload>;
 type Usage = { input_tokens: number; output_tokens: number };
@@ -19,7 +20,14 @@ export interface EventSink {
 }
 
 export type AgentOutcome =
-  | { kind: "done"; reason: "end_turn" | "max_turns" | "max_tokens"; stopReason: string | null; usage: Usage }
+  | {
+      kind: "done";
+      reason: "end_turn" | "max_turns" | "max_tokens";
+      stopReason: string | null;
+      usage: Usage;
+      /** The accepted input of the finish tool (runs with `finish` only). */
+      output?: unknown;
+    }
   | { kind: "aborted"; usage: Usage }
   | { kind: "error"; code: string; message: string; usage: Usage };
 
@@ -30,6 +38,19 @@ export interface AgentOptions {
   readonly signal: AbortSignal;
   /** A client to use instead of one built from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. */
   readonly client?: Anthropic;
+  /** The tools the model may use (default: all of them). */
+  readonly toolset?: readonly Tool[];
+  /** A structured ending: the run ends when the model calls this tool with an accepted input. */
+  readonly finish?: FinishTool;
+}
+
+/** How an agent hands in a structured result (workflow agent steps: the prompt's output schema). */
+export interface FinishTool {
+  readonly definition: ToolDefinition;
+  /** What is wrong with an input; empty when it is accepted. */
+  check(input: unknown): string[];
+  /** Said to the model when it ends its turn without calling the tool. */
+  readonly reminder: string;
 }
 
 /** Tool output shown in `tool_end` events (the model gets more; see MAX_TOOL_OUTPUT_CHARS). */
@@ -110,7 +131,10 @@ export async function runAgent(opts: AgentOptions): Promise<AgentOutcome> {
   }
   const client = opts.client ?? new Anthropic({ maxRetries: 3 });
   const messages = toMessageParams(workload.messages);
-  const tools = toolDefinitions() as Anthropic.Tool[];
+  const { finish } = opts;
+  const toolset = opts.toolset ?? TOOLS;
+  const allowed = new Set(toolset.map((t) => t.name));
+  const tools = [...toolDefinitions(toolset), ...(finish ? [finish.definition] : [])] as Anthropic.Tool[];
   const { max_turns, max_output_tokens } = workload.limits;
 
   for (let turn = 1; ; turn++) {
@@ -143,14 +167,34 @@ export async function runAgent(opts: AgentOptions): Promise<AgentOutcome> {
 
     if (message.stop_reason !== "tool_use") {
       const reason = message.stop_reason === "max_tokens" ? "max_tokens" : "end_turn";
-      return { kind: "done", reason, stopReason: message.stop_reason, usage };
+      if (!finish || reason === "max_tokens")
+        return { kind: "done", reason, stopReason: message.stop_reason, usage };
+      messages.push({ role: "user", content: finish.reminder });
+      continue;
     }
     const results: Anthropic.ToolResultBlockParam[] = [];
     for (const block of message.content) {
       if (block.type !== "tool_use") continue;
       if (signal.aborted) return { kind: "aborted", usage };
       events.emit("tool_start", { id: block.id, name: block.name, input: block.input });
-      const r = await runTool(block.name, block.input, opts.tools);
+      if (finish && block.name === finish.definition.name) {
+        const problems = finish.check(block.input);
+        const output = problems.length ? `not accepted:\n${problems.join("\n")}` : "accepted";
+        events.emit("tool_end", { id: block.id, name: block.name, output, is_error: problems.length > 0 });
+        if (problems.length === 0) {
+          return { kind: "done", reason: "end_turn", stopReason: "tool_use", usage, output: block.input };
+        }
+        results.push({ type: "tool_result", tool_use_id: block.id, content: output, is_error: true });
+        continue;
+      }
+      const r =
+        !opts.toolset || allowed.has(block.name)
+          ? await runTool(block.name, block.input, opts.tools)
+          : {
+              output: `tool ${block.name} is not available here; available: ${[...allowed].join(", ") || "none"}`,
+              isError: true,
+              truncated: false,
+            };
       const shown = r.output.length > EVENT_OUTPUT_CHARS;
       events.emit("tool_end", {
         id: block.id,

@@ -48,6 +48,24 @@ const PERMANENT = new Set([400, 401, 403, 404, 409, 410, 413, 422]);
 
 type Pending = { type: EventType; data: Record<string, unknown> };
 
+/**
+ * Characters of event data per request, well under the app's body limit (PLUE_MAX_BODY, 1 MB by
+ * default) even for multi-byte text: workflow logs can fill 500 events quickly.
+ */
+const MAX_BATCH_CHARS = 256 * 1024;
+
+/** The longest prefix of `events` within both batch bounds (at least one event). */
+function takeBatch(events: readonly RunnerEvent[]): RunnerEvent[] {
+  let chars = 0;
+  let n = 0;
+  for (const e of events) {
+    chars += JSON.stringify(e.data).length + 40;
+    if (n > 0 && (chars > MAX_BATCH_CHARS || n >= MAX_BATCH_EVENTS)) break;
+    n++;
+  }
+  return events.slice(0, n);
+}
+
 export class EventClient {
   private readonly opts: Required<Omit<EventClientOptions, "log">> & Pick<EventClientOptions, "log">;
   private readonly abortController = new AbortController();
@@ -60,6 +78,7 @@ export class EventClient {
   private failure: CallbackError | undefined;
   /** Something other than token deltas is waiting (or a flush was asked for): send without delay. */
   private urgent = false;
+  private lastSentAt = Number.NEGATIVE_INFINITY;
   private waiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
 
   constructor(opts: EventClientOptions) {
@@ -98,7 +117,9 @@ export class EventClient {
     } else {
       this.pending.push({ type, data: parsed });
     }
-    if (type !== "token") this.urgent = true;
+    // The first delta after a quiet spell goes at once (first-token latency); the ones that
+    // follow it within the window are coalesced.
+    if (type !== "token" || performance.now() - this.lastSentAt >= this.opts.coalesceMs) this.urgent = true;
     this.schedule(this.urgent ? 0 : this.opts.coalesceMs);
   }
 
@@ -137,7 +158,7 @@ export class EventClient {
     while (!this.failure && (this.unacked.length > 0 || (this.pending.length > 0 && this.urgent))) {
       this.urgent = this.waiters.length > 0; // someone waits for a flush: no coalescing delay
       for (const p of this.pending.splice(0)) this.unacked.push({ seq: this.nextSeq++, ...p });
-      const batch = this.unacked.slice(0, MAX_BATCH_EVENTS);
+      const batch = takeBatch(this.unacked);
       try {
         const ack = await this.post(batch);
         lastSuccess = Date.now();
@@ -197,6 +218,7 @@ export class EventClient {
   }
 
   private async post(events: RunnerEvent[]): Promise<EventAck> {
+    this.lastSentAt = performance.now();
     const res = await this.opts.fetch(this.opts.url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${this.opts.token}` },

@@ -13,6 +13,8 @@ import pino from "pino";
 import { loadConfig } from "../app/config";
 import { Assignment, ExitCode } from "../app/wire/protocol";
 import { runAssignment } from "./run";
+import { resolveSandbox } from "./sandbox/index";
+import { toolDefinitions } from "./tools/index";
 
 export class AssignmentError extends Error {
   constructor(message: string) {
@@ -70,6 +72,11 @@ export async function main(): Promise<number> {
     log.error("MODE=standby (warm pool) is not available in this runner yet");
     return ExitCode.badAssignment;
   }
+  // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
+  // tool schemas while it waits for the assignment, so a run starts with that done.
+  const sandbox = resolveSandbox(loadConfig(process.env).PLUE_SANDBOX);
+  sandbox.catch(() => {}); // reported by the run
+  toolDefinitions();
   let assignment: Assignment;
   try {
     assignment = await getAssignment();
@@ -86,7 +93,7 @@ export async function main(): Promise<number> {
   const code = await runAssignment(assignment, {
     log: workloadLog,
     signal: controller.signal,
-    sandbox: loadConfig(process.env).PLUE_SANDBOX,
+    sandbox,
   });
   workloadLog.info({ code }, "runner finished");
   return code;

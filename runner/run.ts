@@ -24,7 +24,8 @@ export interface RunOptions {
   readonly log: Pick<Logger, "info" | "warn" | "error" | "debug">;
   /** Aborting it stops the workload (executor abort, SIGTERM). */
   readonly signal?: AbortSignal;
-  readonly sandbox?: SandboxChoice | ResolvedSandbox;
+  /** A choice to resolve, or one resolved (or being resolved) ahead of the run. */
+  readonly sandbox?: SandboxChoice | ResolvedSandbox | Promise<ResolvedSandbox>;
   readonly workspaceBaseDir?: string;
   readonly events?: Partial<EventClientOptions>;
   readonly client?: Anthropic;
@@ -49,7 +50,7 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
   let sandbox: Sandbox | undefined;
   try {
     const choice = opts.sandbox ?? "auto";
-    const resolved = typeof choice === "string" ? await resolveSandbox(choice) : choice;
+    const resolved = typeof choice === "string" ? await resolveSandbox(choice) : await choice;
     for (const note of resolved.notes) {
       log.warn(note);
       events.emit("log", { stream: "system", text: note });

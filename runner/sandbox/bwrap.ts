@@ -135,6 +135,7 @@ export function createBwrapSandbox(workspace: string, limits: SandboxLimits = DE
         signal: opts.signal,
         maxOutputBytes: opts.maxOutputBytes,
         stdin: opts.stdin,
+        onOutput: opts.onOutput,
         uid: drop?.uid,
         gid: drop?.gid,
       });

@@ -144,6 +144,7 @@ export function createGvisorSandbox(workspace: string, limits: SandboxLimits = D
           signal: opts.signal,
           maxOutputBytes: opts.maxOutputBytes,
           stdin: opts.stdin,
+          onOutput: opts.onOutput,
         });
       } finally {
         // The sandbox processes are runsc's own children in their own sessions: delete by id.

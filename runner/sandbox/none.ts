@@ -22,6 +22,7 @@ export function createNoSandbox(workspace: string, limits: SandboxLimits = DEFAU
         signal: opts.signal,
         maxOutputBytes: opts.maxOutputBytes,
         stdin: opts.stdin,
+        onOutput: opts.onOutput,
       });
     },
     async dispose() {},

@@ -16,6 +16,8 @@ export interface ProcessOptions {
   /** Host uid/gid to run as (a root runner drops to an unprivileged user for its sandboxes). */
   readonly uid?: number;
   readonly gid?: number;
+  /** Sees every chunk of output as it arrives (live logs); the result still holds the capped text. */
+  readonly onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
 }
 
 export interface ProcessResult {
@@ -107,8 +109,14 @@ export function runProcess(
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener("abort", onAbort, { once: true });
 
-    child.stdout.on("data", (c: Buffer) => stdout.push(c));
-    child.stderr.on("data", (c: Buffer) => stderr.push(c));
+    child.stdout.on("data", (c: Buffer) => {
+      stdout.push(c);
+      opts.onOutput?.("stdout", c);
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr.push(c);
+      opts.onOutput?.("stderr", c);
+    });
     child.stdin.on("error", () => {}); // a command that never reads its input is not an error
     child.stdin.end(opts.stdin ?? "");
     child.on("error", (err) => {

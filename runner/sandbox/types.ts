@@ -40,6 +40,8 @@ export interface ExecOptions {
   readonly maxOutputBytes?: number;
   readonly stdin?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Live output, chunk by chunk (workflow logs); see ProcessOptions.onOutput. */
+  readonly onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
 }
 
 export type ExecResult = ProcessResult;

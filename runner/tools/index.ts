@@ -23,6 +23,12 @@ export interface ToolDefinition {
 
 /** Tool definitions in the Messages API format, generated from the zod schemas. */
 export function toolDefinitions(tools: readonly Tool[] = TOOLS): ToolDefinition[] {
+  if (tools === TOOLS) return (defaultDefinitions ??= describe(TOOLS));
+  return describe(tools);
+}
+let defaultDefinitions: ToolDefinition[] | undefined;
+
+function describe(tools: readonly Tool[]): ToolDefinition[] {
   return tools.map((t) => {
     const { $schema: _ignored, ...schema } = z.toJSONSchema(t.input) as Record<string, unknown>;
     return { name: t.name, description: t.description, input_schema: { ...schema, type: "object" } };
