@@ -25,8 +25,9 @@ afterAll(async () => {
   g.cleanup();
 });
 
-const url = (repo: string, token: string | undefined = p.token, owner = "admin") =>
-  cloneUrl(p.url, owner, repo, token);
+/** A clone URL of one of admin's repositories with admin's token; `null` for an anonymous one. */
+const url = (repo: string, token: string | null = p.token) =>
+  cloneUrl(p.url, "admin", repo, token ?? undefined);
 const eventsFor = (repo: string) => events.filter((e) => e.repo.name === repo);
 /** Events are emitted after the push's response has ended; give the handler a moment. */
 const settle = () => new Promise((r) => setTimeout(r, 100));
