@@ -23,8 +23,9 @@ export interface ToolDefinition {
 
 /** Tool definitions in the Messages API format, generated from the zod schemas. */
 export function toolDefinitions(tools: readonly Tool[] = TOOLS): ToolDefinition[] {
-  if (tools === TOOLS) return (defaultDefinitions ??= describe(TOOLS));
-  return describe(tools);
+  if (tools !== TOOLS) return describe(tools);
+  defaultDefinitions ??= describe(TOOLS);
+  return defaultDefinitions;
 }
 let defaultDefinitions: ToolDefinition[] | undefined;
 
