@@ -28,8 +28,17 @@ const EnvSchema = z.object({
   PLUE_WARM_POOL: z.coerce.number().int().min(0).max(64).default(0),
   PLUE_SANDBOX: z.enum(["auto", "gvisor", "bwrap", "none"]).default("auto"),
   PLUE_POOL_SECRET: z.string().min(16, "at least 16 characters").optional(),
+  /** Warm pool: how long a runner's long-poll waits; runners silent for two of these are reaped. */
+  PLUE_RUNNER_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(50),
+  /** How long a workload waits for a free pool runner before a cold start is made for it. */
+  PLUE_COLD_START_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
+  /** A workload no runner took within this long fails with that reason. */
+  PLUE_RUNNER_QUEUE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  /** RUNNER_MODE=kubernetes: the namespace of runner Jobs and pods, and the runner image. */
+  PLUE_RUNNER_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name").optional(),
+  PLUE_RUNNER_IMAGE: z.string().min(1).optional(),
   PLUE_WEBHOOK_SECRET: z.string().min(16, "at least 16 characters").optional(),
-  PLUE_MODEL: z.string().min(1).default("claude-sonnet-4-5"),
+  PLUE_MODEL: z.string().min(1).default("claude-sonnet-5"),
   PLUE_SEED_DEMO: bool.default(true),
   PLUE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 });

@@ -60,7 +60,7 @@ describe("examples", () => {
       diff: { $ref: "git_diff.diff" },
       focus: "correctness, security and tests",
     });
-    expect(review.prompt).toMatchObject({ name: "CodeReview", model: "claude-sonnet-4-5", max_turns: 12 });
+    expect(review.prompt).toMatchObject({ name: "CodeReview", model: "claude-sonnet-5", max_turns: 12 });
     expect(review.timeout_seconds).toBe(15 * 60);
     expect(plan.result.outputs).toEqual({ approved: { $ref: "CodeReview.approved" } });
   });
