@@ -61,6 +61,13 @@ export interface WorkloadEnd {
 /** Runs inside the transaction that ends the workload (folding history, session status). */
 export type EndHandler = (tx: Queryable, end: WorkloadEnd) => Promise<void>;
 
+/** Runs inside the transaction that stores a batch, with the events it stored (live folding). */
+export type EventsHandler = (
+  tx: Queryable,
+  workload: WorkloadRow,
+  events: readonly RunnerEvent[],
+) => Promise<void>;
+
 export type ExecutorFactory = (hooks: ExecutorHooks) => Executor;
 
 export interface DispatcherOptions {
@@ -128,6 +135,7 @@ export async function workloadForTaskToken(
 export class Dispatcher {
   readonly executor: Executor;
   private readonly endHandlers = new Map<WorkloadRow["type"], EndHandler>();
+  private readonly eventHandlers = new Map<WorkloadRow["type"], EventsHandler>();
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
   private abortListener?: Promise<unknown>;
   private closed = false;
@@ -144,6 +152,11 @@ export class Dispatcher {
   /** Registers what happens, in the ending transaction, when a workload of `type` ends. */
   onWorkloadEnd(type: WorkloadRow["type"], handler: EndHandler): void {
     this.endHandlers.set(type, handler);
+  }
+
+  /** Registers what happens, in the storing transaction, with newly stored events of `type`. */
+  onWorkloadEvents(type: WorkloadRow["type"], handler: EventsHandler): void {
+    this.eventHandlers.set(type, handler);
   }
 
   /**
@@ -203,6 +216,14 @@ export class Dispatcher {
       const appended = await appendEvents(tx, workloadId, events);
       if (appended.stored > 0 && w.status === "pending") {
         await tx.query("UPDATE workloads SET status = 'running', started_at = now() WHERE id = $1", [w.id]);
+      }
+      if (appended.stored > 0) {
+        const first = appended.ack - appended.stored;
+        await this.eventHandlers.get(w.type)?.(
+          tx,
+          w,
+          events.filter((e) => e.seq > first),
+        );
       }
       if (appended.terminal) await this.end(tx, w, appended.terminal);
       return { ...appended, abort: w.status === "aborting" };
@@ -313,9 +334,15 @@ export class Dispatcher {
     }
   }
 
+  /** Aborts taken by other replicas reach this one's executor. Best effort: acks carry them too. */
   private async listenForAborts(): Promise<void> {
     this.abortListener ??= this.ctx.db.listen(ABORT_CHANNEL, (id) => this.scheduleStop(id, false));
-    await this.abortListener;
+    try {
+      await this.abortListener;
+    } catch (err) {
+      this.abortListener = undefined;
+      this.ctx.log.warn({ err }, "cannot listen for aborts from other replicas");
+    }
   }
 
   /** After the grace period, the executor stops it; the replica that took the abort then ends it. */

@@ -190,7 +190,9 @@ class Subscriber {
       this.buffered.push(...events);
       return;
     }
-    const fresh = events.filter((e) => e.event.id > this.lastId);
+    // Rows come in id order: usually all are new, and the shared array is passed on as is.
+    const fresh =
+      events[0] && events[0].event.id > this.lastId ? events : events.filter((e) => e.event.id > this.lastId);
     if (fresh.length === 0) return;
     this.lastId = fresh[fresh.length - 1]!.event.id;
     this.deliver(fresh);

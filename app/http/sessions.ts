@@ -80,7 +80,7 @@ export function sessionsRouter(ctx: AppContext): Router {
 }
 
 /** The header wins over `?lastEventId=` (a fresh EventSource can only pass the latter). */
-function lastEventId(
+export function lastEventId(
   header: string | string[] | undefined,
   query: Record<string, unknown>,
 ): number | undefined {

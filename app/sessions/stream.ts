@@ -88,16 +88,17 @@ export class SessionStream {
 
   private deliver(workloadId: string, events: readonly LiveEvent[]): void {
     if (this.ended || this.current !== workloadId) return;
-    for (const e of events) {
-      this.sse.write(e.frame);
-      if (!TERMINAL_EVENTS.has(e.event.type)) continue;
+    const end = events.findIndex((e) => TERMINAL_EVENTS.has(e.event.type));
+    const frames = end < 0 || end === events.length - 1 ? events : events.slice(0, end + 1);
+    // One write per delivery, not per event, and the joined text is built once for all streams.
+    this.sse.write(joinFrames(frames));
+    if (end >= 0) {
       this.run?.close();
       this.run = undefined;
       this.current = undefined;
       this.previous = workloadId;
       if (!this.follow) this.sse.end();
       else void this.findRun();
-      return;
     }
   }
 
@@ -136,4 +137,17 @@ export class SessionStream {
         );
     return r.rows[0]?.id;
   }
+}
+
+const joined = new WeakMap<readonly LiveEvent[], string>();
+
+/** The frames of one delivery as one string; the hub hands every stream the same array. */
+function joinFrames(events: readonly LiveEvent[]): string {
+  if (events.length === 1) return events[0]!.frame;
+  let text = joined.get(events);
+  if (text === undefined) {
+    text = events.map((e) => e.frame).join("");
+    joined.set(events, text);
+  }
+  return text;
 }

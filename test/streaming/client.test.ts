@@ -102,9 +102,9 @@ describe("AgentClient", () => {
       return fetch(input, init);
     };
     p.executor.script = async (r) => {
-      for (let i = 1; i <= 100; i++) {
-        await r.tokens([`${i}`]);
-        if (i % 10 === 0) await r.sleep(10);
+      for (let i = 1; i <= 100; i += 2) {
+        await r.tokens([`${i}`, `${i + 1}`]);
+        if (i % 10 === 9) await r.sleep(10);
       }
       await r.event("done", { reason: "end_turn" });
     };
