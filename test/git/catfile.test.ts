@@ -242,9 +242,10 @@ describe("CatFilePool", () => {
     const pool = new CatFilePool({ idleTtlMs: 200 });
     const reader = new ObjectReader(pool);
     await reader.read(repoA, commit);
+    const pids = [...(pool.stats().pids[repoA] ?? [])];
     await reader.read(repoB, "HEAD");
-    expect(pool.stats().total).toBe(2);
-    const pids = Object.values(pool.stats().pids).flat();
+    pids.push(...(pool.stats().pids[repoB] ?? []));
+    expect(pids).toHaveLength(2);
     expect(await eventually(() => pool.stats().total === 0)).toBe(true);
     for (const pid of pids) expect(await eventually(() => !alive(pid))).toBe(true);
 
