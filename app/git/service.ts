@@ -6,6 +6,7 @@
 import { type User, userForToken } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
+import { git } from "./exec";
 import { isZeroOid, validateTreePath } from "./names";
 import { ObjectReader, type TreeEntry } from "./objects";
 import type { RefUpdate } from "./pktline";
@@ -18,6 +19,22 @@ import { type Caller, canRead, RepoStore, type Repository } from "./repos";
  * area that issues task tokens; without one, only API tokens authenticate git clients.
  */
 export type TaskTokenResolver = (token: string) => Promise<{ repoId: number } | undefined>;
+
+/** A branch or tag and the commit it points at (annotated tags peeled). */
+export interface NamedRef {
+  name: string;
+  commit: string;
+}
+
+export interface RefListing {
+  branches: NamedRef[];
+  tags: NamedRef[];
+  /** More refs exist than were listed. */
+  truncated: boolean;
+}
+
+/** How many branches and tags `listRefs` returns at most (a ref switcher, not an export). */
+export const MAX_LISTED_REFS = 1000;
 
 export interface GitServiceOptions {
   db: Db;
@@ -102,6 +119,35 @@ export class GitService {
   /** Resolves a branch, tag, full ref, `HEAD` or full commit id to a commit id. */
   resolveRef(repo: Repository, ref: string): Promise<string | undefined> {
     return this.objects.resolveCommit(this.repos.gitDir(repo), ref);
+  }
+
+  /**
+   * Branches and tags, sorted by name, each with its commit. Tags that point at something other
+   * than a commit (a tree, a blob) are left out: there is nothing to browse at them.
+   */
+  async listRefs(repo: Repository, limit = MAX_LISTED_REFS): Promise<RefListing> {
+    const out = await git(
+      [
+        "for-each-ref",
+        `--count=${limit + 1}`,
+        "--sort=refname",
+        "--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)",
+        "refs/heads/",
+        "refs/tags/",
+      ],
+      { gitDir: this.repos.gitDir(repo) },
+    );
+    const listing: RefListing = { branches: [], tags: [], truncated: false };
+    const lines = out.split("\n").filter(Boolean);
+    for (const line of lines.slice(0, limit)) {
+      const [ref, type, oid, peeledType, peeled] = line.split("\0");
+      const commit = type === "commit" ? oid : peeledType === "commit" ? peeled : undefined;
+      if (!ref || !commit) continue;
+      if (ref.startsWith("refs/heads/")) listing.branches.push({ name: ref.slice(11), commit });
+      else listing.tags.push({ name: ref.slice(10), commit });
+    }
+    listing.truncated = lines.length > limit;
+    return listing;
   }
 
   /** A file's bytes at a commit, or undefined if the commit or path does not exist / is not a file. */

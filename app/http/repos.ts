@@ -3,6 +3,7 @@
  *   POST /api/repos {name, visibility?, default_branch?} → 201, owned by the caller
  *   GET  /api/repos                                      → the caller's repositories
  *   GET  /api/repos/:owner/:repo                         → one repository (404 if not visible)
+ *   GET  /api/repos/:owner/:repo/refs                    → {branches, tags: [{name, commit}], truncated}
  */
 import { Router } from "express";
 import { z } from "zod";
@@ -61,6 +62,18 @@ export function reposRouter(ctx: AppContext): Router {
       : undefined;
     if (!repo) throw notFound(`repository ${owner}/${name} not found`);
     res.json(view(repo));
+  });
+
+  router.get("/api/repos/:owner/:repo/refs", async (req, res) => {
+    const { owner, repo: name } = req.params;
+    const repo = isRepoPath(owner, name)
+      ? await git.visibleRepo({ user: res.locals.user }, owner, name)
+      : undefined;
+    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    const listing = await git.listRefs(repo);
+    // Refs move: cache as briefly as the single-ref endpoint does.
+    res.set("Cache-Control", `${repo.visibility === "public" ? "public" : "private"}, max-age=5`);
+    res.json({ default_branch: repo.defaultBranch, ...listing });
   });
 
   return router;

@@ -6,7 +6,16 @@ import { gitHttpRouter } from "./git-http";
 import { internalTasksRouter } from "./internal-tasks";
 import { reposRouter } from "./repos";
 import { sessionsRouter } from "./sessions";
+import { webRouter } from "./web";
 
 export function routers(ctx: AppContext): Router[] {
-  return [reposRouter(ctx), filesRouter(ctx), gitHttpRouter(ctx), sessionsRouter(ctx), internalTasksRouter(ctx)];
+  return [
+    reposRouter(ctx),
+    filesRouter(ctx),
+    gitHttpRouter(ctx),
+    sessionsRouter(ctx),
+    internalTasksRouter(ctx),
+    // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
+    webRouter(ctx),
+  ];
 }

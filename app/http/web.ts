@@ -1,0 +1,303 @@
+/**
+ * The web UI's server side (docs/web.md):
+ *   GET /_astro/<name>.<hash>.(js|css|map)          → bundled assets, immutable for a year
+ *   GET / · /login · /sessions/:id · /runs/:id ·
+ *       /:owner/:repo[/tree|blob/<ref>/<path>] ·
+ *       /:owner/:repo/runs                          → an HTML shell; the page script renders it
+ *   GET /api/config                                 → what the UI needs to know about this server
+ *   GET /api/repos/:owner/:repo/markdown/:sha/*path → a Markdown file rendered to sanitised HTML
+ *
+ * Pages carry nothing personal (the API token lives in the browser's localStorage and is sent
+ * by the script as a Bearer header, never as a cookie), so they are the same for everyone; they
+ * are still `no-cache` so a deploy shows at once. A strict CSP allows only this origin's script,
+ * styles and connections: no inline script, no request to another host.
+ *
+ * Mounted last (app/http/routes.ts): every API route, git smart HTTP and /metrics win.
+ */
+import { type Request, type Response, Router } from "express";
+import { marked } from "marked";
+import sanitizeHtml from "sanitize-html";
+import { hasModelCredentials } from "../../runner/agent";
+import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
+import { parseRoute, type Route, urls } from "../../web/src/routes";
+import type { AppContext } from "../context";
+import { fullOid, isRepoPath, NameError, validateTreePath } from "../git/names";
+import { badRequest, HttpError, notFound } from "./errors";
+
+/** Markdown files larger than this are not rendered (the UI shows them as text instead). */
+export const MAX_MARKDOWN_BYTES = 512 * 1024;
+
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+export function webRouter(ctx: AppContext): Router {
+  const router = Router();
+
+  router.get(`${ASSET_PREFIX}:name`, async (req, res) => {
+    const assets = await loadWebAssets();
+    const file = assets.files.get(req.params.name as string);
+    if (!file) throw notFound(`no asset ${req.params.name}`);
+    res.set({
+      "Content-Type": file.type,
+      "Cache-Control": IMMUTABLE,
+      "X-Content-Type-Options": "nosniff",
+      "Access-Control-Allow-Origin": "*", // served from the asset origin too
+    });
+    res.send(file.body);
+  });
+
+  router.get("/api/config", (_req, res) => {
+    const user = res.locals.user;
+    res.set("Cache-Control", "private, no-store");
+    res.json({
+      user: user ? { username: user.username, admin: user.is_admin } : null,
+      agents: agentsStatus(ctx),
+    });
+  });
+
+  router.get("/api/repos/:owner/:repo/markdown/:sha/*path", async (req, res) => {
+    await renderMarkdown(ctx, req, res);
+  });
+
+  router.get("/{*page}", async (req, res, next) => {
+    const route = parseRoute(req.path);
+    if (!route) return next();
+    const assets = await loadWebAssets();
+    res.set({
+      "Content-Type": "text/html; charset=utf-8",
+      "Cache-Control": "no-cache",
+      "Content-Security-Policy": PAGE_CSP,
+      "X-Content-Type-Options": "nosniff",
+      "X-Frame-Options": "DENY",
+      "Referrer-Policy": "same-origin",
+    });
+    res.send(shell(route, assets));
+  });
+
+  return router;
+}
+
+/** Whether agent chat can work here, and if not, what is missing, in words a user can act on. */
+function agentsStatus(ctx: AppContext): { configured: boolean; message?: string } {
+  // Kubernetes runners get the key from their own secret; the app cannot see it from here.
+  if (ctx.config.RUNNER_MODE === "kubernetes" || hasModelCredentials()) return { configured: true };
+  return {
+    configured: false,
+    message:
+      "Agents are not configured: ANTHROPIC_API_KEY is not set in the environment of the Plue server, " +
+      "so runners cannot call the model. Set it (and ANTHROPIC_BASE_URL for a proxy) and restart.",
+  };
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+function pageTitle(route: Route): string {
+  switch (route.page) {
+    case "home":
+      return "Plue";
+    case "login":
+      return "Sign in · Plue";
+    case "session":
+      return "Agent chat · Plue";
+    case "run":
+      return "Workflow run · Plue";
+    case "runs":
+      return `Runs · ${route.owner}/${route.repo} · Plue`;
+    case "repo":
+      return `${route.owner}/${route.repo} · Plue`;
+  }
+}
+
+/** The HTML every page starts as: landmarks, a status line, and the one script that fills them. */
+function shell(route: Route, assets: { script: string; style: string }): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(pageTitle(route))}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${escapeHtml(assets.style)}">
+<script type="module" src="${escapeHtml(assets.script)}"></script>
+</head>
+<body data-page="${route.page}">
+<a class="skip" href="#main">Skip to content</a>
+<header class="topbar">
+<a class="brand" href="${urls.home()}">Plue</a>
+<nav aria-label="Account" id="account"></nav>
+</header>
+<main id="main" tabindex="-1"><p class="muted" role="status">Loading…</p></main>
+<noscript><p class="notice">This page needs JavaScript. The API is at <code>/api</code>.</p></noscript>
+</body>
+</html>
+`;
+}
+
+// ---- Markdown ------------------------------------------------------------------------------
+
+/**
+ * Renders a Markdown blob at a commit. The answer depends only on the URL (commit + path), so it
+ * is immutable like the blob itself. Relative links point at the file browser at that commit;
+ * relative images at the blob endpoint; images on other hosts become links (the page's CSP would
+ * block them, and the UI makes no request to outside hosts).
+ */
+async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Promise<void> {
+  const { owner, repo: name, sha } = req.params as { owner: string; repo: string; sha: string };
+  const commit = fullOid(sha);
+  if (!commit) throw badRequest("a full commit id is required", "commit_sha_required");
+  let path: string;
+  try {
+    path = validateTreePath(req.params.path as unknown as string[]);
+  } catch (err) {
+    if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
+    throw err;
+  }
+  const repo = isRepoPath(owner, name)
+    ? await ctx.git.visibleRepo({ user: res.locals.user }, owner, name)
+    : undefined;
+  if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+  const gitDir = ctx.git.repos.gitDir(repo);
+  const found = await ctx.git.objects.lookup(gitDir, commit, path);
+  if (!found.found)
+    throw notFound(found.reason === "commit" ? `commit ${commit} not found` : `path '${path}' not found`);
+  if (found.object.type !== "blob") throw notFound(`'${path}' is not a file`);
+  if (found.object.size > MAX_MARKDOWN_BYTES) {
+    throw new HttpError(
+      413,
+      "too_large",
+      `'${path}' is larger than ${MAX_MARKDOWN_BYTES} bytes; not rendered`,
+    );
+  }
+  const blob = await ctx.git.objects.read(gitDir, found.object.oid);
+  if (!blob) throw notFound(`blob ${found.object.oid} not found`);
+  const html = markdownToSafeHtml(blob.data.toString("utf8"), {
+    owner: repo.owner,
+    repo: repo.name,
+    commit,
+    dir: path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "",
+  });
+  res.set(
+    "Cache-Control",
+    `${repo.visibility === "public" ? "public" : "private"}, max-age=31536000, immutable`,
+  );
+  res.json({ html });
+}
+
+export interface MarkdownBase {
+  owner: string;
+  repo: string;
+  commit: string;
+  /** Directory of the Markdown file, for relative links ("" at the root). */
+  dir: string;
+}
+
+/** Markdown → HTML that is safe to insert into a page: an allow-list of tags and attributes. */
+export function markdownToSafeHtml(source: string, base: MarkdownBase): string {
+  const raw = marked.parse(source, { async: false, gfm: true }) as string;
+  return sanitizeHtml(raw, {
+    allowedTags: [...sanitizeHtml.defaults.allowedTags, "img", "del", "input", "details", "summary"],
+    allowedAttributes: {
+      a: ["href", "title", "rel"],
+      img: ["src", "alt", "title", "width", "height"],
+      input: ["type", "checked", "disabled"],
+      th: ["align"],
+      td: ["align"],
+      ol: ["start"],
+      code: ["class"],
+    },
+    allowedClasses: { code: [/^language-[\w-]+$/] },
+    allowedSchemes: ["http", "https", "mailto"],
+    allowedSchemesByTag: { img: [] },
+    allowProtocolRelative: false,
+    transformTags: {
+      a: (tagName, attribs): sanitizeHtml.Tag => {
+        const href = attribs.href ?? "";
+        if (isRelative(href)) return { tagName, attribs: { ...attribs, href: repoLink(base, href) } };
+        return { tagName, attribs: { ...attribs, rel: "nofollow noopener noreferrer" } };
+      },
+      img: (tagName, attribs): sanitizeHtml.Tag => {
+        const src = attribs.src ?? "";
+        if (isRelative(src) && !src.startsWith("#")) {
+          return { tagName, attribs: { ...attribs, src: blobUrl(base, src) } };
+        }
+        // Not fetched from another host: shown as a link to the image instead.
+        return {
+          tagName: "a",
+          attribs: { href: src, rel: "nofollow noopener noreferrer" },
+          text: attribs.alt || src,
+        };
+      },
+      // Task-list checkboxes are display only.
+      input: (tagName, attribs): sanitizeHtml.Tag =>
+        attribs.type === "checkbox"
+          ? {
+              tagName,
+              attribs: {
+                type: "checkbox",
+                disabled: "",
+                ...(attribs.checked !== undefined ? { checked: "" } : {}),
+              },
+            }
+          : { tagName: "span", attribs: {} },
+    },
+  });
+}
+
+/** A link without a scheme or host: to something in the repository (or an anchor). */
+const isRelative = (url: string) => url !== "" && !/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith("//");
+
+/** Resolves a relative path against the file's directory; undefined if it leaves the repository. */
+function resolvePath(dir: string, rel: string): string | undefined {
+  const parts = rel.startsWith("/") ? [] : dir.split("/").filter(Boolean);
+  for (const seg of rel.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+    } else parts.push(seg);
+  }
+  return parts.join("/");
+}
+
+function splitSuffix(url: string): [string, string] {
+  const i = url.search(/[?#]/);
+  return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
+}
+
+function repoLink(base: MarkdownBase, href: string): string {
+  if (href.startsWith("#")) return href;
+  const [target, suffix] = splitSuffix(href);
+  const path = resolvePath(base.dir, safeDecode(target));
+  if (path === undefined) return "#";
+  if (path === "") return urls.tree(base.owner, base.repo, base.commit) + suffix;
+  // Whether it is a file or a directory, the file browser finds out (and shows a directory as one).
+  return urls.blob(base.owner, base.repo, base.commit, path) + suffix;
+}
+
+function blobUrl(base: MarkdownBase, src: string): string {
+  const path = resolvePath(base.dir, safeDecode(splitSuffix(src)[0]));
+  if (!path) return "";
+  const enc = encodeURIComponent;
+  return `/api/${enc(base.owner)}/${enc(base.repo)}/blob/${base.commit}/${path.split("/").map(enc).join("/")}`;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

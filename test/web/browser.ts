@@ -1,0 +1,74 @@
+/**
+ * A real browser for the page tests: Debian's Chromium driven by playwright-core, headless, one
+ * per test file, with a fresh profile. When a test fails, a screenshot of each open page goes to
+ * `artifacts/web/` (ignored by git) for a look afterwards.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+
+export const CHROMIUM = process.env.PLUE_CHROMIUM ?? "/usr/bin/chromium";
+const ARTIFACTS = path.resolve("artifacts/web");
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is missing at ${CHROMIUM}: install it (apt-get install chromium) or set PLUE_CHROMIUM`,
+    );
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-dev-shm-usage",
+    ],
+  });
+}
+
+/**
+ * A context whose pages report browser-side failures: console errors and uncaught exceptions
+ * are collected (a CSP violation shows up here), and requests to any other host are refused.
+ */
+export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext & { errors: string[] }> {
+  const context = (await browser.newContext({ baseURL })) as BrowserContext & { errors: string[] };
+  context.errors = [];
+  const origin = new URL(baseURL).origin;
+  await context.route(
+    (url) => url.origin !== origin && url.protocol.startsWith("http"),
+    (route) => {
+      context.errors.push(`request to another host: ${route.request().url()}`);
+      return route.abort();
+    },
+  );
+  context.on("page", (page) => watch(page, context.errors));
+  return context;
+}
+
+function watch(page: Page, errors: string[]): void {
+  page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
+  });
+}
+
+/** Runs `fn`; if it throws, screenshots every page of the context first. */
+export async function withScreenshots<T>(context: BrowserContext, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const safe = name.replace(/[^\w-]+/g, "_").slice(0, 80);
+    await Promise.all(
+      context.pages().map((p, i) =>
+        p.screenshot({ path: path.join(ARTIFACTS, `${safe}-${i}.png`), fullPage: true }).catch(() => undefined),
+      ),
+    );
+    throw err;
+  }
+}

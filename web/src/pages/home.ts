@@ -1,0 +1,296 @@
+/** `/`: your repositories, a new repository, a new agent chat, recent chats; the demo when signed out. */
+import { apiJson, auth, type RepoView, serverConfig } from "../api";
+import { h, main, notice, replace, setTitle, time } from "../dom";
+import { api, urls } from "../routes";
+
+const RECENT_KEY = "plue.recentSessions";
+const MAX_RECENT = 10;
+
+export interface RecentSession {
+  id: string;
+  title: string;
+  repo: string | null;
+  at: string;
+}
+
+/** Chats this browser opened (the API has no session list yet; see docs/web.md). */
+export const recentSessions = {
+  list(): RecentSession[] {
+    try {
+      const v = JSON.parse(localStorage.getItem(RECENT_KEY) ?? "[]");
+      return Array.isArray(v) ? (v as RecentSession[]) : [];
+    } catch {
+      return [];
+    }
+  },
+  remember(s: RecentSession): void {
+    const rest = recentSessions.list().filter((r) => r.id !== s.id);
+    try {
+      localStorage.setItem(RECENT_KEY, JSON.stringify([s, ...rest].slice(0, MAX_RECENT)));
+    } catch {
+      // storage full or disabled: the chat still works
+    }
+  },
+};
+
+interface SessionView {
+  id: string;
+  title: string | null;
+  repo: string | null;
+}
+
+/** Creates a chat (about `repo`, if given) and opens it. */
+export async function startSession(repo?: string, title?: string): Promise<void> {
+  const s = await apiJson<SessionView>("/api/sessions", { method: "POST", body: { repo, title } });
+  recentSessions.remember({ id: s.id, title: s.title ?? "", repo: s.repo, at: new Date().toISOString() });
+  location.assign(urls.session(s.id));
+}
+
+/** A button that starts a chat about `repo`; errors appear next to it. */
+export function newSessionButton(repo: string | undefined, label: string): HTMLElement {
+  const status = h("span", { class: "inline-error", role: "alert" });
+  const button = h("button", { type: "button" }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "";
+    try {
+      await startSession(repo);
+    } catch (err) {
+      status.textContent = (err as Error).message;
+      button.disabled = false;
+    }
+  });
+  return h("span", { class: "new-session" }, button, status);
+}
+
+export async function renderHome(): Promise<void> {
+  setTitle();
+  const config = await serverConfig();
+  if (!config.user) {
+    replace(
+      main(),
+      h(
+        "section",
+        { class: "hero" },
+        h("h1", null, "Plue"),
+        h("p", { class: "lead" }, "Code hosting with AI agents and code-defined workflows."),
+        h(
+          "ul",
+          { class: "actions" },
+          h("li", null, h("a", { class: "button", href: urls.repo("demo", "hello") }, "Browse demo/hello")),
+          h(
+            "li",
+            null,
+            h("a", { class: "button button-secondary", href: urls.login() }, "Sign in with a token"),
+          ),
+        ),
+        h(
+          "p",
+          { class: "muted" },
+          "Public repositories can be browsed without signing in. `npm start` prints an admin token on first start.",
+        ),
+      ),
+    );
+    return;
+  }
+  const repos = await apiJson<RepoView[]>(api.repos()).catch(() => [] as RepoView[]);
+  replace(
+    main(),
+    h("h1", { class: "visually-hidden" }, "Home"),
+    config.agents.configured
+      ? null
+      : notice("warning", config.agents.message ?? "Agents are not configured."),
+    h("div", { class: "columns" }, reposSection(repos), chatSection(repos)),
+  );
+}
+
+function reposSection(repos: RepoView[]): HTMLElement {
+  const list = repos.length
+    ? h(
+        "ul",
+        { class: "repo-list" },
+        ...repos.map((r) =>
+          h(
+            "li",
+            null,
+            h("a", { href: urls.repo(r.owner, r.name) }, `${r.owner}/${r.name}`),
+            " ",
+            h("span", { class: `badge badge-${r.visibility}` }, r.visibility),
+          ),
+        ),
+      )
+    : h(
+        "p",
+        { class: "muted" },
+        "You have no repositories yet. ",
+        h("a", { href: urls.repo("demo", "hello") }, "Browse demo/hello"),
+        ".",
+      );
+  return h(
+    "section",
+    { "aria-labelledby": "repos-title", class: "card" },
+    h("h2", { id: "repos-title" }, "Your repositories"),
+    list,
+    newRepoForm(),
+  );
+}
+
+function newRepoForm(): HTMLElement {
+  const status = h("p", { class: "inline-error", role: "alert" });
+  const form = h(
+    "form",
+    { class: "stack", "aria-labelledby": "new-repo-title" },
+    h("h3", { id: "new-repo-title" }, "New repository"),
+    h("label", { for: "repo-name" }, "Name"),
+    h("input", {
+      id: "repo-name",
+      name: "name",
+      required: true,
+      pattern: "[A-Za-z0-9][A-Za-z0-9._-]*",
+      autocomplete: "off",
+    }),
+    h(
+      "fieldset",
+      { class: "inline" },
+      h("legend", null, "Visibility"),
+      h(
+        "label",
+        null,
+        h("input", { type: "radio", name: "visibility", value: "public", checked: true }),
+        " Public",
+      ),
+      h("label", null, h("input", { type: "radio", name: "visibility", value: "private" }), " Private"),
+    ),
+    h("button", { type: "submit" }, "Create repository"),
+    status,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    status.textContent = "";
+    try {
+      const repo = await apiJson<RepoView>(api.repos(), {
+        method: "POST",
+        body: { name: String(data.get("name")), visibility: String(data.get("visibility")) },
+      });
+      location.assign(urls.repo(repo.owner, repo.name));
+    } catch (err) {
+      status.textContent = (err as Error).message;
+    }
+  });
+  return form;
+}
+
+function chatSection(repos: RepoView[]): HTMLElement {
+  const status = h("p", { class: "inline-error", role: "alert" });
+  const choices = ["demo/hello", ...repos.map((r) => `${r.owner}/${r.name}`)].filter(
+    (v, i, a) => a.indexOf(v) === i,
+  );
+  const form = h(
+    "form",
+    { class: "stack" },
+    h("label", { for: "chat-repo" }, "Repository"),
+    h(
+      "select",
+      { id: "chat-repo", name: "repo" },
+      h("option", { value: "" }, "None"),
+      ...choices.map((c) => h("option", { value: c }, c)),
+    ),
+    h("label", { for: "chat-title" }, "Title (optional)"),
+    h("input", { id: "chat-title", name: "title", maxlength: 200, autocomplete: "off" }),
+    h("button", { type: "submit" }, "Start a chat"),
+    status,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    status.textContent = "";
+    try {
+      await startSession(
+        String(data.get("repo")) || undefined,
+        String(data.get("title")).trim() || undefined,
+      );
+    } catch (err) {
+      status.textContent = (err as Error).message;
+    }
+  });
+  const recent = recentSessions.list();
+  return h(
+    "section",
+    { "aria-labelledby": "chat-title-h", class: "card" },
+    h("h2", { id: "chat-title-h" }, "Agent chat"),
+    form,
+    recent.length
+      ? h(
+          "div",
+          null,
+          h("h3", null, "Recent chats"),
+          h(
+            "ul",
+            { class: "recent" },
+            ...recent.map((s) =>
+              h(
+                "li",
+                null,
+                h("a", { href: urls.session(s.id) }, s.title || (s.repo ? `Chat about ${s.repo}` : "Chat")),
+                " ",
+                time(s.at),
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+/** `/login`: paste an API token; it is checked, then kept in this browser's localStorage. */
+export function renderLogin(): void {
+  setTitle("Sign in");
+  const next = safeNext(new URLSearchParams(location.search).get("next"));
+  const status = h("p", { class: "inline-error", role: "alert" });
+  const form = h(
+    "form",
+    { class: "stack" },
+    h("label", { for: "token" }, "API token"),
+    h("input", {
+      id: "token",
+      name: "token",
+      type: "password",
+      required: true,
+      autocomplete: "off",
+      spellcheck: "false",
+    }),
+    h(
+      "p",
+      { class: "hint muted", id: "token-hint" },
+      "The token is kept in this browser only (localStorage) and sent to this server as a Bearer header. `npm start` prints an admin token and writes it to .plue/admin-token.",
+    ),
+    h("button", { type: "submit" }, "Sign in"),
+    status,
+  );
+  form.querySelector("input")!.setAttribute("aria-describedby", "token-hint");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const token = String(new FormData(form).get("token")).trim();
+    status.textContent = "";
+    const res = await fetch(api.config(), { headers: { authorization: `Bearer ${token}` } }).catch(
+      () => undefined,
+    );
+    if (!res?.ok) {
+      status.textContent =
+        res?.status === 401
+          ? "That token is not valid (or was revoked)."
+          : "The server could not be reached.";
+      return;
+    }
+    auth.set(token);
+    location.assign(next);
+  });
+  replace(main(), h("div", { class: "page-narrow card" }, h("h1", null, "Sign in"), form));
+  form.querySelector("input")!.focus();
+}
+
+/** Only same-origin paths: `?next=` must not send anyone elsewhere. */
+function safeNext(next: string | null): string {
+  return next?.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+}

@@ -1,0 +1,81 @@
+/**
+ * The pages of the web UI and their URLs, in one place: the server (app/http/web.ts) uses
+ * `parseRoute` to decide which paths are pages, the browser uses it to know what to render, and
+ * both build links with the helpers below.
+ */
+import { isRepoPath } from "../../app/git/names";
+
+export type Route =
+  | { page: "home" }
+  | { page: "login" }
+  | { page: "session"; id: string }
+  | { page: "run"; id: string }
+  | { page: "runs"; owner: string; repo: string }
+  /**
+   * A repository's files. `rest` holds the segments after `/tree/` or `/blob/`: a ref (which may
+   * itself contain slashes) followed by a path; which is which is settled against the ref list.
+   * Empty for `/<owner>/<repo>` (the default branch's root).
+   */
+  | { page: "repo"; owner: string; repo: string; view: "tree" | "blob"; rest: string[] };
+
+const ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** The route of a URL path, or undefined when the path is not a page. */
+export function parseRoute(pathname: string): Route | undefined {
+  let segments: string[];
+  try {
+    segments = pathname.split("/").slice(1).map(decodeURIComponent);
+  } catch {
+    return undefined; // malformed percent-encoding
+  }
+  // A trailing slash (`/demo/hello/`) names the same page.
+  if (segments.length > 1 && segments[segments.length - 1] === "") segments.pop();
+  const [first = "", second, third, ...more] = segments;
+  if (segments.length === 1 && first === "") return { page: "home" };
+  if (segments.length === 1 && first === "login") return { page: "login" };
+  if (segments.length === 2 && first === "sessions" && ID.test(second!))
+    return { page: "session", id: second! };
+  if (segments.length === 2 && first === "runs" && ID.test(second!)) return { page: "run", id: second! };
+  if (second === undefined || !isRepoPath(first, second)) return undefined;
+  if (third === undefined) return { page: "repo", owner: first, repo: second, view: "tree", rest: [] };
+  if (third === "runs" && more.length === 0) return { page: "runs", owner: first, repo: second };
+  if ((third === "tree" || third === "blob") && more.length > 0 && !more.includes("")) {
+    return { page: "repo", owner: first, repo: second, view: third, rest: more };
+  }
+  return undefined;
+}
+
+/** A path inside a repository, `a/b/c`, as URL segments (each encoded, slashes kept). */
+const encPath = (path: string) => path.split("/").filter(Boolean).map(encodeURIComponent).join("/");
+const enc = encodeURIComponent;
+
+export const urls = {
+  home: () => "/",
+  login: (next?: string) => (next ? `/login?next=${enc(next)}` : "/login"),
+  session: (id: string) => `/sessions/${enc(id)}`,
+  run: (id: string) => `/runs/${enc(id)}`,
+  runs: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}/runs`,
+  repo: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}`,
+  tree: (owner: string, repo: string, ref: string, path = "") =>
+    `/${enc(owner)}/${enc(repo)}/tree/${encPath(ref)}${path ? `/${encPath(path)}` : ""}`,
+  blob: (owner: string, repo: string, ref: string, path: string) =>
+    `/${enc(owner)}/${enc(repo)}/blob/${encPath(ref)}/${encPath(path)}`,
+};
+
+/** The API endpoints the pages read (DESIGN.md §4). Trees and blobs are addressed by commit. */
+export const api = {
+  config: () => "/api/config",
+  repos: () => "/api/repos",
+  repo: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}`,
+  refs: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/refs`,
+  resolve: (owner: string, repo: string, ref: string) =>
+    `/api/${enc(owner)}/${enc(repo)}/refs/${encPath(ref)}`,
+  tree: (owner: string, repo: string, commit: string, path = "") =>
+    `/api/${enc(owner)}/${enc(repo)}/tree/${commit}${path ? `/${encPath(path)}` : ""}`,
+  blob: (owner: string, repo: string, commit: string, path: string) =>
+    `/api/${enc(owner)}/${enc(repo)}/blob/${commit}/${encPath(path)}`,
+  markdown: (owner: string, repo: string, commit: string, path: string) =>
+    `/api/repos/${enc(owner)}/${enc(repo)}/markdown/${commit}/${encPath(path)}`,
+  runs: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/runs`,
+  run: (id: string) => `/api/runs/${enc(id)}`,
+};
