@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { jest } from "@jest/globals";
 import { createPostgresDatabase } from "../helpers/db";
 
 const BIN = path.resolve("bin/plue.js");
@@ -18,7 +19,7 @@ function startDev(env: Record<string, string>, port: number) {
   return { child, output: () => out };
 }
 
-async function waitHealthy(url: string, child: ChildProcess, ms = 30_000) {
+async function waitHealthy(url: string, child: ChildProcess, ms = 90_000) {
   const start = Date.now();
   while (Date.now() - start < ms) {
     if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
@@ -33,6 +34,9 @@ async function waitHealthy(url: string, child: ChildProcess, ms = 30_000) {
 
 const exited = (c: ChildProcess) => new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
 let nextPort = 41000 + (process.pid % 2000) * 4;
+
+// Each case starts real processes (a fresh embedded database runs initdb): slow on a loaded machine.
+jest.setTimeout(240_000);
 
 describe("plue dev", () => {
   it("starts on the embedded database, stops on SIGTERM, and a second start reuses the data", async () => {
@@ -53,7 +57,9 @@ describe("plue dev", () => {
     // Same database: the admin token from the first start still works, and no new one was made.
     expect(fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()).toBe(token);
     expect(second.output()).not.toContain("new admin token");
-    const r = await fetch(`http://127.0.0.1:${port}/api/nothing`, { headers: { authorization: `Bearer ${token}` } });
+    const r = await fetch(`http://127.0.0.1:${port}/api/nothing`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(r.status).toBe(404);
     const code2 = exited(second.child);
     second.child.kill("SIGTERM");
@@ -78,7 +84,9 @@ describe("plue dev", () => {
     });
     try {
       await Promise.all(procs.map((p, i) => waitHealthy(`http://127.0.0.1:${ports[i]}`, p.child)));
-      const bodies = await Promise.all(ports.map((port) => fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.json())));
+      const bodies = await Promise.all(
+        ports.map((port) => fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.json())),
+      );
       expect(bodies).toEqual([
         { status: "ok", database: "postgres" },
         { status: "ok", database: "postgres" },
