@@ -228,7 +228,9 @@ export class Dispatcher {
       if (appended.terminal) await this.end(tx, w, appended.terminal);
       return { ...appended, abort: w.status === "aborting" };
     });
-    if (result.stored > 0) await this.hub.signal(workloadTopic(workloadId));
+    // Not awaited: the rows are committed, so the ack need not wait for the NOTIFY round trip
+    // (and a lost signal only costs the hub's poll interval).
+    if (result.stored > 0) void this.hub.signal(workloadTopic(workloadId));
     if (result.terminal) this.clearTimers(workloadId);
     return { ack: result.ack, abort: result.abort };
   }
