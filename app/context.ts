@@ -9,6 +9,7 @@ import type { EventHub } from "./events/hub";
 import type { SseOptions } from "./events/sse";
 import type { GitService } from "./git/service";
 import type { Logger } from "./log";
+import type { RunService } from "./runs/service";
 import type { SessionService } from "./sessions/service";
 
 export interface AppContext {
@@ -23,6 +24,8 @@ export interface AppContext {
   readonly dispatcher: Dispatcher;
   /** Agent sessions (app/sessions). */
   readonly sessions: SessionService;
+  /** Workflow runs: triggers, folding, cancel, rerun (app/runs). */
+  readonly runs: RunService;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
   /** Registers work to do on shutdown; hooks run in reverse order of registration. */

@@ -19,6 +19,7 @@ import { GitService } from "./git/service";
 import { createApp } from "./http/app";
 import { withFastFiles } from "./http/fast-files";
 import { createLogger, type Logger } from "./log";
+import { RunService } from "./runs/service";
 import { type AgentServiceOptions, createAgentServices } from "./sessions/wiring";
 
 export interface Platform {
@@ -54,12 +55,16 @@ export function createContext(
     return grant?.repoId != null ? { repoId: grant.repoId } : undefined;
   });
   hooks.push(() => git.close());
+  // Pushes start workflow runs (webhooks and the API call the same service).
+  const runs = new RunService({ config, db, log, git }, agents.events, agents.dispatcher);
+  hooks.push(runs.subscribeToPushes());
   return {
     config,
     db,
     log,
     git,
     ...agents,
+    runs,
     onShutdown: (hook) => void hooks.push(hook),
     async shutdown() {
       for (const hook of hooks.reverse()) {

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { type Assignment, ExitCode } from "../app/wire/protocol";
 import { type AgentOutcome, runAgent } from "./agent";
 import { type CallbackError, EventClient, type EventClientOptions } from "./events";
+import { type PlanOutcome, runWorkflow } from "./plan";
 import {
   chownTree,
   type ResolvedSandbox,
@@ -17,7 +18,6 @@ import {
   type Sandbox,
   type SandboxChoice,
 } from "./sandbox/index";
-import { runWorkflow } from "./workflow";
 import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
 
 export interface RunOptions {
@@ -31,7 +31,7 @@ export interface RunOptions {
   readonly client?: Anthropic;
 }
 
-type Outcome = AgentOutcome | { kind: "timeout"; usage?: AgentOutcome["usage"] };
+type Outcome = AgentOutcome | PlanOutcome | { kind: "timeout"; usage?: AgentOutcome["usage"] };
 
 export async function runAssignment(assignment: Assignment, opts: RunOptions): Promise<number> {
   const { workload } = assignment;
@@ -62,7 +62,7 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
     outcome =
       workload.type === "agent"
         ? await runAgent({ workload, events, tools, signal, client: opts.client })
-        : await runWorkflow(assignment);
+        : await runWorkflow({ workload, events, tools, signal, client: opts.client });
   } catch (err) {
     const e = err as Error;
     outcome = signal.aborted
@@ -104,7 +104,17 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
 function emitTerminal(events: EventClient, outcome: Outcome): number {
   switch (outcome.kind) {
     case "done":
-      events.emit("done", { reason: outcome.reason, usage: outcome.usage, stop_reason: outcome.stopReason });
+      if ("outputs" in outcome) {
+        // A workflow: completed or failed, with its outputs (the run's failure is not the runner's).
+        const { reason, usage, outputs, message } = outcome;
+        events.emit("done", { reason, usage, outputs, ...(message === undefined ? {} : { message }) });
+      } else {
+        events.emit("done", {
+          reason: outcome.reason,
+          usage: outcome.usage,
+          stop_reason: outcome.stopReason,
+        });
+      }
       return ExitCode.ok;
     case "aborted":
       events.emit("done", { reason: "aborted", usage: outcome.usage });

@@ -9,6 +9,7 @@ import { httpRequestDuration, registry } from "../metrics";
 import { authenticate } from "./auth";
 import { errorHandler, notFoundHandler } from "./errors";
 import { routers } from "./routes";
+import { webhooksRouter } from "./webhooks";
 
 export function createApp(ctx: AppContext): Express {
   const app = express();
@@ -46,6 +47,8 @@ export function createApp(ctx: AppContext): Express {
     }
   });
 
+  // Webhooks are authenticated by a signature over the raw body: they parse their own bodies.
+  app.use(webhooksRouter(ctx));
   const json = express.json({ limit: ctx.config.PLUE_MAX_BODY });
   app.use("/api", authenticate(ctx.db), json);
   app.use("/internal", json);

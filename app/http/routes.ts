@@ -5,6 +5,7 @@ import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalTasksRouter } from "./internal-tasks";
 import { reposRouter } from "./repos";
+import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
 import { webRouter } from "./web";
 
@@ -14,6 +15,7 @@ export function routers(ctx: AppContext): Router[] {
     filesRouter(ctx),
     gitHttpRouter(ctx),
     sessionsRouter(ctx),
+    runsRouter(ctx),
     internalTasksRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),

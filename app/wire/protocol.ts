@@ -42,6 +42,8 @@ export const EventData = {
     usage: Usage.optional(),
     stop_reason: z.string().nullable().optional(),
     outputs: z.record(z.string(), z.unknown()).optional(),
+    /** Why a workflow ended `failed` (a failed step, or the message of `ctx.failure`). */
+    message: z.string().optional(),
   }),
   error: z.object({ message: z.string(), code: z.string().optional() }),
 } as const;

@@ -1,0 +1,129 @@
+/**
+ * Workflow runs API:
+ *   GET  /api/repos/:owner/:repo/runs   ?status= &event= &workflow= &limit= (1–100, default 20) &before=<run id>
+ *                                        → {runs: [...]} newest first
+ *   GET  /api/runs/:id                   → the run with its steps
+ *   GET  /api/runs/:id/log               → text/plain: the steps' output with start/end lines (runs/log.ts)
+ *   GET  /api/runs/:id/stream            SSE of its workload's events; Last-Event-ID or ?lastEventId=
+ *   POST /api/runs/:id/cancel            → 202 {id, status: "cancelling" | "cancelled"}; 409 when not running
+ *   POST /api/runs/:id/rerun             {failed_only?: boolean} → 201 the new run
+ *   POST /api/repos/:owner/:repo/workflows/:name/dispatch  {ref?, inputs?} → 201 the new run
+ * Reading follows the repository's visibility; starting and stopping runs needs its owner or an admin.
+ */
+import { Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../context";
+import { SseWriter } from "../events/sse";
+import { readEvents } from "../events/store";
+import { isRepoPath } from "../git/names";
+import type { Repository } from "../git/repos";
+import { formatRunEvent } from "../runs/log";
+import { RunStream, resolveRunStart } from "../runs/stream";
+import { RUN_STATUSES } from "../runs/views";
+import { requireUser } from "./auth";
+import { badRequest, notFound, parseBody } from "./errors";
+import { lastEventId } from "./sessions";
+
+const ListQuery = z.object({
+  status: z.enum(RUN_STATUSES).optional(),
+  event: z.string().min(1).max(40).optional(),
+  workflow: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  before: z.string().uuid().optional(),
+});
+
+const RerunBody = z.object({ failed_only: z.boolean().default(false) }).strict();
+
+const DispatchBody = z
+  .object({
+    ref: z.string().min(1).max(255).optional(),
+    inputs: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+const LOG_PAGE = 1000;
+
+export function runsRouter(ctx: AppContext): Router {
+  const { runs, git, db } = ctx;
+  const router = Router();
+
+  const repoOf = async (owner: string, name: string, user: Express.Locals["user"]): Promise<Repository> => {
+    const repo = isRepoPath(owner, name) ? await git.visibleRepo({ user }, owner, name) : undefined;
+    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    return repo;
+  };
+
+  router.get("/api/repos/:owner/:repo/runs", async (req, res) => {
+    const query = parseQuery(req.query);
+    const repo = await repoOf(req.params.owner, req.params.repo, res.locals.user);
+    res.json({ runs: await runs.list(res.locals.user, repo, query) });
+  });
+
+  router.post("/api/repos/:owner/:repo/workflows/:name/dispatch", requireUser, async (req, res) => {
+    const body = parseBody(DispatchBody, req.body ?? {});
+    const { owner, repo: name, name: workflow } = req.params as Record<string, string>;
+    const repo = await repoOf(owner!, name!, res.locals.user);
+    const run = await runs.dispatchManual(res.locals.user!, repo, workflow!, body);
+    res.status(201).location(`/api/runs/${run.id}`).json(run);
+  });
+
+  router.get("/api/runs/:id", async (req, res) => {
+    res.json(await runs.get(res.locals.user, req.params.id));
+  });
+
+  router.get("/api/runs/:id/log", async (req, res) => {
+    const run = await runs.visible(res.locals.user, req.params.id);
+    res.type("text/plain; charset=utf-8").set("X-Content-Type-Options", "nosniff");
+    if (run.workload_id) {
+      // Paged, so a long log never sits in memory whole.
+      for (let after = 0; ; ) {
+        const page = await readEvents(db, run.workload_id, after, LOG_PAGE);
+        const text = page.map((e) => formatRunEvent(e.type, e.data)).join("");
+        if (text && !res.write(text)) await new Promise((r) => res.once("drain", r));
+        if (page.length < LOG_PAGE) break;
+        after = page[page.length - 1]!.id;
+      }
+    }
+    if (run.error) res.write(`${run.error}\n`);
+    res.end();
+  });
+
+  router.get("/api/runs/:id/stream", async (req, res) => {
+    const run = await runs.visible(res.locals.user, req.params.id);
+    const start = await resolveRunStart(db, run.id, lastEventId(req.headers["last-event-id"], req.query));
+    if (start.kind === "finished") {
+      res.status(204).end(); // the client saw the end: EventSource stops reconnecting
+      return;
+    }
+    const sse = new SseWriter(res, ctx.sse);
+    sse.open();
+    const stream = new RunStream(db, ctx.events, sse, run.id);
+    try {
+      await stream.start(start);
+    } catch (err) {
+      req.log?.warn({ err }, "run stream failed; the client will resume");
+      sse.end();
+    }
+  });
+
+  router.post("/api/runs/:id/cancel", requireUser, async (req, res) => {
+    res.status(202).json(await runs.cancel(res.locals.user!, req.params.id as string));
+  });
+
+  router.post("/api/runs/:id/rerun", requireUser, async (req, res) => {
+    const { failed_only } = parseBody(RerunBody, req.body ?? {});
+    const run = await runs.rerun(res.locals.user!, req.params.id as string, failed_only);
+    res.status(201).location(`/api/runs/${run.id}`).json(run);
+  });
+
+  return router;
+}
+
+function parseQuery(query: unknown): z.infer<typeof ListQuery> {
+  const parsed = ListQuery.safeParse(query);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw badRequest(`invalid query: ${detail}`, "invalid_request");
+  }
+  return parsed.data;
+}
