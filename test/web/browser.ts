@@ -32,20 +32,22 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /**
- * A context whose pages report browser-side failures: console errors and uncaught exceptions
- * are collected (a CSP violation shows up here), and requests to any other host are refused.
+ * A context whose pages report browser-side failures: console errors, uncaught exceptions (a
+ * CSP violation shows up as a console error) and any request to another host. Requests are
+ * watched, not intercepted: Playwright's routing would turn the HTTP cache off.
  */
-export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext & { errors: string[] }> {
+export async function newContext(
+  browser: Browser,
+  baseURL: string,
+): Promise<BrowserContext & { errors: string[] }> {
   const context = (await browser.newContext({ baseURL })) as BrowserContext & { errors: string[] };
   context.errors = [];
   const origin = new URL(baseURL).origin;
-  await context.route(
-    (url) => url.origin !== origin && url.protocol.startsWith("http"),
-    (route) => {
-      context.errors.push(`request to another host: ${route.request().url()}`);
-      return route.abort();
-    },
-  );
+  context.on("request", (req) => {
+    const url = new URL(req.url());
+    if (url.protocol.startsWith("http") && url.origin !== origin)
+      context.errors.push(`request to another host: ${url}`);
+  });
   context.on("page", (page) => watch(page, context.errors));
   return context;
 }
@@ -58,17 +60,36 @@ function watch(page: Page, errors: string[]): void {
 }
 
 /** Runs `fn`; if it throws, screenshots every page of the context first. */
-export async function withScreenshots<T>(context: BrowserContext, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withScreenshots<T>(
+  context: BrowserContext,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const safe = name.replace(/[^\w-]+/g, "_").slice(0, 80);
     await Promise.all(
-      context.pages().map((p, i) =>
-        p.screenshot({ path: path.join(ARTIFACTS, `${safe}-${i}.png`), fullPage: true }).catch(() => undefined),
-      ),
+      context
+        .pages()
+        .map((p, i) =>
+          p
+            .screenshot({ path: path.join(ARTIFACTS, `${safe}-${i}.png`), fullPage: true })
+            .catch(() => undefined),
+        ),
     );
     throw err;
   }
+}
+
+/** Signs every page of the context in, the way /login does: the token in localStorage. */
+export async function signIn(context: BrowserContext, token: string): Promise<void> {
+  await context.addInitScript((t) => {
+    try {
+      localStorage.setItem("plue.token", t);
+    } catch {
+      // about:blank and other opaque origins have no storage
+    }
+  }, token);
 }

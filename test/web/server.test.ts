@@ -192,7 +192,9 @@ describe("GET /api/repos/:owner/:repo/markdown/:sha/*path", () => {
     expect(html).toContain('href="https://example.com/" rel="nofollow noopener noreferrer"');
     expect(html).toContain(`src="/api/admin/site/blob/${commit}/docs/img/logo.png"`);
     // An image on another host becomes a link: the page loads nothing from elsewhere.
-    expect(html).toContain('<a href="https://tracker.example.com/p.gif" rel="nofollow noopener noreferrer">remote</a>');
+    expect(html).toContain(
+      '<a href="https://tracker.example.com/p.gif" rel="nofollow noopener noreferrer">remote</a>',
+    );
     expect(html).toMatch(/<input type="checkbox" disabled(="")? checked(="")? \/?>/);
     for (const bad of ["<script", "onerror", "onclick", "javascript:", "<iframe", "style="]) {
       expect(html).not.toContain(bad);
@@ -207,7 +209,12 @@ describe("GET /api/repos/:owner/:repo/markdown/:sha/*path", () => {
   });
 
   it("keeps anchors and leaves absolute links alone", () => {
-    const html = markdownToSafeHtml("[a](#x) [b](mailto:a@b.c)", { owner: "o", repo: "r", commit: "c", dir: "" });
+    const html = markdownToSafeHtml("[a](#x) [b](mailto:a@b.c)", {
+      owner: "o",
+      repo: "r",
+      commit: "c",
+      dir: "",
+    });
     expect(html).toContain('href="#x"');
     expect(html).toContain('href="mailto:a@b.c"');
   });

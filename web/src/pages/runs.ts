@@ -48,6 +48,7 @@ interface RunView {
 }
 
 const LIVE: ReadonlySet<string> = new Set(["queued", "running"]);
+const LIST_REFRESH_MS = 3000;
 const STATUS_TEXT: Record<string, string> = {
   queued: "Queued",
   pending: "Pending",
@@ -97,15 +98,19 @@ export async function renderRuns(owner: string, name: string): Promise<void> {
   }
   const list = h("div", { class: "runs", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading runs…"));
   replace(main(), repoHeader(repo, "runs"), h("h2", { class: "visually-hidden" }, "Workflow runs"), list);
-  try {
-    const answer = await apiJson<RunView[] | { runs: RunView[] }>(api.runs(owner, name));
-    const runs = Array.isArray(answer) ? answer : answer.runs;
-    replace(list, runs.length ? runsTable(runs) : emptyRuns());
-  } catch (err) {
-    replace(list, notice("error", `Could not load the runs: ${(err as Error).message}`));
-  } finally {
-    list.removeAttribute("aria-busy");
-  }
+  // While a run is queued or running, the list refreshes itself (a poll: it is one cheap query).
+  const load = async (): Promise<void> => {
+    try {
+      const { runs } = await apiJson<{ runs: RunView[] }>(api.runs(owner, name));
+      replace(list, runs.length ? runsTable(runs) : emptyRuns());
+      if (runs.some((r) => LIVE.has(r.status))) setTimeout(() => void load(), LIST_REFRESH_MS);
+    } catch (err) {
+      replace(list, notice("error", `Could not load the runs: ${(err as Error).message}`));
+    } finally {
+      list.removeAttribute("aria-busy");
+    }
+  };
+  await load();
 }
 
 function emptyRuns(): HTMLElement {
@@ -132,7 +137,7 @@ function runsTable(runs: RunView[]): HTMLElement {
       h(
         "tr",
         null,
-        ...["Status", "Workflow", "Trigger", "Commit", "Started", "Duration"].map((c) =>
+        ...["Status", "Workflow", "Trigger", "Commit", "Created", "Duration"].map((c) =>
           h("th", { scope: "col" }, c),
         ),
       ),
@@ -204,6 +209,12 @@ class RunPage {
 
   mount(): void {
     replace(main(), this.header, this.actionError, this.dag, this.logs);
+    // A step's name links to its log: following it opens the log too.
+    this.dag.addEventListener("click", (ev) => {
+      const link = (ev.target as Element).closest("a.step-name");
+      const step = link?.closest("[data-step]")?.getAttribute("data-step");
+      if (step) this.openLog(step);
+    });
     this.render();
     this.renderLogSections();
     this.connect();
@@ -338,7 +349,11 @@ class RunPage {
       this.logBodies.set(s.name, pre);
       return h(
         "details",
-        { class: "step-log", id: `log-${s.name}`, open: steps.length <= 3 || undefined },
+        {
+          class: "step-log",
+          id: `log-${s.name}`,
+          open: steps.length <= 3 || s.status === "failure" || s.status === "running" || undefined,
+        },
         h("summary", null, s.name),
         pre,
       );
@@ -349,8 +364,14 @@ class RunPage {
       this.logs,
       h("h2", { id: "logs-title" }, "Logs"),
       ...sections,
-      h("details", { class: "step-log", id: "log-run" }, h("summary", null, "Run"), general),
+      h("details", { class: "step-log", id: "log-run" }, h("summary", null, "Other output"), general),
     );
+  }
+
+  /** Opens a step's log (never closes one: that is the reader's choice). */
+  private openLog(step: string): void {
+    const details = this.logBodies.get(step)?.parentElement;
+    if (details instanceof HTMLDetailsElement) details.open = true;
   }
 
   private appendLog(step: string | undefined, text: string, stream: string): void {
@@ -405,6 +426,8 @@ class RunPage {
         if (s && s.status !== "running") {
           Object.assign(s, { status: "running", started_at: new Date().toISOString() });
           if (this.run.status === "queued") this.run.status = "running";
+          this.run.started_at ??= s.started_at;
+          this.openLog(s.name);
           this.render();
         }
         break;
@@ -419,6 +442,7 @@ class RunPage {
             error: d.error ?? null,
             duration_ms: d.duration_ms ?? s.duration_ms,
           });
+          if (d.status === "failure") this.openLog(s.name);
           this.render();
         }
         break;
