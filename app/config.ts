@@ -35,7 +35,10 @@ const EnvSchema = z.object({
   /** A workload no runner took within this long fails with that reason. */
   PLUE_RUNNER_QUEUE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
   /** RUNNER_MODE=kubernetes: the namespace of runner Jobs and pods, and the runner image. */
-  PLUE_RUNNER_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name").optional(),
+  PLUE_RUNNER_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace name")
+    .optional(),
   PLUE_RUNNER_IMAGE: z.string().min(1).optional(),
   PLUE_WEBHOOK_SECRET: z.string().min(16, "at least 16 characters").optional(),
   PLUE_MODEL: z.string().min(1).default("claude-sonnet-5"),

@@ -16,18 +16,29 @@ const node = {
   sourcemap: true,
   // Packages with native parts, wasm or runtime-resolved files stay in node_modules.
   packages: "external",
-  banner: { js: "import { createRequire as __plueRequire } from 'node:module'; const require = __plueRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __plueRequire } from 'node:module'; const require = __plueRequire(import.meta.url);",
+  },
 };
 
 const targets = [
   { entry: "scripts/entry-plue.ts", out: "plue.js", options: node },
   { entry: "runner/main.ts", out: "runner.js", options: node },
-  { entry: "edge/worker.ts", out: "edge.js", options: { bundle: true, format: "esm", platform: "neutral", target: "es2022", minify: true } },
+  {
+    entry: "edge/worker.ts",
+    out: "edge.js",
+    options: { bundle: true, format: "esm", platform: "neutral", target: "es2022", minify: true },
+  },
 ];
 
 for (const t of targets) {
   if (!fs.existsSync(path.join(root, t.entry))) continue;
-  await build({ entryPoints: [path.join(root, t.entry)], outfile: path.join(dist, t.out), logLevel: "warning", ...t.options });
+  await build({
+    entryPoints: [path.join(root, t.entry)],
+    outfile: path.join(dist, t.out),
+    logLevel: "warning",
+    ...t.options,
+  });
   console.log(`built dist/${t.out}`);
 }
 fs.cpSync(path.join(root, "app/db/migrations"), path.join(dist, "migrations"), { recursive: true });

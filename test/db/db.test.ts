@@ -43,7 +43,9 @@ describe(`database layer (${usingPostgres() ? "postgres" : "pglite"})`, () => {
   it("counts the rows a SELECT returns and the rows an UPDATE touches", async () => {
     await db.query("INSERT INTO users (username) VALUES ('count_a'), ('count_b')");
     expect((await db.query("SELECT 1 FROM users WHERE username LIKE 'count_%'")).rowCount).toBe(2);
-    expect((await db.query("UPDATE users SET is_admin = true WHERE username LIKE 'count_%'")).rowCount).toBe(2);
+    expect((await db.query("UPDATE users SET is_admin = true WHERE username LIKE 'count_%'")).rowCount).toBe(
+      2,
+    );
     expect((await db.query("SELECT 1 FROM users WHERE username = 'nobody'")).rowCount).toBe(0);
   });
 

@@ -80,6 +80,7 @@ describe("deploy.yaml", () => {
 
   it("staging/<engineer> deploys staging-<engineer>", () => {
     expect(jobs.staging!.if).toContain("refs/heads/staging/");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion in the workflow, not a JS template
     expect(text).toContain("staging-${GITHUB_REF_NAME#staging/}");
   });
 

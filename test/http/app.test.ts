@@ -16,7 +16,9 @@ describe("HTTP skeleton", () => {
   it("unknown routes are a JSON 404", async () => {
     const r = await fetch(`${p.url}/api/no/such/route`);
     expect(r.status).toBe(404);
-    expect(await r.json()).toEqual({ error: { code: "not_found", message: "no route for GET /api/no/such/route" } });
+    expect(await r.json()).toEqual({
+      error: { code: "not_found", message: "no route for GET /api/no/such/route" },
+    });
   });
 
   it("malformed JSON is a 400 that says so", async () => {

@@ -12,9 +12,10 @@ describe("API tokens", () => {
   it("stores only the hash and finds the user by it", async () => {
     const u = await createUser(db, "alice");
     const token = await createApiToken(db, u.id, "laptop");
-    const stored = await db.query<{ token_hash: Buffer }>("SELECT token_hash FROM api_tokens WHERE user_id = $1", [
-      u.id,
-    ]);
+    const stored = await db.query<{ token_hash: Buffer }>(
+      "SELECT token_hash FROM api_tokens WHERE user_id = $1",
+      [u.id],
+    );
     expect(Buffer.from(stored.rows[0]!.token_hash)).toEqual(hashToken(token));
     const all = JSON.stringify(
       (await db.query("SELECT * FROM api_tokens")).rows.map((r) => ({ ...r, token_hash: undefined })),

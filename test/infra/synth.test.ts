@@ -95,7 +95,7 @@ describe("the summary", () => {
       summary([{ stack: "production", report: report([], [{ object: "o", problems: ["bad"] }]) }]).failed,
     ).toBe(true);
     expect(summary([{ stack: "staging-alice", error: "boom" }]).text).toMatch(
-      /staging-alice.*ERROR[^]*could not synthesise:\nboom/,
+      /staging-alice.*ERROR[\s\S]*could not synthesise:\nboom/,
     );
   });
 
