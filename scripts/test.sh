@@ -36,7 +36,7 @@ export NODE_OPTIONS=--experimental-vm-modules
 npx jest --json --outputFile="$results/pglite.json" || status=1
 # The database-facing suites again, this time on PostgreSQL.
 DATABASE_URL="$PLUE_TEST_POSTGRES_URL" npx jest --json --outputFile="$results/postgres.json" \
-  test/db test/http || status=1
+  test/db test/http test/streaming || status=1
 
 CHECKS_FAILED=$checks_failed node -e '
   const fs = require("fs");
