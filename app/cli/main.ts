@@ -6,6 +6,7 @@ const COMMANDS: Record<string, Command> = {
   edge: { summary: "serve the edge Worker locally (Miniflare)", load: () => import("../../edge/dev") },
   serve: { summary: "run the API server (containers, production)", load: () => import("./serve") },
   workflow: { summary: "check workflow files", load: () => import("./workflow") },
+  run: { summary: "dispatch a workflow run and follow its log", load: () => import("./run") },
 };
 
 export async function main(argv: string[]): Promise<number> {

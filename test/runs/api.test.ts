@@ -5,10 +5,14 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { EventSource } from "eventsource";
+import type { z } from "zod";
 import { createApp } from "../../app/http/app";
 import { signBody } from "../../app/http/webhooks";
 import type { Plan } from "../../app/wire/plan";
 import type { StreamEvent, WorkflowWorkload } from "../../app/wire/protocol";
+
+type Workflow = z.output<typeof WorkflowWorkload> & { plan: Plan };
+
 import { cloneUrl, GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 import type { RunnerScript, ScriptedRunner } from "../helpers/scripted-runner";
@@ -22,7 +26,7 @@ const git = new GitClient();
 
 /** Plays every step of the plan (reused ones excepted) as a success, then `done: completed`. */
 const completeAll: RunnerScript = async (r) => {
-  const w = r.assignment.workload as WorkflowWorkload & { plan: Plan };
+  const w = r.assignment.workload as Workflow;
   for (const s of w.plan.steps) {
     if (w.completed_steps?.[s.name]) continue;
     const out = { stdout: `ran ${s.name}\n`, stderr: "", exit_code: 0 };
@@ -41,7 +45,7 @@ const completeAll: RunnerScript = async (r) => {
 /** Starts the first step and keeps reporting until released or told to abort. */
 function holdUntil(release: Promise<void>): RunnerScript {
   return async (r) => {
-    const w = r.assignment.workload as WorkflowWorkload & { plan: Plan };
+    const w = r.assignment.workload as Workflow;
     const first = w.plan.steps[0]!.name;
     await r.event("step_start", { step: first, kind: "run", attempt: 1 });
     let released = false;
@@ -339,8 +343,7 @@ describe("runs", () => {
       ".plue/workflows/l.py": `from plue import workflow, push\n\n@workflow(triggers=[push()])\ndef l(ctx):\n    ctx.run(name="a", cmd="true")\n    ctx.run(name="b", cmd="true")\n`,
     });
     // (the push's run was played by completeAll; the next one dies after its first step started)
-    const [pushed] = (await alice.ok("GET", "/api/repos/alice/lost/runs")).runs;
-    await waitForRun(alice, pushed.id);
+    const [pushed] = await waitForRuns(alice, "alice/lost", 1);
     p.executor.script = async (r: ScriptedRunner) => {
       await r.event("step_start", { step: "a", kind: "run", attempt: 1 });
       throw new Error("crash");
@@ -420,3 +423,33 @@ function collect(runId: string, lastEventId?: number): Promise<StreamEvent[]> {
     }
   });
 }
+
+describe("plue run", () => {
+  it("dispatches a workflow with inputs and follows its log to the end", async () => {
+    const { run } = await import("../../app/cli/run");
+    await pushRepo(git, p.url, alice, "alice", "cli", {
+      ".plue/workflows/d.py": `from plue import workflow, manual\n\n@workflow(triggers=[manual(inputs={"target": None})])\ndef deploy(ctx):\n    ctx.run(name="push", cmd=f"echo {ctx.event.inputs['target']}")\n    ctx.run(name="verify", cmd="true")\n`,
+    });
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s) };
+    const env = { PLUE_URL: p.url, PLUE_TOKEN: alice.token };
+    const code = await run(["alice/cli", "deploy", "--input", "target=prod", "--follow"], io, env);
+    const text = out.join("");
+    expect(err.join("")).toBe("");
+    expect(code).toBe(0);
+    expect(text).toMatch(/^run [0-9a-f-]{36} of deploy in alice\/cli: http:\/\/.+\/runs\/[0-9a-f-]{36}\n/);
+    expect(text).toContain("==> push\nran push\n<== push: success (exit code 0, 5 ms)\n==> verify\n");
+    expect(text.endsWith("run success\n")).toBe(true);
+    const id = /^run ([0-9a-f-]{36})/.exec(text)![1];
+    expect((await alice.ok("GET", `/api/runs/${id}`)).trigger_context.inputs).toEqual({ target: "prod" });
+
+    expect(await run(["alice/cli", "deploy"], io, env)).toBe(2); // the required input is missing
+    expect(err.join("")).toContain("422: cannot dispatch deploy: input target is required");
+    expect(await run(["alice-cli", "deploy"], io, env)).toBe(2);
+    expect(await run(["alice/cli", "deploy"], io, { PLUE_URL: p.url, PLUE_DATA_DIR: "/nonexistent" })).toBe(
+      2,
+    );
+    expect(err.join("")).toContain("no token");
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * `plue run <owner/repo> <workflow> [--input name=value]… [--ref <branch|tag|commit>] [--follow]`
+ *
+ * Dispatches a workflow by hand (its `manual(...)` trigger) through the API and prints the run's
+ * id and URL; with `--follow` it streams the run's log with each step's start and end and exits
+ * with the run's outcome (0 success, 1 failure/cancelled/error). The server is `PLUE_URL`
+ * (default http://127.0.0.1:4000); the token is `PLUE_TOKEN`, or the admin token that `plue dev`
+ * wrote to `<data dir>/admin-token`.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { EventSource } from "eventsource";
+import { formatRunEvent } from "../runs/log";
+import type { RunView } from "../runs/views";
+
+const USAGE =
+  "usage: plue run <owner/repo> <workflow> [--input name=value]... [--ref <branch|tag|commit>] [--follow]\n";
+const ENDED = new Set(["success", "failure", "cancelled", "error"]);
+const STREAM_EVENTS = ["step_start", "step_end", "log", "done", "error"];
+
+export interface Io {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return run(argv, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+}
+
+/** The command with its output and environment passed in (tests capture them). */
+export async function run(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    io.err(`plue run: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const base = (env.PLUE_URL ?? "http://127.0.0.1:4000").replace(/\/+$/, "");
+  const token = env.PLUE_TOKEN ?? readAdminToken(env);
+  if (!token) {
+    io.err("plue run: no token: set PLUE_TOKEN, or run `plue dev` here (it writes .plue/admin-token)\n");
+    return 2;
+  }
+  const client = new Client(base, token);
+  let created: { id: string };
+  try {
+    created = await client.json(
+      "POST",
+      `/api/repos/${args.repo}/workflows/${encodeURIComponent(args.workflow)}/dispatch`,
+      {
+        ...(args.ref ? { ref: args.ref } : {}),
+        inputs: args.inputs,
+      },
+    );
+  } catch (err) {
+    io.err(`plue run: ${(err as Error).message}\n`);
+    return 2;
+  }
+  io.out(`run ${created.id} of ${args.workflow} in ${args.repo}: ${base}/runs/${created.id}\n`);
+  if (!args.follow) return 0;
+  await follow(client, created.id, io);
+  const final = await waitForEnd(client, created.id);
+  io.out(`run ${final.status}${final.error ? `: ${final.error}` : ""}\n`);
+  return final.status === "success" ? 0 : 1;
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: "string", short: "i", multiple: true },
+      ref: { type: "string" },
+      follow: { type: "boolean", short: "f" },
+    },
+  });
+  const [repo, workflow, ...extra] = positionals;
+  if (!repo || !workflow || extra.length) throw new Error("expected a repository and a workflow name");
+  if (!/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(repo))
+    throw new Error(`${repo}: write the repository as owner/name`);
+  const inputs: Record<string, string> = {};
+  for (const pair of values.input ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new Error(`--input ${pair}: write name=value`);
+    inputs[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { repo, workflow, inputs, ref: values.ref, follow: values.follow ?? false };
+}
+
+function readAdminToken(env: NodeJS.ProcessEnv): string | undefined {
+  const file = path.join(path.resolve(env.PLUE_DATA_DIR ?? ".plue"), "admin-token");
+  try {
+    return fs.readFileSync(file, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+class Client {
+  constructor(
+    readonly base: string,
+    readonly token: string,
+  ) {}
+
+  readonly fetch: typeof fetch = (input, init) =>
+    fetch(input, {
+      ...init,
+      headers: { ...(init?.headers as object), authorization: `Bearer ${this.token}` },
+    });
+
+  async json<T>(method: string, p: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(this.base + p, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: { error?: { message?: string } } | undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON (a proxy's error page): the status says enough
+    }
+    if (!res.ok)
+      throw new Error(`${res.status}: ${parsed?.error?.message ?? (text.slice(0, 200) || res.statusText)}`);
+    return parsed as T;
+  }
+}
+
+/** Prints the run's events until its terminal event or the end of its stream. */
+function follow(client: Client, runId: string, io: Io): Promise<void> {
+  // The eventsource package resumes by itself with Last-Event-ID after a drop, and stops on 204.
+  const es = new EventSource(`${client.base}/api/runs/${runId}/stream`, { fetch: client.fetch });
+  return new Promise((resolve) => {
+    const done = () => {
+      es.close();
+      resolve();
+    };
+    for (const type of STREAM_EVENTS) {
+      es.addEventListener(type, (m) => {
+        if (m.data === undefined) return; // the EventSource's own error (a reconnect), not a run event
+        const event = JSON.parse(m.data) as { type: string; data: unknown };
+        const text = formatRunEvent(event.type, event.data);
+        if (event.type === "log" && (event.data as { stream?: string }).stream === "stderr") io.err(text);
+        else if (event.type !== "done" && event.type !== "error") io.out(text);
+        if (event.type === "done" || event.type === "error") done();
+      });
+    }
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) done(); // 204 (nothing to stream) or a refusal
+    };
+  });
+}
+
+async function waitForEnd(client: Client, runId: string): Promise<RunView> {
+  for (;;) {
+    const run = await client.json<RunView>("GET", `/api/runs/${runId}`);
+    if (ENDED.has(run.status)) return run;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
