@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config";
+import { type Config, ConfigError, loadConfig } from "../config";
 import { startPlatform } from "../platform";
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,19 +20,11 @@ export async function main(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(process.env, {
-      memory: values.memory,
-      port: values.port === undefined ? undefined : Number(values.port),
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`plue: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = cliConfig({
+    memory: values.memory,
+    port: values.port === undefined ? undefined : Number(values.port),
+  });
+  if (!config) return 2;
   const platform = await startPlatform(config);
   // The first run then starts as fast as later ones; a failure shows again on that run.
   platform.ctx.dispatcher.executor
@@ -67,6 +59,17 @@ export async function main(argv: string[]): Promise<number> {
   await edge?.close();
   await platform.close();
   return 0;
+}
+
+/** The configuration, or undefined after printing what is wrong with the environment. */
+export function cliConfig(overrides: Parameters<typeof loadConfig>[1] = {}): Config | undefined {
+  try {
+    return loadConfig(process.env, overrides);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`plue: ${err.message}\n`);
+    return undefined;
+  }
 }
 
 /** Resolves on the first SIGTERM or SIGINT (Kubernetes and Ctrl-C). */
