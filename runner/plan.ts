@@ -358,6 +358,8 @@ class PlanRun {
       this.usage.output_tokens += outcome.usage.output_tokens;
     }
     if (outcome.kind === "done" && outcome.output !== undefined) {
+      const shown = JSON.stringify(outcome.output);
+      this.log(step, "system", `output: ${shown.length > 2000 ? `${shown.slice(0, 2000)}…` : shown}\n`);
       return { status: "success", outputs: outcome.output as Record<string, unknown> };
     }
     const error =
