@@ -3,7 +3,7 @@
  * numbers, the README rendered, the branch switcher, a binary file offered for download, and a
  * second visit to a file answered by the browser cache (no request reaches the server for the
  * SHA-addressed URL). Also the first steps of a newcomer without ANTHROPIC_API_KEY: sign in,
- * start a chat, and read what is missing.
+ * start a chat, and read what is missing (the runner's own error in place: agents.test.ts).
  */
 import type { IncomingMessage } from "node:http";
 import type { Browser, BrowserContext } from "playwright-core";
@@ -155,7 +155,7 @@ test("signed in, a private repository browses with the token; signed out it is n
   await signedIn.close();
 });
 
-test("without ANTHROPIC_API_KEY, a new chat says what is missing, before and after sending", async () => {
+test("without ANTHROPIC_API_KEY, home and a new chat say what is missing", async () => {
   const fresh = await newContext(browser, p.url);
   const page = await fresh.newPage();
   try {
@@ -172,15 +172,7 @@ test("without ANTHROPIC_API_KEY, a new chat says what is missing, before and aft
     await page.getByRole("button", { name: "Start a chat" }).click();
     await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
     await page.locator(".notice-warning", { hasText: "ANTHROPIC_API_KEY is not set" }).waitFor();
-    await page.getByLabel("Message").fill("hello?");
-    await page.getByRole("button", { name: "Send" }).click();
-    // The runner's own error, shown where the answer would be, with what to do about it.
-    const error = page.locator(".msg-assistant .notice-error");
-    await error.waitFor({ timeout: 30_000 });
-    expect(await error.textContent()).toMatch(
-      /The run failed: ANTHROPIC_API_KEY is not set[\s\S]*Set ANTHROPIC_API_KEY/,
-    );
-    await expect(page.getByRole("button", { name: "Send" }).isEnabled()).resolves.toBe(true);
+    await page.getByRole("button", { name: "Send" }).waitFor();
   } finally {
     await fresh.close();
   }
