@@ -14,6 +14,7 @@ import { type Db, openDb } from "./db";
 import { migrate } from "./db/migrate";
 import { workloadForTaskToken } from "./dispatch/dispatcher";
 import { createExecutor } from "./dispatch/index";
+import { generatePoolSecret, RunnerPool, usesWarmPool } from "./dispatch/pool";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
 import { createApp } from "./http/app";
@@ -44,10 +45,23 @@ export function createContext(
   services: AgentServiceOptions = {},
 ): AppContext & { shutdown(): Promise<void> } {
   const hooks: Array<() => Promise<void> | void> = [];
+  // A local warm pool needs a secret its runners share; Kubernetes must be given one (a Secret).
+  if (usesWarmPool(config) && config.RUNNER_MODE === "local")
+    config.PLUE_POOL_SECRET ??= generatePoolSecret();
+  const runners = new RunnerPool(
+    { db, log },
+    {
+      secret: config.PLUE_POOL_SECRET ?? generatePoolSecret(),
+      pollSeconds: config.PLUE_RUNNER_POLL_SECONDS,
+      enabled: usesWarmPool(config),
+    },
+  );
   const agents = createAgentServices({ config, db, log }, (hook) => void hooks.push(hook), {
     ...services,
-    executor: services.executor ?? ((h) => createExecutor({ config, log }, h)), // RUNNER_MODE
+    executor: services.executor ?? ((h) => createExecutor({ config, log, runners }, h)), // RUNNER_MODE
   });
+  // Runs after the executor stopped (hooks run in reverse): long-polls end, runners poll elsewhere.
+  hooks.unshift(() => runners.close());
   const git = new GitService({ db, dataDir: config.dataDir, log });
   // Runners clone their workload's repository with their task token (and nothing else).
   git.setTaskTokenResolver(async (token) => {
@@ -63,6 +77,7 @@ export function createContext(
     db,
     log,
     git,
+    runners,
     ...agents,
     runs,
     onShutdown: (hook) => void hooks.push(hook),

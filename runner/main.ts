@@ -14,6 +14,7 @@ import { loadConfig } from "../app/config";
 import { Assignment, ExitCode } from "../app/wire/protocol";
 import { runAssignment } from "./run";
 import { resolveSandbox } from "./sandbox/index";
+import { exitWithParent, LIFELINE_ENV, standby } from "./standby";
 import { toolDefinitions } from "./tools/index";
 
 export class AssignmentError extends Error {
@@ -68,15 +69,30 @@ export async function main(): Promise<number> {
     { level: process.env.LOG_LEVEL ?? "info", base: { service: "runner" } },
     pino.destination(2),
   );
-  if (process.env.MODE === "standby") {
-    log.error("MODE=standby (warm pool) is not available in this runner yet");
-    return ExitCode.badAssignment;
-  }
   // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
   // tool schemas while it waits for the assignment, so a run starts with that done.
   const sandbox = resolveSandbox(loadConfig(process.env).PLUE_SANDBOX);
   sandbox.catch(() => {}); // reported by the run
   toolDefinitions();
+  const controller = new AbortController();
+  const stopOnSignals = () => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      process.once(sig, () => controller.abort(new Error(`received ${sig}`)));
+    }
+  };
+  const run = async (assignment: Assignment, signal: AbortSignal) => {
+    const workloadLog = log.child({ workload: assignment.workload.id });
+    workloadLog.info({ type: assignment.workload.type }, "runner started");
+    const code = await runAssignment(assignment, { log: workloadLog, signal, sandbox });
+    workloadLog.info({ code }, "runner finished");
+    return code;
+  };
+  if (process.env.MODE === "standby") {
+    // Warm pool or cold start: register, long-poll for the assignment (runner/standby.ts).
+    if (process.env[LIFELINE_ENV] === "stdin") exitWithParent();
+    stopOnSignals();
+    return standby({ env: process.env, log, signal: controller.signal, run });
+  }
   let assignment: Assignment;
   try {
     assignment = await getAssignment();
@@ -84,19 +100,8 @@ export async function main(): Promise<number> {
     log.error({ err: (err as Error).message }, "no valid assignment");
     return ExitCode.badAssignment;
   }
-  const controller = new AbortController();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    process.once(sig, () => controller.abort(new Error(`received ${sig}`)));
-  }
-  const workloadLog = log.child({ workload: assignment.workload.id });
-  workloadLog.info({ type: assignment.workload.type }, "runner started");
-  const code = await runAssignment(assignment, {
-    log: workloadLog,
-    signal: controller.signal,
-    sandbox,
-  });
-  workloadLog.info({ code }, "runner finished");
-  return code;
+  stopOnSignals();
+  return run(assignment, controller.signal);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {

@@ -32,7 +32,12 @@ export interface LocalExecutorOptions {
 }
 
 /** Server secrets a runner has no use for: they stay out of its environment. */
-const WITHHELD_ENV = ["DATABASE_URL", "PLUE_POOL_SECRET", "PLUE_WEBHOOK_SECRET", "PLUE_TEST_POSTGRES_URL"];
+export const WITHHELD_ENV = [
+  "DATABASE_URL",
+  "PLUE_POOL_SECRET",
+  "PLUE_WEBHOOK_SECRET",
+  "PLUE_TEST_POSTGRES_URL",
+];
 
 const EXIT_MEANINGS: Record<number, string> = {
   [ExitCode.ok]: "completed",
@@ -215,7 +220,7 @@ export class LocalExecutor extends SlotExecutor {
 }
 
 /** Runner logs are pino JSON lines; they keep their level in the app's log. */
-function forwardLines(stream: NodeJS.ReadableStream, log: Logger): void {
+export function forwardLines(stream: NodeJS.ReadableStream, log: Logger): void {
   const levels: Record<number, "debug" | "info" | "warn" | "error"> = {
     20: "debug",
     30: "info",

@@ -3,6 +3,7 @@ import type { Router } from "express";
 import type { AppContext } from "../context";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
+import { internalRunnersRouter } from "./internal-runners";
 import { internalTasksRouter } from "./internal-tasks";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
@@ -17,6 +18,7 @@ export function routers(ctx: AppContext): Router[] {
     sessionsRouter(ctx),
     runsRouter(ctx),
     internalTasksRouter(ctx),
+    internalRunnersRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];

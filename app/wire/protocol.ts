@@ -199,11 +199,66 @@ export type Assignment = z.infer<typeof Assignment>;
 // ---------------------------------------------------------------------------------------------
 // Warm pool (DESIGN.md §4): runners pull, because runner pods accept no ingress.
 
+/** `POST /internal/runners/register`, with the pool secret as bearer. */
 export const RegisterRequest = z.object({
-  pod_name: z.string().min(1).max(253),
+  /** Unique per runner: the pod's name (Kubernetes) or a generated one (local processes). */
+  pod_name: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-'"),
   pod_ip: z.string().max(64).optional(),
+  /** Set by a runner started for one workload (a cold start): it is handed that workload only. */
+  task_id: z.string().uuid().optional(),
 });
-export const RegisterResponse = z.object({ runner_id: z.string().uuid(), token: z.string() });
+export type RegisterRequest = z.infer<typeof RegisterRequest>;
+export const RegisterResponse = z.object({
+  runner_id: z.string().uuid(),
+  /** Bearer token for this runner's own pool endpoints; nothing else accepts it. */
+  token: z.string(),
+  /** Long-poll with `?wait=` this many seconds; heartbeat at least this often while running. */
+  poll_seconds: z.number().int().min(1),
+});
+export type RegisterResponse = z.infer<typeof RegisterResponse>;
+
+/**
+ * `GET /internal/runners/:id/assignment?wait=N` (the runner's token): 200 with an `Assignment`,
+ * or 204 when none arrived within N seconds; each poll is a heartbeat.
+ * `POST /internal/runners/:id/heartbeat` while running → this; `abort` means stop now (the workload
+ * was aborted or has ended, or the app gave up on this runner).
+ * `DELETE /internal/runners/:id` → 204: the runner leaves the pool (shutdown, or done).
+ */
+export const RunnerHeartbeat = z.object({
+  status: z.enum(["available", "claimed", "terminated"]),
+  abort: z.boolean(),
+});
+export type RunnerHeartbeat = z.infer<typeof RunnerHeartbeat>;
+
+/**
+ * A refused pool request: `{error:{code, message}}`. What a runner does with each code:
+ * - 401 `unauthorized` (wrong pool secret or runner token), 403 `forbidden` (another runner's
+ *   token), 404 `not_found`, 400 `invalid_request`: a configuration error; exit.
+ * - 409 `task_taken`: the workload this cold runner was started for is served already; exit 0.
+ * - 409 `pod_used`: this pod already ran a workload (pods are single-use); exit.
+ * - 410 `runner_terminated`: the app gave up on this runner (silent too long, or it left); exit.
+ * - 503 `pool_disabled`: this server keeps no warm pool; exit.
+ */
+export const PoolRejection = z.object({
+  error: z.object({
+    code: z.enum([
+      "unauthorized",
+      "forbidden",
+      "not_found",
+      "invalid_request",
+      "task_taken",
+      "pod_used",
+      "runner_terminated",
+      "pool_disabled",
+    ]),
+    message: z.string(),
+  }),
+});
+export type PoolRejection = z.infer<typeof PoolRejection>;
 
 /** Runner exit codes: meaningful to executors and to `kubectl get pods`. */
 export const ExitCode = {

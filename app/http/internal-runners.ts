@@ -1,0 +1,75 @@
+/**
+ * The warm pool's runner endpoints (DESIGN.md §4; types in app/wire/protocol.ts). Runners pull,
+ * because runner pods accept no inbound connections:
+ *   POST   /internal/runners/register            pool secret → 201 {runner_id, token, poll_seconds}
+ *   GET    /internal/runners/:id/assignment?wait=N   runner token → 200 Assignment | 204 (heartbeat)
+ *   POST   /internal/runners/:id/heartbeat       runner token → {status, abort}
+ *   DELETE /internal/runners/:id                 runner token → 204 (leaves the pool)
+ * Refusals are `PoolRejection`s: 401 wrong secret or token, 403 another runner's token, 404 unknown
+ * runner, 409 task_taken / pod_used, 410 runner_terminated, 503 pool_disabled.
+ */
+import { type Request, Router } from "express";
+import type { AppContext } from "../context";
+import { PoolError } from "../dispatch/pool";
+import { RegisterRequest } from "../wire/protocol";
+import { tokenFrom } from "./auth";
+import { parseBody } from "./errors";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function internalRunnersRouter(ctx: AppContext): Router {
+  const router = Router();
+  const pool = ctx.runners;
+
+  router.post("/internal/runners/register", async (req, res) => {
+    // The secret is checked before the body, so nothing is revealed to callers without it.
+    const secret = tokenFrom(req.headers.authorization);
+    pool.checkSecret(secret);
+    res.status(201).json(await pool.register(secret, parseBody(RegisterRequest, req.body ?? {})));
+  });
+
+  router.get("/internal/runners/:id/assignment", async (req, res) => {
+    const { id, token } = runner(req);
+    const wait = waitSeconds(req.query.wait, pool.pollSeconds);
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const assignment = await pool.poll(id, token, wait, gone.signal);
+    res.set("Cache-Control", "no-store");
+    if (!assignment) res.status(204).end();
+    else res.json(assignment);
+  });
+
+  router.post("/internal/runners/:id/heartbeat", async (req, res) => {
+    const { id, token } = runner(req);
+    res.set("Cache-Control", "no-store").json(await pool.heartbeat(id, token));
+  });
+
+  router.delete("/internal/runners/:id", async (req, res) => {
+    const { id, token } = runner(req);
+    await pool.leave(id, token);
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+function runner(req: Request): { id: string; token: string } {
+  const token = tokenFrom(req.headers.authorization);
+  if (!token) throw new PoolError(401, "unauthorized", "a runner token is required (Authorization: Bearer)");
+  const id = req.params.id as string;
+  if (!UUID.test(id)) throw new PoolError(404, "not_found", `no runner ${id}`);
+  return { id, token };
+}
+
+function waitSeconds(raw: unknown, max: number): number {
+  if (raw === undefined) return max;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !/^\d{1,4}$/.test(raw) || !Number.isInteger(n)) {
+    throw new PoolError(
+      400,
+      "invalid_request",
+      `wait must be a whole number of seconds (0–${max}), got ${String(raw)}`,
+    );
+  }
+  return Math.min(n, max);
+}
