@@ -1,5 +1,6 @@
 // Bundles each deployable with esbuild into dist/: the app and CLI (dist/plue.js), the runner
-// (dist/runner.js) and the edge Worker (dist/edge.js). Migrations ship beside the app bundle.
+// (dist/runner.js), the edge Worker (dist/edge.js) and the web UI's assets (dist/web/). Migrations
+// ship beside the app bundle.
 import fs from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
@@ -41,4 +42,20 @@ for (const t of targets) {
   });
   console.log(`built dist/${t.out}`);
 }
+// The web UI's hashed assets and their manifest, which dist/plue.js serves (it has no esbuild at
+// run time). web/build.ts is TypeScript: it is loaded through a throwaway bundle of itself.
+const webBuilder = path.join(dist, ".web-build.mjs");
+await build({
+  ...node,
+  entryPoints: [path.join(root, "web/build.ts")],
+  outfile: webBuilder,
+  sourcemap: false,
+});
+try {
+  const { bundleWeb, writeWebAssets } = await import(webBuilder);
+  writeWebAssets(await bundleWeb(root), path.join(dist, "web"));
+} finally {
+  fs.rmSync(webBuilder, { force: true });
+}
+console.log("built dist/web/");
 fs.cpSync(path.join(root, "app/db/migrations"), path.join(dist, "migrations"), { recursive: true });
