@@ -34,7 +34,7 @@ interface Location {
 
 class RepoBrowser {
   private readonly commits = new Map<string, Promise<string>>();
-  private readonly content = h("div", { class: "repo-content" });
+  private readonly content = h("div", { class: "repo-content", tabindex: "-1" });
   private readonly switcher = h("div", { class: "ref-switcher" });
   private readonly crumbs = h("nav", { class: "breadcrumbs", "aria-label": "Breadcrumb" });
   private loc!: Location;
@@ -122,7 +122,11 @@ class RepoBrowser {
         throw err instanceof ApiError && err.status === 404 ? new RefMissing(loc.ref) : err;
       });
       const view = loc.view === "tree" ? await this.treeView(commit, loc) : await this.blobView(commit, loc);
-      if (gen === this.generation) replace(this.content, view);
+      if (gen === this.generation) {
+        replace(this.content, view);
+        // The link that was followed is gone: keyboard and screen-reader users continue here.
+        if (push) this.content.focus({ preventScroll: true });
+      }
     } catch (err) {
       if (gen === this.generation) replace(this.content, errorView(err, loc, this.repo));
     } finally {
