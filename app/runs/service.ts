@@ -149,10 +149,11 @@ export class RunService {
       if (paths) event = { ...event, paths };
     }
     const runs: NewRun[] = [];
+    const sessionId = await this.sessionFor(event);
     for (const file of files) {
       const definitionId = await upsertDefinition(this.db, input.repo.id, file);
       const base = { repo: input.repo, path: file.path, definitionId, commit: input.commit, ref: input.ref };
-      const common = { ...base, event, eventKind: event.kind, sessionId: await this.sessionFor(event) };
+      const common = { ...base, event, eventKind: event.kind, sessionId };
       if (!file.result.ok) {
         if (event.kind === "manual") continue; // a dispatch names a workflow of a file that loads
         runs.push({ ...common, workflow: stem(file.path), plan: null, error: fileErrors(file.result)! });
