@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
       "",
       `  Plue is running at ${platform.url}`,
       `  database   ${config.DATABASE_URL ? "postgres" : config.memory ? "embedded (in memory)" : `embedded (${path.join(config.dataDir, "db")})`}`,
+      `  browse     ${platform.url}/${config.PLUE_SEED_DEMO ? "demo/hello" : ""}`,
       `  health     ${platform.url}/api/health`,
+      `  agents     ${process.env.ANTHROPIC_API_KEY ? "ready" : "set ANTHROPIC_API_KEY to chat with agents"}`,
       edge ? `  edge       ${edge.url}   (Cloudflare Worker in Miniflare, in front of the API)` : "",
       token
         ? `  token      ${token}${platform.adminToken ? "   (new admin token, shown once; also in admin-token)" : ""}`
