@@ -50,7 +50,7 @@ def ci(ctx):
 
 it("a push with ci.py runs it: the run succeeds and its log says Hello from CI", async () => {
   const { commit } = await pushRepo(git, p.url, alice, "alice", "hello", { ".plue/workflows/ci.py": HELLO });
-  const [run] = await waitForRuns(alice, "alice/hello", 1);
+  const [run] = await waitForRuns(alice, "alice/hello", 1, { timeoutMs: 80_000 });
   expect(run).toMatchObject({
     workflow: "ci",
     path: ".plue/workflows/ci.py",
@@ -67,7 +67,7 @@ it("a push with ci.py runs it: the run succeeds and its log says Hello from CI",
   ]);
   expect(step(full, "hello").outputs).toMatchObject({ stdout: "Hello from CI\n", exit_code: 0 });
   expect(await runLog(alice, run.id)).toContain("Hello from CI");
-});
+}, 90_000); // the first run also bundles the runner and checks the sandbox
 
 it("a broken workflow file gives an error run with its position and does not block the other file", async () => {
   const { dir } = await pushRepo(git, p.url, alice, "alice", "mixed", { ".plue/workflows/ci.py": HELLO });

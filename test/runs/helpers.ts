@@ -53,7 +53,7 @@ export async function waitForRuns(
   count: number,
   opts: { timeoutMs?: number; query?: string } = {},
 ): Promise<Json[]> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? 45_000);
   let runs: Json[] = [];
   while (Date.now() < deadline) {
     runs = (await user.ok("GET", `/api/repos/${repo}/runs${opts.query ?? ""}`)).runs;
@@ -70,7 +70,7 @@ export async function waitForRun(
   user: ApiClient,
   id: string,
   until: (run: Json) => boolean = (r) => ENDED.includes(r.status),
-  timeoutMs = 30_000,
+  timeoutMs = 45_000,
 ): Promise<Json> {
   const deadline = Date.now() + timeoutMs;
   let run: Json;
