@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test run, from a fresh clone on a fresh Debian machine with Node 20: installs what the
-# tests need (Debian packages when missing, then `npm ci`), starts a throwaway PostgreSQL, runs
+# tests need (Debian packages when missing, then the npm packages), starts a throwaway PostgreSQL, runs
 # typecheck + lint + every test on the embedded database, runs the database suites again on
 # Postgres, and ends with one line "N passed, N failed".
 set -euo pipefail
@@ -18,8 +18,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  # `npm install` installs exactly the locked versions (the lock is not rewritten). Not `npm ci`:
+  # npm 11 rejects a lock that omits optional platform binaries the registry does not serve
+  # (npm/cli#9846), which this lock does for Biome's non-Linux builds.
+  npm install --no-audit --no-fund
 fi
 
 PLUE_TEST_POSTGRES_URL="$(scripts/postgres.sh)"
