@@ -100,7 +100,8 @@ export class KubernetesRunners implements RunnerBackend {
   ): Promise<void> {
     this.exited = exited;
     this.coldStartFailed = coldStartFailed;
-    await this.watchPods();
+    // Not awaited: a slow API server must not hold up dispatch; the watch retries by itself.
+    void this.watchPods();
   }
 
   canColdStart(): boolean {
@@ -185,10 +186,13 @@ export class KubernetesRunners implements RunnerBackend {
     });
     const activeJobs = jobs.items.filter((j) => !j.status?.completionTime && !finished(j));
     const taskIds = activeJobs.map((j) => j.metadata!.labels![LABEL.taskId]!);
+    // A Job stays a minute after its workload ended: its pod is finishing, and Kubernetes marks it
+    // complete (then its TTL applies). Jobs of workloads that are long over, or unknown, go.
     const live = new Set(
       (
         await this.db.query<{ id: string }>(
-          `SELECT id::text FROM workloads WHERE id::text = ANY($1) AND status IN ('pending', 'running', 'aborting')`,
+          `SELECT id::text FROM workloads WHERE id::text = ANY($1)
+              AND (status IN ('pending', 'running', 'aborting') OR ended_at > now() - interval '1 minute')`,
           [taskIds],
         )
       ).rows.map((r) => r.id),

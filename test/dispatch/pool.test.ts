@@ -8,14 +8,20 @@
 import { registry } from "../../app/metrics";
 import { PoolRejection, RegisterResponse } from "../../app/wire/protocol";
 import type { ScriptedRunner } from "../helpers/scripted-runner";
-import { POOL_SECRET, type PoolPlatform, startPoolPlatform, waitFor } from "../helpers/standby-runner";
+import {
+  POOL_SECRET,
+  type PoolPlatform,
+  type PoolPlatformOptions,
+  startPoolPlatform,
+  waitFor,
+} from "../helpers/standby-runner";
 
 const platforms: PoolPlatform[] = [];
 afterAll(async () => {
   await Promise.all(platforms.map((p) => p.close()));
 });
 
-async function platform(opts: Parameters<typeof startPoolPlatform>[0] = {}): Promise<PoolPlatform> {
+async function platform(opts: PoolPlatformOptions = {}): Promise<PoolPlatform> {
   const p = await startPoolPlatform(opts);
   platforms.push(p);
   return p;

@@ -154,6 +154,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
     if (!name && req.method === "GET" && query.watch === "true") {
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      res.flushHeaders();
       const w: Watcher = { kind, namespace: ns, selector: query.labelSelector, res };
       watchers.add(w);
       for (const obj of b.values())

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { createApiToken, createUser } from "../../app/auth/tokens";
-import { loadConfig } from "../../app/config";
+import { type Config, loadConfig } from "../../app/config";
 import type { Db } from "../../app/db";
 import type { ClaimEvent, RunnerRef } from "../../app/dispatch/pool";
 import { RunnerPool } from "../../app/dispatch/pool";
@@ -211,9 +211,9 @@ export class ScriptedRunners implements RunnerBackend {
   }
 }
 
-export interface PoolPlatform extends Platform {
+export interface PoolPlatform<B extends RunnerBackend = ScriptedRunners> extends Platform {
   readonly executor: WarmPoolExecutor;
-  readonly backend: ScriptedRunners;
+  readonly backend: B;
   user(name: string): Promise<ApiClient>;
   /** The workload row's end state. */
   workload(id: string): Promise<{ status: string; failure_reason: string | null; exit_code: number | null }>;
@@ -239,11 +239,22 @@ export interface PoolPlatformOptions {
   abortGraceMs?: number;
 }
 
+/** Options of a platform whose runners come from another backend (Kubernetes against fake-kube). */
+export interface BackendPlatformOptions<B extends RunnerBackend> extends Omit<PoolPlatformOptions, "script"> {
+  backend: (ctx: { db: Db; config: Config }) => B;
+}
+
 /**
  * A real Plue server whose executor is the warm-pool executor over scripted standby runners, with
  * a one-second poll period (runners silent for two seconds are reaped).
  */
-export async function startPoolPlatform(opts: PoolPlatformOptions = {}): Promise<PoolPlatform> {
+export async function startPoolPlatform(opts?: PoolPlatformOptions): Promise<PoolPlatform>;
+export async function startPoolPlatform<B extends RunnerBackend>(
+  opts: BackendPlatformOptions<B>,
+): Promise<PoolPlatform<B>>;
+export async function startPoolPlatform(
+  opts: PoolPlatformOptions & { backend?: BackendPlatformOptions<RunnerBackend>["backend"] } = {},
+): Promise<PoolPlatform<RunnerBackend>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-pool-"));
   const config = loadConfig(
     {
@@ -258,16 +269,18 @@ export async function startPoolPlatform(opts: PoolPlatformOptions = {}): Promise
     { port: opts.port ?? 0 },
   );
   const db = opts.db ?? (await openTestDb());
-  const backend = new ScriptedRunners(opts.name ?? "r", {
-    size: opts.size ?? 2,
-    appUrl: () => config.publicUrl,
-    script:
-      opts.script ??
-      (async (r) => {
-        await r.tokens(["hello"]);
-        await r.event("done", { reason: "end_turn" });
-      }),
-  });
+  const backend =
+    opts.backend?.({ db, config }) ??
+    new ScriptedRunners(opts.name ?? "r", {
+      size: opts.size ?? 2,
+      appUrl: () => config.publicUrl,
+      script:
+        opts.script ??
+        (async (r) => {
+          await r.tokens(["hello"]);
+          await r.event("done", { reason: "end_turn" });
+        }),
+    });
   let executor!: WarmPoolExecutor;
   const pool = new RunnerPool({ db, log: silent }, { secret: POOL_SECRET, pollSeconds: 1, enabled: true });
   const platform = await startPlatform(config, {
