@@ -45,6 +45,8 @@ export interface FakeAnthropic {
   readonly url: string;
   readonly requests: RecordedRequest[];
   enqueue(...replies: Script[]): void;
+  /** Drops replies still queued (a failed test must not leave its script to the next one). */
+  reset(): void;
   /** Answers every request with a function of it (used when the queue is empty). */
   respond(fn: (req: RecordedRequest, index: number) => Script): void;
   /** Requests that are still streaming (hung or slow). */
@@ -104,6 +106,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     url: `http://127.0.0.1:${port}`,
     requests,
     enqueue: (...r) => void queue.push(...r),
+    reset: () => void queue.splice(0),
     respond: (f) => {
       fn = f;
     },

@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { cloneUrl, createRepo, GitClient } from "../git/client";
 import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
-import { launchBrowser, newContext, signIn, withScreenshots } from "./browser";
+import { launchBrowser, newContext, signIn, waitForTitle, withScreenshots } from "./browser";
 
 let p: TestPlatform;
 let fake: FakeAnthropic;
@@ -49,7 +49,11 @@ afterAll(async () => {
   }
 });
 
-const test = (name: string, fn: () => Promise<void>) => it(name, () => withScreenshots(context, name, fn));
+const test = (name: string, fn: () => Promise<void>) =>
+  it(name, () => {
+    fake.reset();
+    return withScreenshots(context, name, fn);
+  });
 
 /** Records the text of the newest answer each time the page changes it. */
 function recordAnswers(): Promise<void> {
@@ -88,7 +92,7 @@ test("chats from the repository page: tokens stream in, the tool call opens", as
   await page.goto("/demo/hello");
   await page.getByRole("button", { name: "Chat with an agent about this repository" }).click();
   await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
-  expect(await page.title()).toBe("Chat about demo/hello · Plue");
+  await waitForTitle(page, "Chat about demo/hello · Plue");
   await recordAnswers();
   await send("List files in current directory");
 
@@ -212,7 +216,7 @@ test("a pushed workflow's run page goes green: DAG, durations, live logs", async
   const seen = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
   expect(seen[seen.length - 1]).toBe("success");
   expect(seen.some((s) => s === "queued" || s === "running")).toBe(true); // watched live, not loaded done
-  expect(await page.title()).toBe("ci Succeeded · admin/ci · Plue");
+  await waitForTitle(page, "ci Succeeded · admin/ci · Plue");
 
   // The DAG: setup first, then lint and test side by side.
   const columns = await page

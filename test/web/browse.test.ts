@@ -9,7 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { Browser, BrowserContext } from "playwright-core";
 import { writeCommit } from "../../app/git/write";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
-import { launchBrowser, newContext, signIn, withScreenshots } from "./browser";
+import { launchBrowser, newContext, signIn, waitForTitle, withScreenshots } from "./browser";
 
 let p: TestPlatform;
 let browser: Browser;
@@ -49,7 +49,7 @@ test("browses demo/hello: README, directories, a file with line numbers", async 
   expect(await rows.locator("td.name").allInnerTexts()).toEqual(["docs", "src", "package.json", "README.md"]);
   // The README, rendered under the tree.
   await page.locator(".readme .markdown h1", { hasText: "hello" }).waitFor();
-  expect(await page.title()).toBe("demo/hello · Plue");
+  await waitForTitle(page, "demo/hello · Plue");
 
   await page.getByRole("link", { name: "src", exact: true }).click();
   await page.getByRole("link", { name: "lib", exact: true }).click();
@@ -61,7 +61,7 @@ test("browses demo/hello: README, directories, a file with line numbers", async 
   expect((await page.locator(".code .gutter").textContent())!.split("\n")).toEqual(["1", "2", "3", "4"]);
   expect(await page.locator(".breadcrumbs li").allInnerTexts()).toEqual(["hello", "src", "lib", "greet.ts"]);
   expect(await page.locator('.breadcrumbs [aria-current="page"]').textContent()).toBe("greet.ts");
-  expect(await page.title()).toBe("src/lib/greet.ts · demo/hello · Plue");
+  await waitForTitle(page, "src/lib/greet.ts · demo/hello · Plue");
 
   // Back goes to the directory, without a page load.
   await page.goBack();

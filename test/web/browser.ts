@@ -93,3 +93,8 @@ export async function signIn(context: BrowserContext, token: string): Promise<vo
     }
   }, token);
 }
+
+/** Waits until the page's title is `title`: pages set it once their data has loaded. */
+export async function waitForTitle(page: Page, title: string): Promise<void> {
+  await page.waitForFunction((t) => document.title === t, title, { timeout: 15_000 });
+}
