@@ -149,8 +149,11 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   const close = () => {
     closing ??= (async () => {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive clients (runners) would otherwise hold idle connections open until they time out.
+      server.on("request", (_req, res) => res.setHeader("Connection", "close"));
       server.closeIdleConnections();
       await ctx.shutdown(); // ends streams and long-polls so their connections can finish
+      server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.PLUE_SHUTDOWN_GRACE_MS);
       await drained;
       clearTimeout(grace);

@@ -40,6 +40,17 @@ export const RUNNER_TOKEN_PREFIX = "plue_runner_";
 const CLAIMED_CHANNEL = "plue_runner_claimed";
 /** Payload: the workload id. Wakes one waiting runner to take it from the queue. */
 const QUEUED_CHANNEL = "plue_runner_queued";
+/**
+ * SQL: the runner (row alias `r`) is silent when neither its heartbeat nor the latest event of the
+ * workload it holds is newer than `seconds` (the placeholder holding them): a runner busy posting
+ * events is alive even when a heartbeat got delayed.
+ */
+export function silentSql(seconds: string): string {
+  const cutoff = `now() - ${seconds}::float8 * interval '1 second'`;
+  return `(r.last_heartbeat < ${cutoff}
+    AND coalesce((SELECT e.created_at FROM task_events e WHERE e.workload_id = r.claimed_by_task_id
+                   ORDER BY e.id DESC LIMIT 1) < ${cutoff}, true))`;
+}
 /** Time a claimed runner gets beyond its workload's wall time before the reaper stops it. */
 export const DEADLINE_GRACE_SECONDS = 120;
 /** A workload is handed to a fresh runner at most this many times (its runners vanished unstarted). */
@@ -160,6 +171,11 @@ export class RunnerPool {
 
   get enabled(): boolean {
     return this.options.enabled;
+  }
+
+  /** Shutting down: long-polls answer at once. */
+  get closing(): boolean {
+    return this.closed;
   }
 
   /** Subscribes to claim and queue signals (idempotent); polls and the executor call it. */
@@ -402,8 +418,8 @@ export class RunnerPool {
         registered_at: Date;
       }>(
         `SELECT id, pod_name, status, cold, claimed_by_task_id, assignment, terminated_reason, registered_at,
-                last_heartbeat < now() - $2::float8 * interval '1 second' AS silent
-           FROM runner_pool WHERE ${by} = $1 FOR UPDATE`,
+                ${silentSql("$2")} AS silent
+           FROM runner_pool r WHERE ${by} = $1 FOR UPDATE`,
         ["id" in which ? which.id : which.pod, silentFor ?? 0],
       );
       const row = r.rows[0];

@@ -14,7 +14,7 @@
 import type { Db } from "../db";
 import type { Logger } from "../log";
 import type { ExecutorHooks } from "./executor";
-import type { RunnerPool } from "./pool";
+import { type RunnerPool, silentSql } from "./pool";
 import { reapedRunners } from "./pool-metrics";
 import type { RunnerBackend } from "./warm-pool";
 
@@ -101,9 +101,7 @@ export class Reaper {
     const { db, pool, hooks, backend } = this.deps;
     const seconds = pool.silenceSeconds;
     const r = await db.query<{ id: string }>(
-      `SELECT id FROM runner_pool
-        WHERE status <> 'terminated' AND last_heartbeat < now() - $1::float8 * interval '1 second'
-        LIMIT ${BATCH}`,
+      `SELECT id FROM runner_pool r WHERE status <> 'terminated' AND ${silentSql("$1")} LIMIT ${BATCH}`,
       [seconds],
     );
     let n = 0;

@@ -35,6 +35,9 @@ export function internalRunnersRouter(ctx: AppContext): Router {
     res.on("close", () => gone.abort());
     const assignment = await pool.poll(id, token, wait, gone.signal);
     res.set("Cache-Control", "no-store");
+    // Shutting down: the runner's next poll must open a new connection, which reaches another
+    // replica (or waits for this one to come back) instead of looping on this one.
+    if (pool.closing) res.set("Connection", "close");
     if (!assignment) res.status(204).end();
     else res.json(assignment);
   });

@@ -40,6 +40,8 @@ export interface ScriptedStandby {
   stop(): void;
   /** kill -9: from now on it sends nothing at all (no events, heartbeats or goodbye). */
   crash(): void;
+  /** Set once `stop()` was called. */
+  readonly stopping: boolean;
 }
 
 export interface StandbyOptions {
@@ -64,6 +66,9 @@ export function startScriptedStandby(opts: StandbyOptions): ScriptedStandby {
     pod: opts.pod,
     taskId: opts.taskId,
     assignments: [],
+    get stopping() {
+      return stopper.signal.aborted;
+    },
     stop: () => stopper.abort(new Error("SIGTERM")),
     crash: () => crashed.abort(new Error("SIGKILL")),
     done: undefined as unknown as Promise<number>,
@@ -106,6 +111,8 @@ export interface ScriptedRunnersOptions {
   /** Every runner's workload; tests may replace it between runs. */
   script: RunnerScript;
   secret?: string;
+  /** false: refuse cold starts (workloads wait for a pool runner). @default true */
+  coldStarts?: boolean;
 }
 
 /** A RunnerBackend of scripted standby runners (the pool's "Deployment" in tests). */
@@ -132,7 +139,15 @@ export class ScriptedRunners implements RunnerBackend {
   }
 
   canColdStart(): boolean {
-    return !this.closing;
+    return !this.closing && this.opts.coldStarts !== false;
+  }
+
+  /** Keeps `size` runners standing by from now on: starts the missing ones, stops the surplus. */
+  resize(size: number): void {
+    this.opts.size = size;
+    const standing = [...this.live.values()].filter((r) => !this.working.has(r.pod));
+    for (const r of standing.slice(size)) r.stop();
+    this.fill();
   }
 
   async coldStart(assignment: Assignment): Promise<void> {
@@ -177,9 +192,9 @@ export class ScriptedRunners implements RunnerBackend {
     clearTimeout(late);
   }
 
-  /** Runners registered or starting, not yet working. */
+  /** Runners registered or starting, not yet working (nor stopping). */
   get standing(): number {
-    return [...this.live.keys()].filter((p) => !this.working.has(p)).length;
+    return [...this.live.values()].filter((r) => !this.working.has(r.pod) && !r.stopping).length;
   }
 
   private fill(): void {
@@ -282,7 +297,10 @@ export async function startPoolPlatform(
         }),
     });
   let executor!: WarmPoolExecutor;
-  const pool = new RunnerPool({ db, log: silent }, { secret: POOL_SECRET, pollSeconds: 1, enabled: true });
+  const pool = new RunnerPool(
+    { db, log: silent },
+    { secret: POOL_SECRET, pollSeconds: config.PLUE_RUNNER_POLL_SECONDS, enabled: true },
+  );
   const platform = await startPlatform(config, {
     db,
     log: silent,
