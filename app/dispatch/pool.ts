@@ -38,6 +38,8 @@ import { claimLatency, setPoolMetricsSource } from "./pool-metrics";
 export const RUNNER_TOKEN_PREFIX = "plue_runner_";
 /** Payload: a ClaimEvent (JSON). Wakes the claimed runner's long-poll on whichever replica holds it. */
 const CLAIMED_CHANNEL = "plue_runner_claimed";
+/** Sealed assignments up to this size travel in the claim signal (NOTIFY payloads stop at 8000 bytes). */
+const MAX_SIGNALLED = 5000;
 /** Payload: the workload id. Wakes one waiting runner to take it from the queue. */
 const QUEUED_CHANNEL = "plue_runner_queued";
 /**
@@ -79,6 +81,8 @@ export interface ClaimEvent {
   cold: boolean;
   /** The pool instance that made the claim. */
   origin: string;
+  /** The sealed assignment (base64), when small enough to ride in the signal. */
+  sealed?: string;
 }
 
 export interface RunnerRef {
@@ -107,6 +111,8 @@ export interface PoolOptions {
 /** Wakes one long-poll. `queue` marks a wake meant for "take from the queue". */
 class Waiter {
   queueWake = false;
+  /** The assignment, when the claim's signal carried it (no database read needed). */
+  handed?: Assignment;
   /** Between its database check's start and end. */
   checking = false;
   private woken = false;
@@ -281,6 +287,10 @@ export class RunnerPool {
     const waiter = this.addWaiter(runnerId);
     try {
       for (;;) {
+        if (waiter.handed) {
+          this.recordDelivery(runnerId);
+          return waiter.handed;
+        }
         waiter.queueWake = false;
         waiter.checking = true;
         const assignment = await this.check(runnerId).finally(() => (waiter.checking = false));
@@ -325,34 +335,51 @@ export class RunnerPool {
   /** Claims a free runner for the workload and wakes its poll; undefined when none is free. */
   async claim(assignment: Assignment): Promise<RunnerRef | undefined> {
     await this.start();
+    const { workload } = assignment;
+    // On Postgres the wake-up rides in the claiming statement (NOTIFY is sent at its commit): one
+    // round trip instead of two on the path every dispatch takes.
+    const inline = this.ctx.db.kind === "postgres";
     const sealed = this.seal(assignment);
+    // A small assignment rides along (sealed), so the woken poll answers without reading it back.
+    const signal = inline
+      ? `, pg_notify('${CLAIMED_CHANNEL}', json_build_object('runner', c.id, 'pod', c.pod_name, 'task', $1::text,
+           'type', $5::text, 'cold', coalesce(c.cold, false), 'origin', $6::text,
+           'sealed', CASE WHEN octet_length($2::bytea) <= ${MAX_SIGNALLED} THEN encode($2::bytea, 'base64') END)::text)`
+      : "";
     let r: { rows: Array<{ id: string; pod_name: string; cold: boolean | null }> };
     try {
       r = await this.ctx.db.query(
-        `UPDATE runner_pool
-            SET status = 'claimed', claimed_at = now(), dispatched_at = now(), claimed_by_task_id = $1,
-                assignment = $2, deadline_at = now() + $3::float8 * interval '1 second'
-          WHERE id = (SELECT id FROM runner_pool
-                       WHERE status = 'available' AND last_heartbeat > now() - $4::float8 * interval '1 second'
-                       ORDER BY registered_at
-                       FOR UPDATE SKIP LOCKED LIMIT 1)
-          RETURNING id, pod_name, cold`,
-        [assignment.workload.id, sealed, deadlineSeconds(assignment), this.silenceSeconds],
+        `WITH c AS (
+           UPDATE runner_pool
+              SET status = 'claimed', claimed_at = now(), dispatched_at = now(), claimed_by_task_id = $1,
+                  assignment = $2, deadline_at = now() + $3::float8 * interval '1 second'
+            WHERE id = (SELECT id FROM runner_pool
+                         WHERE status = 'available' AND last_heartbeat > now() - $4::float8 * interval '1 second'
+                         ORDER BY registered_at
+                         FOR UPDATE SKIP LOCKED LIMIT 1)
+            RETURNING id, pod_name, cold)
+         SELECT c.id, c.pod_name, c.cold${signal}, $5::text AS type, $6::text AS origin FROM c`,
+        [workload.id, sealed, deadlineSeconds(assignment), this.silenceSeconds, workload.type, this.id],
       );
     } catch (err) {
-      if ((err as { code?: string }).code === "23505") return this.runnerFor(assignment.workload.id); // already claimed
+      if ((err as { code?: string }).code === "23505") return this.runnerFor(workload.id); // already claimed
       throw err;
     }
     const row = r.rows[0];
     if (!row) return undefined;
-    await this.announce({
-      runner: row.id,
-      pod: row.pod_name,
-      task: assignment.workload.id,
-      type: assignment.workload.type,
-      cold: Boolean(row.cold),
-    });
-    return { id: row.id, podName: row.pod_name, cold: Boolean(row.cold), workloadId: assignment.workload.id };
+    const cold = Boolean(row.cold);
+    if (!inline) {
+      const small = sealed.length <= MAX_SIGNALLED ? sealed.toString("base64") : undefined;
+      await this.announce({
+        runner: row.id,
+        pod: row.pod_name,
+        task: workload.id,
+        type: workload.type,
+        cold,
+        sealed: small,
+      });
+    }
+    return { id: row.id, podName: row.pod_name, cold, workloadId: workload.id };
   }
 
   /** Puts the workload in the queue and wakes a waiting runner (on any replica). */
@@ -471,21 +498,8 @@ export class RunnerPool {
 
   /** Heartbeat, then hand over what this runner holds: its claim, else the oldest queued workload. */
   private async check(runnerId: string): Promise<Assignment | undefined> {
-    // One statement on the hot path (a claimed runner being woken): heartbeat + delivery mark.
-    const r = await this.ctx.db.query<{
-      status: string;
-      assignment: Uint8Array | null;
-      cold: boolean | null;
-      first: boolean;
-      waited: number | null;
-    }>(
-      `WITH old AS (SELECT delivered_at FROM runner_pool WHERE id = $1 FOR UPDATE)
-       UPDATE runner_pool p
-          SET last_heartbeat = now(),
-              delivered_at = CASE WHEN p.status = 'claimed' THEN coalesce(p.delivered_at, now()) END
-         FROM old WHERE p.id = $1
-       RETURNING p.status, p.assignment, p.cold, old.delivered_at IS NULL AS first,
-                 extract(epoch FROM clock_timestamp() - p.dispatched_at)::float8 AS waited`,
+    const r = await this.ctx.db.query<{ status: string; assignment: Uint8Array | null }>(
+      "SELECT status, assignment FROM runner_pool WHERE id = $1",
       [runnerId],
     );
     const row = r.rows[0];
@@ -496,11 +510,33 @@ export class RunnerPool {
       if (!row.assignment) {
         throw new PoolError(410, "runner_terminated", `runner ${runnerId} was released (its workload ended)`);
       }
-      if (row.first && row.waited !== null)
-        claimLatency.observe({ path: row.cold ? "cold" : "warm" }, row.waited);
+      this.recordDelivery(runnerId);
       return this.open(row.assignment);
     }
+    await this.ctx.db.query("UPDATE runner_pool SET last_heartbeat = now() WHERE id = $1", [runnerId]);
     return this.takeQueued(runnerId);
+  }
+
+  /**
+   * Marks a claimed runner's assignment delivered (the first time: into the claim-latency
+   * histogram) and counts it as a heartbeat. Runs after the answer rather than delaying it.
+   */
+  private recordDelivery(runnerId: string): void {
+    this.ctx.db
+      .query<{ first: boolean; cold: boolean | null; waited: number | null }>(
+        `WITH old AS (SELECT delivered_at FROM runner_pool WHERE id = $1 FOR UPDATE)
+         UPDATE runner_pool p SET last_heartbeat = now(), delivered_at = coalesce(p.delivered_at, clock_timestamp())
+           FROM old WHERE p.id = $1 AND p.status = 'claimed'
+         RETURNING old.delivered_at IS NULL AS first, p.cold,
+                   extract(epoch FROM p.delivered_at - p.dispatched_at)::float8 AS waited`,
+        [runnerId],
+      )
+      .then((r) => {
+        const row = r.rows[0];
+        if (row?.first && row.waited !== null)
+          claimLatency.observe({ path: row.cold ? "cold" : "warm" }, row.waited);
+      })
+      .catch((err) => this.ctx.log.warn({ err, runner: runnerId }, "recording a delivery failed"));
   }
 
   private async takeQueued(runnerId: string): Promise<Assignment | undefined> {
@@ -572,7 +608,19 @@ export class RunnerPool {
     } catch {
       return;
     }
-    for (const w of this.waiters.get(e.runner) ?? []) w.wake(false);
+    const polls = [...(this.waiters.get(e.runner) ?? [])];
+    if (e.sealed && polls[0]) {
+      try {
+        polls[0].handed = this.open(Buffer.from(e.sealed, "base64"));
+      } catch (err) {
+        this.ctx.log.error(
+          { err, runner: e.runner },
+          "a claim signal carried an assignment that does not open",
+        );
+      }
+    }
+    for (const w of polls) w.wake(false);
+    delete e.sealed;
     this.bus.emit("claimed", e);
   }
 

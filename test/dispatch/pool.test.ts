@@ -64,10 +64,10 @@ const call = (method: string, path: string, token?: string) =>
 const refusal = async (res: Response) => PoolRejection.parse(await res.json()).error.code;
 
 /** Starts a session run; returns its workload id. */
-async function run(on = p, user = "alice"): Promise<string> {
-  const client = await on.user(`${user}-${Math.random().toString(36).slice(2, 8)}`);
+async function run(on = p, message = "hi"): Promise<string> {
+  const client = await on.user(`u-${Math.random().toString(36).slice(2, 8)}`);
   const session = await client.ok("POST", "/api/sessions", {});
-  return (await client.ok("POST", `/api/sessions/${session.id}/run`, { message: "hi" })).workload_id;
+  return (await client.ok("POST", `/api/sessions/${session.id}/run`, { message })).workload_id;
 }
 
 /** A gate a script waits on. */
@@ -170,11 +170,15 @@ describe("claims", () => {
     );
     expect(claim.rowCount).toBe(1);
     expect(started).toContain(claim.rows[0]!.pod_name); // started before the run existed
-    expect(claim.rows[0]!.delivered_at).not.toBeNull();
     const sealed = Buffer.from(claim.rows[0]!.assignment);
     expect(sealed.includes(Buffer.from(seen!.assignment.token))).toBe(false);
     expect(sealed.includes(Buffer.from("callback_url"))).toBe(false);
     expect(seen!.assignment.workload.id).toBe(id);
+    const delivered = () =>
+      p.ctx.db.query("SELECT 1 FROM runner_pool WHERE claimed_by_task_id = $1 AND delivered_at IS NOT NULL", [
+        id,
+      ]);
+    await waitFor(async () => (await delivered()).rowCount === 1, 5000, "the delivery to be recorded");
     hold.open();
     expect((await p.ended(id)).status).toBe("succeeded");
     // Single-use: the runner left after its workload, and a fresh one took its place.
@@ -195,6 +199,19 @@ describe("claims", () => {
     const metrics = await (await fetch(`${p.url}/metrics`)).text();
     expect(metrics).toMatch(/plue_runner_pool_runners\{status="available"\} \d/);
     expect(metrics).toMatch(/plue_runner_claim_seconds_count\{path="warm"\} [1-9]\d*/);
+  });
+
+  it("delivers an assignment too large to ride in the claim signal by reading it back", async () => {
+    const got: ScriptedRunner[] = [];
+    p.backend.opts.script = async (r) => {
+      got.push(r);
+      await quick(r);
+    };
+    await standing(1);
+    const message = "x".repeat(12_000); // sealed, well over what a NOTIFY payload may carry
+    const id = await run(p, message);
+    expect((await p.ended(id)).status).toBe("succeeded");
+    expect(JSON.stringify(got[0]!.assignment.workload)).toContain(message);
   });
 
   it("queues a workload when no runner is free; the next runner to poll takes it", async () => {
