@@ -9,14 +9,17 @@ import type { LocalRunners } from "../../app/dispatch/local-pool";
 import type { WarmPoolExecutor } from "../../app/dispatch/warm-pool";
 import { registry } from "../../app/metrics";
 import { ExitCode } from "../../app/wire/protocol";
+import { GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
 import { waitFor } from "../helpers/standby-runner";
+import { pushRepo, waitForRuns } from "../runs/helpers";
 
 let p: AgentPlatform;
 let alice: ApiClient;
 let fake: FakeAnthropic;
 let executor: WarmPoolExecutor;
+const git = new GitClient();
 const saved = { key: process.env.ANTHROPIC_API_KEY, url: process.env.ANTHROPIC_BASE_URL };
 
 beforeAll(async () => {
@@ -41,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await p?.close();
   await fake?.close();
+  git.cleanup();
   for (const [k, v] of [
     ["ANTHROPIC_API_KEY", saved.key],
     ["ANTHROPIC_BASE_URL", saved.url],
@@ -105,6 +109,27 @@ describe("local warm pool (RUNNER_MODE=local PLUE_WARM_POOL=2)", () => {
     expect(await registry.getSingleMetricAsString("plue_runner_claim_seconds")).toMatch(
       /plue_runner_claim_seconds_count\{path="warm"\} [1-9]/,
     );
+  });
+
+  it("serves a workflow run from a pre-started runner", async () => {
+    await waitFor(async () => (await available()).length === 2, 20_000, "two standby runners");
+    const standing = await available();
+    const ci = `from plue import workflow, push
+
+@workflow(triggers=[push()])
+def ci(ctx):
+    ctx.run(name="hello", cmd='echo "Hello from the pool"')
+`;
+    await pushRepo(git, p.url, alice, "alice", "pooled", { ".plue/workflows/ci.py": ci });
+    const [run] = await waitForRuns(alice, "alice/pooled", 1, { timeoutMs: 30_000 });
+    expect(run).toMatchObject({ workflow: "ci", status: "success" });
+    const claimed = await p.ctx.db.query<{ pod_name: string; type: string }>(
+      `SELECT r.pod_name, w.type FROM runner_pool r JOIN workloads w ON w.id = r.claimed_by_task_id
+        WHERE w.workflow_run_id = $1`,
+      [run.id],
+    );
+    expect(claimed.rows).toEqual([{ pod_name: expect.any(String), type: "workflow" }]);
+    expect(standing).toContain(claimed.rows[0]!.pod_name);
   });
 
   it("fails the workload of a claimed runner killed with SIGKILL, with the reason, and refills", async () => {

@@ -343,6 +343,29 @@ describe("reaper", () => {
     );
   });
 
+  it("stops a runner that overran its workload's deadline and fails the workload", async () => {
+    p.backend.opts.script = async (r) => {
+      await r.tokens(["working"]);
+      await r.sleep(60_000); // stuck, though still heartbeating
+    };
+    await standing(1);
+    const id = await run();
+    await waitFor(async () => (await p.workload(id)).status === "running", 5000, "the first token");
+    const runner = p.backend.holding(id)!;
+    // Its deadline (wall time + grace) passes: moved here rather than waited for.
+    await p.ctx.db.query(
+      "UPDATE runner_pool SET deadline_at = now() - interval '1 second' WHERE claimed_by_task_id = $1",
+      [id],
+    );
+    const overdueBefore = await metric("plue_runner_reaped_total", { reason: "overdue" });
+    await p.executor.reaper.sweep();
+    const end = await p.ended(id);
+    expect(end.status).toBe("failed");
+    expect(end.failure_reason).toMatch(/runner r-\d+ overran its workload's time limit/);
+    expect(p.backend.stopped).toContain(runner.pod);
+    expect(await metric("plue_runner_reaped_total", { reason: "overdue" })).toBe(overdueBefore + 1);
+  });
+
   it("reaps idle runners that stopped polling, and fails what no runner took in time", async () => {
     await standing(1, short);
     const idle = short.backend.all[0]!;
