@@ -38,8 +38,8 @@ import { claimLatency, setPoolMetricsSource } from "./pool-metrics";
 export const RUNNER_TOKEN_PREFIX = "plue_runner_";
 /** Payload: a ClaimEvent (JSON). Wakes the claimed runner's long-poll on whichever replica holds it. */
 const CLAIMED_CHANNEL = "plue_runner_claimed";
-/** Sealed assignments up to this size travel in the claim signal (NOTIFY payloads stop at 8000 bytes). */
-const MAX_SIGNALLED = 5000;
+/** Sealed assignments (base64) up to this length travel in the claim signal (NOTIFY stops at 8000 bytes). */
+const MAX_SIGNALLED = 6800;
 /** Payload: the workload id. Wakes one waiting runner to take it from the queue. */
 const QUEUED_CHANNEL = "plue_runner_queued";
 /**
@@ -108,6 +108,24 @@ export interface PoolOptions {
   readonly enabled: boolean;
 }
 
+interface PendingClaim {
+  assignment: Assignment;
+  /** The sealed assignment, base64. */
+  sealed: string;
+  resolve(r: RunnerRef | undefined): void;
+  reject(err: unknown): void;
+}
+
+interface ClaimedRow {
+  id: string;
+  pod_name: string;
+  cold: boolean | null;
+  task: string;
+}
+
+/** At most this many claims go in one statement. */
+const MAX_CLAIM_BATCH = 64;
+
 /** Wakes one long-poll. `queue` marks a wake meant for "take from the queue". */
 class Waiter {
   queueWake = false;
@@ -161,6 +179,9 @@ export class RunnerPool {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly bus = new EventEmitter().setMaxListeners(0);
   private listening?: Promise<Array<() => Promise<void>>>;
+  /** Claims waiting for the one in flight to finish (they go together). */
+  private readonly claims: PendingClaim[] = [];
+  private claiming = false;
   private closed = false;
 
   readonly db: Db;
@@ -332,54 +353,136 @@ export class RunnerPool {
   // --------------------------------------------------------------------------------------------
   // Dispatch side.
 
-  /** Claims a free runner for the workload and wakes its poll; undefined when none is free. */
+  /**
+   * Claims a free runner for the workload and wakes its poll; undefined when none is free.
+   * Claims that arrive while one is in flight go together in the next statement (a burst of
+   * dispatches costs a few round trips, not one each).
+   */
   async claim(assignment: Assignment): Promise<RunnerRef | undefined> {
     await this.start();
-    const { workload } = assignment;
-    // On Postgres the wake-up rides in the claiming statement (NOTIFY is sent at its commit): one
-    // round trip instead of two on the path every dispatch takes.
-    const inline = this.ctx.db.kind === "postgres";
-    const sealed = this.seal(assignment);
-    // A small assignment rides along (sealed), so the woken poll answers without reading it back.
-    const signal = inline
-      ? `, pg_notify('${CLAIMED_CHANNEL}', json_build_object('runner', c.id, 'pod', c.pod_name, 'task', $1::text,
-           'type', $5::text, 'cold', coalesce(c.cold, false), 'origin', $6::text,
-           'sealed', CASE WHEN octet_length($2::bytea) <= ${MAX_SIGNALLED} THEN encode($2::bytea, 'base64') END)::text)`
-      : "";
-    let r: { rows: Array<{ id: string; pod_name: string; cold: boolean | null }> };
+    return new Promise((resolve, reject) => {
+      this.claims.push({ assignment, sealed: this.seal(assignment).toString("base64"), resolve, reject });
+      this.pumpClaims();
+    });
+  }
+
+  private pumpClaims(): void {
+    if (this.claiming || this.claims.length === 0) return;
+    this.claiming = true;
+    const batch = this.claims.splice(0, MAX_CLAIM_BATCH);
+    const run = batch.length === 1 ? this.claimOne(batch[0]!) : this.claimMany(batch);
+    run
+      .catch((err) => {
+        for (const c of batch) c.reject(err);
+      })
+      .finally(() => {
+        this.claiming = false;
+        this.pumpClaims();
+      });
+  }
+
+  /** One claim: `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`. */
+  private async claimOne(c: PendingClaim): Promise<void> {
+    const { workload } = c.assignment;
+    let r: { rows: ClaimedRow[] };
     try {
       r = await this.ctx.db.query(
         `WITH c AS (
            UPDATE runner_pool
-              SET status = 'claimed', claimed_at = now(), dispatched_at = now(), claimed_by_task_id = $1,
-                  assignment = $2, deadline_at = now() + $3::float8 * interval '1 second'
+              SET status = 'claimed', claimed_at = now(), dispatched_at = now(), claimed_by_task_id = $1::uuid,
+                  assignment = decode($2, 'base64'), deadline_at = now() + $3::float8 * interval '1 second'
             WHERE id = (SELECT id FROM runner_pool
                          WHERE status = 'available' AND last_heartbeat > now() - $4::float8 * interval '1 second'
                          ORDER BY registered_at
                          FOR UPDATE SKIP LOCKED LIMIT 1)
-            RETURNING id, pod_name, cold)
-         SELECT c.id, c.pod_name, c.cold${signal}, $5::text AS type, $6::text AS origin FROM c`,
-        [workload.id, sealed, deadlineSeconds(assignment), this.silenceSeconds, workload.type, this.id],
+            RETURNING id, pod_name, cold, $1::uuid::text AS task, $5::text AS type, $2::text AS sealed)
+         SELECT c.id, c.pod_name, c.cold, c.task${this.signalSql("$6")} FROM c`,
+        [workload.id, c.sealed, deadlineSeconds(c.assignment), this.silenceSeconds, workload.type, this.id],
       );
     } catch (err) {
-      if ((err as { code?: string }).code === "23505") return this.runnerFor(workload.id); // already claimed
-      throw err;
+      if ((err as { code?: string }).code !== "23505") throw err;
+      return c.resolve(await this.runnerFor(workload.id)); // claimed already (a repeated dispatch)
     }
-    const row = r.rows[0];
-    if (!row) return undefined;
-    const cold = Boolean(row.cold);
-    if (!inline) {
-      const small = sealed.length <= MAX_SIGNALLED ? sealed.toString("base64") : undefined;
-      await this.announce({
-        runner: row.id,
-        pod: row.pod_name,
-        task: workload.id,
-        type: workload.type,
-        cold,
-        sealed: small,
-      });
+    await this.claimed(r.rows, [c]);
+  }
+
+  /** Several claims in one statement: free runners (SKIP LOCKED) paired with workloads in order. */
+  private async claimMany(batch: PendingClaim[]): Promise<void> {
+    let r: { rows: ClaimedRow[] };
+    try {
+      r = await this.ctx.db.query(
+        `WITH free AS (
+           SELECT id, row_number() OVER (ORDER BY registered_at) AS n
+             FROM (SELECT id, registered_at FROM runner_pool
+                    WHERE status = 'available' AND last_heartbeat > now() - $5::float8 * interval '1 second'
+                    ORDER BY registered_at
+                    FOR UPDATE SKIP LOCKED LIMIT $6) f),
+         work AS (
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[])
+                    WITH ORDINALITY AS w(task, sealed, deadline, type, n)),
+         c AS (
+           UPDATE runner_pool p
+              SET status = 'claimed', claimed_at = now(), dispatched_at = now(), claimed_by_task_id = work.task,
+                  assignment = decode(work.sealed, 'base64'),
+                  deadline_at = now() + work.deadline * interval '1 second'
+             FROM free JOIN work ON work.n = free.n
+            WHERE p.id = free.id
+            RETURNING p.id, p.pod_name, p.cold, work.task::text AS task, work.type, work.sealed)
+         SELECT c.id, c.pod_name, c.cold, c.task${this.signalSql("$7")} FROM c`,
+        [
+          batch.map((c) => c.assignment.workload.id),
+          batch.map((c) => c.sealed),
+          batch.map((c) => deadlineSeconds(c.assignment)),
+          batch.map((c) => c.assignment.workload.type),
+          this.silenceSeconds,
+          batch.length,
+          this.id,
+        ],
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code !== "23505") throw err;
+      for (const c of batch) await this.claimOne(c); // one of them was claimed already: go one by one
+      return;
     }
-    return { id: row.id, podName: row.pod_name, cold, workloadId: workload.id };
+    await this.claimed(r.rows, batch);
+  }
+
+  /**
+   * On Postgres the wake-up rides in the claiming statement (NOTIFY is sent at its commit), and a
+   * small sealed assignment rides along, so the woken poll answers without reading it back.
+   * `origin` is the placeholder holding this pool's id.
+   */
+  private signalSql(origin: string): string {
+    if (this.ctx.db.kind !== "postgres") return `, ${origin}::text AS origin`;
+    return `, pg_notify('${CLAIMED_CHANNEL}', json_build_object('runner', c.id, 'pod', c.pod_name, 'task', c.task,
+        'type', c.type, 'cold', coalesce(c.cold, false), 'origin', ${origin}::text,
+        'sealed', CASE WHEN length(c.sealed) <= ${MAX_SIGNALLED} THEN c.sealed END)::text)`;
+  }
+
+  /** Settles a batch from the rows it claimed; signals the claims itself where SQL could not. */
+  private async claimed(rows: ClaimedRow[], batch: PendingClaim[]): Promise<void> {
+    const byTask = new Map(rows.map((r) => [r.task, r]));
+    for (const c of batch) {
+      const { workload } = c.assignment;
+      const row = byTask.get(workload.id);
+      if (!row) {
+        c.resolve(undefined);
+        continue;
+      }
+      const cold = Boolean(row.cold);
+      if (this.ctx.db.kind !== "postgres") {
+        const sealed = c.sealed.length <= MAX_SIGNALLED ? c.sealed : undefined;
+        await this.announce({
+          runner: row.id,
+          pod: row.pod_name,
+          task: workload.id,
+          type: workload.type,
+          cold,
+          sealed,
+        });
+      }
+      c.resolve({ id: row.id, podName: row.pod_name, cold, workloadId: workload.id });
+    }
   }
 
   /** Puts the workload in the queue and wakes a waiting runner (on any replica). */

@@ -6,7 +6,7 @@
  * Runners are the real standby client with scripted workloads (test/helpers/standby-runner.ts).
  */
 import { registry } from "../../app/metrics";
-import { PoolRejection, RegisterResponse } from "../../app/wire/protocol";
+import { Limits, PoolRejection, RegisterResponse } from "../../app/wire/protocol";
 import type { RunnerScript, ScriptedRunner } from "../helpers/scripted-runner";
 import { POOL_SECRET, type PoolPlatform, startPoolPlatform, waitFor } from "../helpers/standby-runner";
 
@@ -199,6 +199,31 @@ describe("claims", () => {
     const metrics = await (await fetch(`${p.url}/metrics`)).text();
     expect(metrics).toMatch(/plue_runner_pool_runners\{status="available"\} \d/);
     expect(metrics).toMatch(/plue_runner_claim_seconds_count\{path="warm"\} [1-9]\d*/);
+  });
+
+  it("claims a burst of dispatches together, one runner each", async () => {
+    await standing(5);
+    const assignments = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const session = crypto.randomUUID();
+        await p.ctx.db.query("INSERT INTO sessions (id) VALUES ($1)", [session]);
+        return p.ctx.db.transaction((tx) =>
+          p.ctx.dispatcher.create(tx, {
+            type: "agent",
+            session_id: session,
+            model: "m",
+            messages: [{ role: "user", parts: [{ type: "text", text: "burst" }] }],
+            limits: Limits.parse({}),
+          }),
+        );
+      }),
+    );
+    // Dispatched in one tick: the first claim goes alone, the rest together while it is in flight.
+    await Promise.all(assignments.map((a) => p.ctx.dispatcher.dispatch(a)));
+    const ids = assignments.map((a) => a.workload.id);
+    for (const id of ids) expect((await p.ended(id)).status).toBe("succeeded");
+    const holders = ids.map((id) => p.backend.holding(id)!.pod);
+    expect(new Set(holders).size).toBe(5);
   });
 
   it("delivers an assignment too large to ride in the claim signal by reading it back", async () => {
