@@ -766,15 +766,16 @@ export class RunnerPool {
       throw new PoolError(401, "unauthorized", "a runner token is required (Authorization: Bearer)");
     }
     const hash = hashToken(token);
-    const r = await this.ctx.db.query<{ id: string; token_hash: Uint8Array }>(
-      "SELECT id, token_hash FROM runner_pool WHERE id = $1 OR token_hash = $2",
-      [runnerId, hash],
+    const r = await this.ctx.db.query<{ token_hash: Uint8Array }>(
+      "SELECT token_hash FROM runner_pool WHERE id = $1",
+      [runnerId],
     );
-    const own = r.rows.find((row) => row.id === runnerId);
+    const own = r.rows[0];
     if (own && timingSafeEqual(Buffer.from(own.token_hash), hash)) return;
-    if (r.rows.some((row) => row.id !== runnerId)) {
+    // Refused: say why (a scan, but only on this path).
+    const other = await this.ctx.db.query("SELECT 1 FROM runner_pool WHERE token_hash = $1", [hash]);
+    if (other.rowCount > 0)
       throw new PoolError(403, "forbidden", "this runner token belongs to another runner");
-    }
     if (!own) throw new PoolError(404, "not_found", `no runner ${runnerId}`);
     throw new PoolError(401, "unauthorized", "invalid runner token");
   }
