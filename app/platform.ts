@@ -10,10 +10,10 @@ import path from "node:path";
 import { createApiToken, createUser } from "./auth/tokens";
 import type { Config } from "./config";
 import type { AppContext } from "./context";
-import { type Db, openDb } from "./db";
+import { type Db, openDatabase } from "./db";
 import { migrate } from "./db/migrate";
 import { workloadForTaskToken } from "./dispatch/dispatcher";
-import { createExecutor } from "./dispatch/index";
+import { loadExecutor } from "./dispatch/index";
 import { generatePoolSecret, RunnerPool, usesWarmPool } from "./dispatch/pool";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
@@ -32,18 +32,12 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Db> {
-  if (config.DATABASE_URL) return openDb({ url: config.DATABASE_URL });
-  if (config.memory) return openDb({ memory: true });
-  return openDb({ dataDir: path.join(config.dataDir, "db") });
-}
-
-export function createContext(
+export async function createContext(
   config: Config,
   db: Db,
   log: Logger,
   services: AgentServiceOptions = {},
-): AppContext & { shutdown(): Promise<void> } {
+): Promise<AppContext & { shutdown(): Promise<void> }> {
   const hooks: Array<() => Promise<void> | void> = [];
   // A local warm pool needs a secret its runners share; Kubernetes must be given one (a Secret).
   if (usesWarmPool(config) && config.RUNNER_MODE === "local")
@@ -58,7 +52,7 @@ export function createContext(
   );
   const agents = createAgentServices({ config, db, log }, (hook) => void hooks.push(hook), {
     ...services,
-    executor: services.executor ?? ((h) => createExecutor({ config, log, runners }, h)), // RUNNER_MODE
+    executor: services.executor ?? (await loadExecutor({ config, log, runners })), // RUNNER_MODE
   });
   // Runs after the executor stopped (hooks run in reverse): long-polls end, runners poll elsewhere.
   hooks.unshift(() => runners.close());
@@ -124,13 +118,14 @@ export interface StartOptions {
 export async function startPlatform(config: Config, options: StartOptions = {}): Promise<Platform> {
   const log = options.log ?? createLogger(config.LOG_LEVEL);
   const db = options.db ?? (await openDatabase(config));
+  let ctx: Awaited<ReturnType<typeof createContext>>;
   try {
     await migrate(db);
+    ctx = await createContext(config, db, log, options.services);
   } catch (err) {
     await db.close();
     throw err;
   }
-  const ctx = createContext(config, db, log, options.services);
   const adminToken = await ensureAdmin(ctx);
   if (config.PLUE_SEED_DEMO) await seedDemo(db, ctx.git.repos);
   const app = createApp(ctx);

@@ -7,6 +7,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { z } from "zod";
 import type { AgentWorkload, ChatMessage, EventDataOf, EventType } from "../app/wire/protocol";
+import { hasModelCredentials } from "./model";
 import { SANDBOX_WORKDIR } from "./sandbox/types";
 import { runTool, TOOLS, type ToolContext, type ToolDefinition, toolDefinitions } from "./tools/index";
 import type { Tool } from "./tools/types";
@@ -60,10 +61,6 @@ export const DEFAULT_SYSTEM_PROMPT =
   `You are Plue's coding agent. You work in a project checked out at ${SANDBOX_WORKDIR}; ` +
   "use the tools to read, search and change files and to run commands there. Commands run in a " +
   "sandbox without network access. Be concise, and say what you changed.";
-
-export function hasModelCredentials(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.ANTHROPIC_API_KEY || env.ANTHROPIC_AUTH_TOKEN);
-}
 
 /** The stored conversation in the Messages API's shape (empty text parts are dropped: the API refuses them). */
 export function toMessageParams(messages: readonly ChatMessage[]): Anthropic.MessageParam[] {

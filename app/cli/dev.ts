@@ -7,7 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../config";
-import { startPlatform } from "../platform";
+import { openDatabase } from "../db";
+
+const WARM_UP_DELAY_MS = 1_000;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -25,11 +27,19 @@ export async function main(argv: string[]): Promise<number> {
     port: values.port === undefined ? undefined : Number(values.port),
   });
   if (!config) return 2;
-  const platform = await startPlatform(config);
-  // The first run then starts as fast as later ones; a failure shows again on that run.
-  platform.ctx.dispatcher.executor
-    .warmUp?.()
-    .catch((err) => platform.ctx.log.warn({ err }, "runner warm-up failed"));
+  // The embedded database starts while the rest of the app loads (both take about a second).
+  const db = openDatabase(config);
+  db.catch(() => {}); // its error is thrown below, once awaited
+  const { startPlatform } = await import("../platform");
+  const platform = await startPlatform(config, { db: await db });
+  // The first run then starts as fast as later ones; a failure shows again on that run. Warming
+  // (sandbox self-tests, a spare runner) takes both cores for half a second, so it waits until the
+  // first requests (the browser's, a health check) are answered; a dispatch before then warms up.
+  const warmUp = setTimeout(() => {
+    platform.ctx.dispatcher.executor
+      .warmUp?.()
+      .catch((err) => platform.ctx.log.warn({ err }, "runner warm-up failed"));
+  }, WARM_UP_DELAY_MS);
   const edge = values.edge
     ? await (await import("../../edge/dev")).startEdge({
         originUrl: platform.url,
@@ -58,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       .join("\n") + "\n\n",
   );
   await untilSignal();
+  clearTimeout(warmUp);
   await edge?.close();
   await platform.close();
   return 0;

@@ -6,8 +6,9 @@
 import { EventEmitter } from "node:events";
 import fs from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import pg from "pg";
+import type { Config } from "../config";
 
 export interface QueryResult<T> {
   rows: T[];
@@ -39,14 +40,33 @@ export type DbOptions =
   | { memory: true }
   | { pglite: PGlite };
 
+/** The database the configuration names: Postgres, or PGlite under `<data dir>/db` or in memory. */
+export function openDatabase(config: Pick<Config, "DATABASE_URL" | "memory" | "dataDir">): Promise<Db> {
+  if (config.DATABASE_URL) return openDb({ url: config.DATABASE_URL });
+  if (config.memory) return openDb({ memory: true });
+  return openDb({ dataDir: path.join(config.dataDir, "db") });
+}
+
 export async function openDb(options: DbOptions): Promise<Db> {
   if ("url" in options) return openPostgres(options.url, options.poolSize ?? 10);
   if ("pglite" in options) return wrapPglite(options.pglite);
   if ("dataDir" in options) {
     fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
-    return wrapPglite(await PGlite.create(options.dataDir));
+    return wrapPglite(await createPglite({ dataDir: options.dataDir }));
   }
-  return wrapPglite(await PGlite.create());
+  return wrapPglite(await createPglite());
+}
+
+/**
+ * Starts PGlite with 32 MB of shared buffers instead of its default 128 MB: setting up the buffer
+ * pool is a third of PGlite's start (~0.35 s of ~1.1 s here), and a one-machine database needs
+ * far less; the OS page cache still holds its files.
+ */
+export function createPglite(options: Omit<PGliteOptions, "startParams"> = {}): Promise<PGlite> {
+  return PGlite.create({
+    ...options,
+    startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=32MB"],
+  });
 }
 
 function openPostgres(url: string, max: number): Db {

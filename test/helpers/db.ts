@@ -7,9 +7,8 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { type Db, openDb } from "../../app/db";
+import { createPglite, type Db, openDb } from "../../app/db";
 import { migrate, readMigrations } from "../../app/db/migrate";
 
 export const usingPostgres = () => Boolean(process.env.DATABASE_URL);
@@ -72,7 +71,7 @@ function templatePath(): string {
 async function openPgliteTestDb(): Promise<Db> {
   const file = templatePath();
   if (!fs.existsSync(file)) {
-    const fresh = await PGlite.create();
+    const fresh = await createPglite();
     await migrate(await openDb({ pglite: fresh }));
     const dump = await fresh.dumpDataDir("gzip");
     await fresh.close();
@@ -81,5 +80,5 @@ async function openPgliteTestDb(): Promise<Db> {
     fs.renameSync(tmp, file); // atomic: parallel workers never read half a template
   }
   const blob = new Blob([fs.readFileSync(file)]);
-  return openDb({ pglite: await PGlite.create({ loadDataDir: blob }) });
+  return openDb({ pglite: await createPglite({ loadDataDir: blob }) });
 }

@@ -5,7 +5,8 @@
  */
 import { git } from "../../app/git/exec";
 import { writeCommit } from "../../app/git/write";
-import { markdownToSafeHtml, PAGE_CSP } from "../../app/http/web";
+import { markdownToSafeHtml } from "../../app/http/markdown";
+import { PAGE_CSP } from "../../app/http/web";
 import { parseRoute } from "../../web/src/routes";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 
