@@ -1,7 +1,8 @@
 /**
  * Validates Kubernetes objects against the Kubernetes OpenAPI schema, through kubernetes-models
- * (one generated model per apiVersion and kind). An object whose kind has no model is invalid too:
- * synth must not wave through what it cannot check.
+ * (one generated model per apiVersion and kind), and GKE's own kinds (BackendConfig) through
+ * @kubernetes-models/gke. An object whose kind has no model is invalid too: synth must not wave
+ * through what it cannot check.
  */
 
 interface ModelClass {
@@ -10,9 +11,16 @@ interface ModelClass {
 
 const cache = new Map<string, Promise<ModelClass | undefined>>();
 
-/** `apps/v1` + `Deployment` → `kubernetes-models/apps/v1/Deployment`; core `v1` → `kubernetes-models/v1/…`. */
+/** Model packages of API groups that are not Kubernetes' own, by group. */
+const GROUP_PACKAGES: Record<string, string> = { "cloud.google.com": "@kubernetes-models/gke" };
+
+/**
+ * `apps/v1` + `Deployment` → `kubernetes-models/apps/v1/Deployment`; core `v1` → `kubernetes-models/v1/…`;
+ * `cloud.google.com/v1` + `BackendConfig` → `@kubernetes-models/gke/cloud.google.com/v1/BackendConfig`.
+ */
 export function modelPath(apiVersion: string, kind: string): string {
-  return `kubernetes-models/${apiVersion}/${kind}`;
+  const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
+  return `${GROUP_PACKAGES[group] ?? "kubernetes-models"}/${apiVersion}/${kind}`;
 }
 
 function loadModel(apiVersion: string, kind: string): Promise<ModelClass | undefined> {

@@ -1,4 +1,5 @@
-import { Duration, Size } from "cdk8s";
+import type { IBackendConfig } from "@kubernetes-models/gke/cloud.google.com/v1/BackendConfig";
+import { ApiObject, Duration, Size } from "cdk8s";
 import * as kplus from "cdk8s-plus-32";
 import { IntOrString, KubePodDisruptionBudget } from "cdk8s-plus-32/lib/imports/k8s";
 import { Construct } from "constructs";
@@ -11,6 +12,12 @@ export const APP_HEALTH_PATH = "/api/health";
 /** The Secret (created by Pulumi, constructs/gcp AppDatabase) holding the database URL. */
 export const DATABASE_SECRET = { name: "plue-database", key: "DATABASE_URL" } as const;
 export const APP_DATA_PATH = "/data";
+/**
+ * How long the load balancer lets one response run. GKE's default, 30 s, would cut every SSE
+ * stream and runner long-poll (up to 300 s) at 30 s; an hour lets a stream live, and a client that
+ * is cut then resumes with Last-Event-ID.
+ */
+export const LB_RESPONSE_TIMEOUT_SECONDS = 3600;
 
 export interface PlueAppProps {
   /** Distinguishes environments sharing a cluster (`alice`, `production`). */
@@ -72,8 +79,11 @@ export class PlueApp extends Construct {
       metadata: {
         name: this.serviceName,
         namespace: props.namespace,
-        // Container-native load balancing: the LB sends traffic straight to pod IPs.
-        annotations: { "cloud.google.com/neg": '{"ingress": true}' },
+        annotations: {
+          // Container-native load balancing: the LB sends traffic straight to pod IPs.
+          "cloud.google.com/neg": '{"ingress": true}',
+          "cloud.google.com/backend-config": JSON.stringify({ default: API_NAME }),
+        },
       },
       selector: deployment,
       ports: [{ name: "http", port: 80, targetPort: APP_PORT }],
@@ -94,6 +104,7 @@ export class PlueApp extends Construct {
       rules: [{ host: props.host, backend: kplus.IngressBackend.fromService(service) }],
       tls: [{ hosts: [props.host], secret: kplus.Secret.fromSecretName(this, "Tls", this.tlsSecretName) }],
     });
+    this.backendConfig(props);
     new KubePodDisruptionBudget(this, "Pdb", {
       metadata: { name: API_NAME, namespace: props.namespace },
       spec: { maxUnavailable: IntOrString.fromNumber(1), selector: { matchLabels: { ...this.selector } } },
@@ -164,6 +175,22 @@ export class PlueApp extends Construct {
     // Repository storage is a later concern (shared volume); until then each replica has scratch space.
     scratch("data", APP_DATA_PATH, Size.gibibytes(8));
     return deployment;
+  }
+
+  /** The load balancer's settings for the API's backend (GKE reads the Service's annotation). */
+  private backendConfig(props: PlueAppProps): void {
+    const spec: IBackendConfig["spec"] = {
+      timeoutSec: LB_RESPONSE_TIMEOUT_SECONDS,
+      // A pod being replaced finishes its requests; SSE clients reconnect to another one.
+      connectionDraining: { drainingTimeoutSec: 30 },
+      healthCheck: { type: "HTTP", requestPath: APP_HEALTH_PATH, port: APP_PORT, checkIntervalSec: 5 },
+    };
+    new ApiObject(this, "BackendConfig", {
+      apiVersion: "cloud.google.com/v1",
+      kind: "BackendConfig",
+      metadata: { name: API_NAME, namespace: props.namespace },
+      spec,
+    });
   }
 
   /** A ServiceAccount for the API and a Role, in the runner namespace only, over Jobs and Pods. */

@@ -116,6 +116,16 @@ describe("environment charts", () => {
     });
   });
 
+  it("let SSE streams and long-polls outlive GKE's 30 s load balancer timeout", () => {
+    const service = get("Service", "plue-api");
+    const name = JSON.parse(service.metadata.annotations["cloud.google.com/backend-config"]).default;
+    const backend = get("BackendConfig", name);
+    expect(backend.metadata.namespace).toBe(service.metadata.namespace);
+    // Longer than the longest runner long-poll (PLUE_RUNNER_POLL_SECONDS, at most 300 s).
+    expect(backend.spec.timeoutSec).toBeGreaterThan(300);
+    expect(backend.spec.healthCheck).toMatchObject({ requestPath: "/api/health", port: 4000 });
+  });
+
   it("refuse a replica count that is not a positive integer", () => {
     expect(() =>
       environmentCharts({
