@@ -30,6 +30,11 @@ import {
 import type { Executor, ExecutorHooks } from "./executor";
 
 export const TASK_TOKEN_PREFIX = "plue_task_";
+
+/** A new task token: shown only to the workload's runner; the workload row keeps its hash. */
+export function newTaskToken(): string {
+  return newToken(TASK_TOKEN_PREFIX);
+}
 const ABORT_CHANNEL = "plue_workload_abort";
 const LIVE = ["pending", "running", "aborting"] as const;
 const LIVE_SQL = "('pending', 'running', 'aborting')";
@@ -165,7 +170,7 @@ export class Dispatcher {
    */
   async create(tx: Queryable, spec: NewWorkload): Promise<Assignment> {
     const id = crypto.randomUUID();
-    const token = newToken(TASK_TOKEN_PREFIX);
+    const token = newTaskToken();
     const agent = spec.type === "agent" ? spec : undefined;
     const flow = spec.type === "workflow" ? spec : undefined;
     await tx.query(

@@ -33,6 +33,7 @@ import type {
   RegisterResponse,
   RunnerHeartbeat,
 } from "../wire/protocol";
+import { newTaskToken } from "./dispatcher";
 import { claimLatency, setPoolMetricsSource } from "./pool-metrics";
 
 export const RUNNER_TOKEN_PREFIX = "plue_runner_";
@@ -572,12 +573,36 @@ export class RunnerPool {
       );
       const requeued =
         requeue && row.status === "claimed" && row.assignment !== null && row.claimed_by_task_id !== null
-          ? await requeueIfUnstarted(tx, row.claimed_by_task_id, row.assignment)
+          ? await this.requeueIfUnstarted(tx, row.claimed_by_task_id, row.assignment)
           : false;
       return { ...ref, requeued, now: true, reason };
     });
     if (result?.requeued) await this.ctx.db.notify(QUEUED_CHANNEL, result.workloadId!);
     return result;
+  }
+
+  /**
+   * Puts a claimed workload that never started back in the queue (unless it had its share of
+   * runners) under a new task token: the runner that lost it may be silent rather than dead, and
+   * its copy of the old token must no longer reach the workload's events or repository.
+   */
+  private async requeueIfUnstarted(tx: Queryable, workloadId: string, sealed: Uint8Array): Promise<boolean> {
+    const r = await tx.query(
+      `SELECT 1 FROM workloads
+        WHERE id = $1 AND status = 'pending'
+          AND (SELECT count(*) FROM runner_pool WHERE claimed_by_task_id = $1) < $2
+          AND NOT EXISTS (SELECT 1 FROM runner_queue WHERE workload_id = $1)
+          FOR UPDATE`,
+      [workloadId, MAX_CLAIMS],
+    );
+    if (r.rowCount === 0) return false;
+    const token = newTaskToken();
+    await tx.query("UPDATE workloads SET token_hash = $2 WHERE id = $1", [workloadId, hashToken(token)]);
+    await tx.query("INSERT INTO runner_queue (workload_id, assignment) VALUES ($1, $2)", [
+      workloadId,
+      this.seal({ ...this.open(sealed), token }),
+    ]);
+    return true;
   }
 
   /** Seconds without a heartbeat after which a runner counts as gone: two poll periods. */
@@ -799,18 +824,6 @@ export class RunnerPool {
       throw new Error("cannot open a stored assignment: the replicas' PLUE_POOL_SECRET differs");
     }
   }
-}
-
-/** Puts a claimed workload that never started back in the queue, unless it had its share of runners. */
-async function requeueIfUnstarted(tx: Queryable, workloadId: string, sealed: Uint8Array): Promise<boolean> {
-  const r = await tx.query(
-    `INSERT INTO runner_queue (workload_id, assignment)
-     SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM workloads WHERE id = $1 AND status = 'pending')
-                     AND (SELECT count(*) FROM runner_pool WHERE claimed_by_task_id = $1) < $3
-     ON CONFLICT DO NOTHING`,
-    [workloadId, sealed, MAX_CLAIMS],
-  );
-  return r.rowCount > 0;
 }
 
 function deadlineSeconds(assignment: Assignment): number {

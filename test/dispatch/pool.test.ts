@@ -326,18 +326,26 @@ describe("abort", () => {
 describe("reaper", () => {
   it("fails a started workload whose runner went silent, and re-queues one that never started", async () => {
     const reapedBefore = await metric("plue_runner_reaped_total", { reason: "silent" });
-    let first = true;
+    const runnersOf: ScriptedRunner[] = [];
+    const asked: Record<string, number> = {};
     p.backend.opts.script = async (r) => {
-      if (first) {
-        first = false;
+      runnersOf.push(r);
+      if (runnersOf.length === 1) {
         p.backend.vanish(p.backend.holding(r.workloadId)!.pod); // lost before sending anything
         return;
       }
+      // While the workload runs again, each runner's token is tried on its events callback.
+      asked.lost = (
+        await runnersOf[0]!.post({ events: [{ seq: 1, type: "token", data: { text: "x" } }] })
+      ).status;
       await quick(r);
     };
     await standing(1);
     const requeued = await run();
     expect((await p.ended(requeued, 15_000)).status).toBe("succeeded");
+    // The re-queued workload went out under a new task token; the lost runner's copy opened nothing.
+    expect(runnersOf[1]!.assignment.token).not.toBe(runnersOf[0]!.assignment.token);
+    expect(asked.lost).toBe(401);
     const held = () =>
       p.ctx.db.query<{ status: string; terminated_reason: string }>(
         "SELECT status, terminated_reason FROM runner_pool WHERE claimed_by_task_id = $1 ORDER BY claimed_at",
