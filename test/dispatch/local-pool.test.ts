@@ -11,7 +11,7 @@ import { registry } from "../../app/metrics";
 import { ExitCode } from "../../app/wire/protocol";
 import { GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
-import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
+import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
 import { waitFor } from "../helpers/standby-runner";
 import { pushRepo, waitForRuns } from "../runs/helpers";
 
@@ -20,12 +20,9 @@ let alice: ApiClient;
 let fake: FakeAnthropic;
 let executor: WarmPoolExecutor;
 const git = new GitClient();
-const saved = { key: process.env.ANTHROPIC_API_KEY, url: process.env.ANTHROPIC_BASE_URL };
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  process.env.ANTHROPIC_API_KEY = "sk-test";
-  process.env.ANTHROPIC_BASE_URL = fake.url;
+  fake = await startFakeModelForRunners(); // the runners call it
   p = await startAgentPlatform({
     executor: false, // the app's own: RUNNER_MODE=local with a warm pool
     env: {
@@ -45,13 +42,6 @@ afterAll(async () => {
   await p?.close();
   await fake?.close();
   git.cleanup();
-  for (const [k, v] of [
-    ["ANTHROPIC_API_KEY", saved.key],
-    ["ANTHROPIC_BASE_URL", saved.url],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
 });
 
 const available = async () =>

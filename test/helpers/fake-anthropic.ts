@@ -214,3 +214,28 @@ async function stream(
   await send("message_stop", {});
   res.end();
 }
+
+/**
+ * The fake model for runner processes: they inherit the SDK's standard variables from the server's
+ * environment, so ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL point at the fake until `close`, which
+ * also puts the environment back as it was.
+ */
+export async function startFakeModelForRunners(): Promise<FakeAnthropic> {
+  const fake = await startFakeAnthropic();
+  const stop = fake.close;
+  const saved = {
+    ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY,
+    ANTHROPIC_BASE_URL: process.env.ANTHROPIC_BASE_URL,
+  };
+  process.env.ANTHROPIC_API_KEY = "sk-test";
+  process.env.ANTHROPIC_BASE_URL = fake.url;
+  return Object.assign(fake, {
+    async close() {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await stop();
+    },
+  });
+}

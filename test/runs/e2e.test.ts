@@ -6,20 +6,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
-import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
+import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
 import { EXAMPLES, type Json, pushMore, pushRepo, runLog, step, waitForRun, waitForRuns } from "./helpers";
 
 let p: AgentPlatform;
 let alice: ApiClient;
 let fake: FakeAnthropic;
 const git = new GitClient();
-const saved = { key: process.env.ANTHROPIC_API_KEY, url: process.env.ANTHROPIC_BASE_URL };
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  // Runners inherit the SDK's standard variables from the server's environment.
-  process.env.ANTHROPIC_API_KEY = "sk-test";
-  process.env.ANTHROPIC_BASE_URL = fake.url;
+  fake = await startFakeModelForRunners(); // the runners call it
   p = await startAgentPlatform({
     executor: false, // the app's own executor: RUNNER_MODE=local, runner processes
     env: { RUNNER_MODE: "local", PLUE_SANDBOX: "auto" },
@@ -32,13 +28,6 @@ afterAll(async () => {
   await p.close();
   await fake.close();
   git.cleanup();
-  for (const [k, v] of [
-    ["ANTHROPIC_API_KEY", saved.key],
-    ["ANTHROPIC_BASE_URL", saved.url],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
 });
 
 const HELLO = `from plue import workflow, push

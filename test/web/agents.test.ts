@@ -9,7 +9,7 @@
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { cloneUrl, createRepo, GitClient } from "../git/client";
-import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
+import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { launchBrowser, newContext, signIn, waitForTitle, withScreenshots } from "./browser";
 
@@ -19,13 +19,9 @@ let browser: Browser;
 let context: BrowserContext & { errors: string[] };
 let page: Page;
 const git = new GitClient();
-const saved = { key: process.env.ANTHROPIC_API_KEY, url: process.env.ANTHROPIC_BASE_URL };
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
-  // Runners inherit the SDK's standard variables from the server's environment.
-  process.env.ANTHROPIC_API_KEY = "sk-test";
-  process.env.ANTHROPIC_BASE_URL = fake.url;
+  fake = await startFakeModelForRunners(); // the runners call it
   const launching = launchBrowser();
   p = await startTestPlatform({ PLUE_SEED_DEMO: "true" });
   // As `plue dev` does: the first run then starts as fast as later ones.
@@ -40,13 +36,6 @@ afterAll(async () => {
   await p?.close();
   await fake?.close();
   git.cleanup();
-  for (const [k, v] of [
-    ["ANTHROPIC_API_KEY", saved.key],
-    ["ANTHROPIC_BASE_URL", saved.url],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
 });
 
 const test = (name: string, fn: () => Promise<void>) =>
