@@ -3,7 +3,8 @@
  *   POST /api/sessions                 {repo?: "owner/name", title?} → 201 session
  *   GET  /api/sessions/:id             → session with its latest run
  *   GET  /api/sessions/:id/messages    → history (text, tool_use, tool_result parts)
- *   POST /api/sessions/:id/run         {message} → 202 {workload_id}
+ *   POST /api/sessions/:id/run         {message} → 202 {workload_id, runs}; on a repository the
+ *                                      message also starts its chat/mention workflows (runs)
  *   POST /api/sessions/:id/abort       → 202 {workload_id, status: "aborting"}; 409 when idle
  *   GET  /api/sessions/:id/stream      SSE; Last-Event-ID or ?lastEventId=, ?follow=1
  */
@@ -45,7 +46,17 @@ export function sessionsRouter(ctx: AppContext): Router {
 
   router.post("/api/sessions/:id/run", async (req, res) => {
     const { message } = parseBody(RunRequest, req.body);
-    res.status(202).json(await sessions.run(res.locals.user!, req.params.id, message));
+    const user = res.locals.user!;
+    const started = await sessions.run(user, req.params.id, message);
+    // On a repository, the message is also a chat event (and its @handles mentions) for workflows.
+    // The agent already runs: a failure here is logged, not answered.
+    const runs = started.repo_id
+      ? await ctx.runs.onChatMessage(user, started.repo_id, req.params.id, message).catch((err) => {
+          ctx.log.error({ err, session: req.params.id }, "starting chat workflows failed");
+          return [];
+        })
+      : [];
+    res.status(202).json({ workload_id: started.workload_id, runs });
   });
 
   router.post("/api/sessions/:id/abort", async (req, res) => {

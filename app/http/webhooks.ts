@@ -3,6 +3,7 @@
  *   POST /api/webhooks/push   {repository: "owner/name", ref, before, after, paths?}
  *   POST /api/webhooks/pr     {repository, action, number?, base, head, base_sha?, head_sha?, title?, paths?}
  *   POST /api/webhooks/issue  {repository, action, number?, title?, labels?}
+ *   POST /api/webhooks/mention {repository, handle, body?}   (a mention elsewhere, say a comment)
  * → 202 {delivery, runs: [{id, workflow, path, status, error}]}
  *
  * Authentication is the body's signature: `X-Plue-Signature-256: sha256=<hex HMAC-SHA256 of the raw
@@ -25,7 +26,7 @@ export const SIGNATURE_HEADER = "x-plue-signature-256";
 export const DELIVERY_HEADER = "x-plue-delivery";
 const DELIVERY_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
-const KINDS = { push: "push", pr: "pull_request", issue: "issue" } as const;
+const KINDS = { push: "push", pr: "pull_request", issue: "issue", mention: "mention" } as const;
 type HookName = keyof typeof KINDS;
 
 const Envelope = z.looseObject({

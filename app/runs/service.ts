@@ -184,6 +184,32 @@ export class RunService {
   }
 
   /**
+   * A chat message in a session on a repository: a `chat` event, and a `mention` event for each
+   * `@handle` in it, at the head of the default branch; matching workflows run in `agent` mode
+   * with the session. Only a user who may start the repository's runs (its owner or an admin)
+   * starts them: anyone may chat about a public repository, not spend its runners.
+   */
+  async onChatMessage(user: User, repoId: number, sessionId: string, message: string): Promise<CreatedRun[]> {
+    const repo = await this.ctx.git.repos.byId(repoId);
+    if (!repo || !canWrite({ user }, repo)) return [];
+    const commit = await this.ctx.git.resolveRef(repo, repo.defaultBranch).catch(() => undefined);
+    if (!commit) return []; // an empty repository has no workflows
+    const ref = `refs/heads/${repo.defaultBranch}`;
+    const events: WorkflowEventInput[] = [
+      { kind: "chat", session_id: sessionId, message },
+      ...mentions(message).map((handle) => ({
+        kind: "mention" as const,
+        handle,
+        body: message,
+        session_id: sessionId,
+      })),
+    ];
+    const created: CreatedRun[] = [];
+    for (const event of events) created.push(...(await this.trigger({ repo, event, commit, ref })));
+    return created;
+  }
+
+  /**
    * `POST …/workflows/:name/dispatch`: a manual run of one workflow at a ref (default branch).
    * 404 when no workflow file at that commit defines it, 422 when its triggers refuse the
    * dispatch (no manual trigger, a missing or unknown input).
@@ -507,9 +533,11 @@ export class RunService {
 
   /** The session a chat or mention run belongs to (mode `agent`), when it names an existing one. */
   private async sessionFor(event: WorkflowEvent): Promise<string | null> {
-    if (event.kind !== "chat" || !event.session_id || !UUID.test(event.session_id)) return null;
-    const r = await this.db.query("SELECT 1 FROM sessions WHERE id = $1", [event.session_id]);
-    return r.rowCount > 0 ? event.session_id : null;
+    if (event.kind !== "chat" && event.kind !== "mention") return null;
+    const sessionId = event.session_id;
+    if (typeof sessionId !== "string" || !UUID.test(sessionId)) return null;
+    const r = await this.db.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
+    return r.rowCount > 0 ? sessionId : null;
   }
 
   /** Paths changed by a push, for `paths=` filters; undefined when unknown (new branch, too many). */
@@ -589,4 +617,15 @@ function needsPaths(files: LoadedWorkflowFile[]): boolean {
 function stem(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
   return base.endsWith(".py") ? base.slice(0, -3) : base;
+}
+
+/** Most mentions one message starts workflows for. */
+const MAX_MENTIONS = 5;
+
+/** The distinct `@handle`s in a message (lower case; not an address like a@b.c), at most MAX_MENTIONS. */
+export function mentions(message: string): string[] {
+  const handles = [...message.matchAll(/(?<![\w.@])@([A-Za-z0-9][A-Za-z0-9_-]{0,38})/g)].map((m) =>
+    m[1]!.toLowerCase(),
+  );
+  return [...new Set(handles)].slice(0, MAX_MENTIONS);
 }

@@ -102,8 +102,8 @@ export class SessionService {
   }
 
   /** Stores the user message and starts a run; 409 while another run is in progress. */
-  async run(user: User, id: string, text: string): Promise<{ workload_id: string }> {
-    const assignment = await this.ctx.db.transaction(async (tx) => {
+  async run(user: User, id: string, text: string): Promise<{ workload_id: string; repo_id: number | null }> {
+    const started = await this.ctx.db.transaction(async (tx) => {
       const s = await this.owned(tx, user, id, true);
       if (s.status === "running" || s.status === "aborting") {
         throw conflict(`session ${id} already has a run in progress; abort it or wait for it to end`, "busy");
@@ -131,12 +131,12 @@ export class SessionService {
         assignment.workload.id,
       ]);
       await tx.query("UPDATE sessions SET status = 'running', updated_at = now() WHERE id = $1", [id]);
-      return assignment;
+      return { assignment, repoId: s.repo_id };
     });
     // Streams waiting for a run (or following the session) learn of it now.
     await this.hub.signal(sessionTopic(id));
-    await this.dispatcher.dispatch(assignment);
-    return { workload_id: assignment.workload.id };
+    await this.dispatcher.dispatch(started.assignment);
+    return { workload_id: started.assignment.workload.id, repo_id: started.repoId };
   }
 
   /** Asks the running workload to stop; 409 when nothing is running. */

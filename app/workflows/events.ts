@@ -62,6 +62,8 @@ export const MentionEventSchema = z.looseObject({
   /** Who was mentioned, with or without `@`. */
   handle: z.string().min(1),
   body: z.string().optional(),
+  /** The chat session the mention was made in, if any: the run then belongs to it. */
+  session_id: z.string().optional(),
 });
 
 export const WorkflowEventSchema = z.discriminatedUnion("kind", [

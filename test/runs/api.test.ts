@@ -8,6 +8,7 @@ import { EventSource } from "eventsource";
 import type { z } from "zod";
 import { createApp } from "../../app/http/app";
 import { signBody } from "../../app/http/webhooks";
+import { mentions } from "../../app/runs/service";
 import type { Plan } from "../../app/wire/plan";
 import type { StreamEvent, WorkflowWorkload } from "../../app/wire/protocol";
 
@@ -76,7 +77,7 @@ afterAll(async () => {
 });
 
 async function hook(
-  name: "push" | "pr" | "issue",
+  name: "push" | "pr" | "issue" | "mention",
   payload: unknown,
   opts: { delivery?: string | null; signature?: string | null; body?: string; base?: string } = {},
 ) {
@@ -384,21 +385,77 @@ describe("runs", () => {
     expect((await waitForRun(alice, ok.body.id)).trigger_context.inputs).toEqual({ n: 5 });
   });
 
-  it("records chat runs in agent mode with their session", async () => {
+  it("starts chat and mention workflows from a chat message on the repository, in agent mode with its session", async () => {
     await pushRepo(git, p.url, alice, "alice", "chatty", {
-      ".plue/workflows/c.py": `from plue import workflow, chat\n\n@workflow(triggers=[chat()])\ndef answer(ctx):\n    ctx.run(name="a", cmd="true")\n`,
+      ".plue/workflows/c.py": `from plue import workflow, chat, mention
+
+@workflow(triggers=[chat()])
+def answer(ctx):
+    ctx.run(name="a", cmd="true")
+
+@workflow(triggers=[mention(handle="plue")])
+def summoned(ctx):
+    ctx.run(name="s", cmd="true")
+`,
     });
-    const session = await alice.ok("POST", "/api/sessions", { repo: "alice/chatty" });
-    const repo = (await p.ctx.git.repos.find("alice", "chatty"))!;
-    const commit = (await p.ctx.git.resolveRef(repo, "main"))!;
-    const [created] = await p.ctx.runs.trigger({
-      repo,
-      event: { kind: "chat", session_id: session.id, message: "hi" },
-      commit,
-      ref: "refs/heads/main",
-    });
-    const run = await waitForRun(alice, created!.id);
-    expect(run).toMatchObject({ mode: "agent", session_id: session.id, event: "chat", status: "success" });
+    // The chat's own agent answers too: the runner double plays it as one token and done.
+    p.executor.script = async (r) => {
+      if (r.assignment.workload.type === "workflow") return completeAll(r);
+      await r.tokens(["ok"]);
+      await r.event("done", { reason: "end_turn" });
+    };
+    try {
+      const session = await alice.ok("POST", "/api/sessions", { repo: "alice/chatty" });
+      const sent = await alice.ok("POST", `/api/sessions/${session.id}/run`, {
+        message: "@Plue please look, and @bob too (mail bob@example.com)",
+      });
+      expect(sent.workload_id).toEqual(expect.any(String));
+      expect(sent.runs.map((r: Json) => r.workflow).sort()).toEqual(["answer", "summoned"]);
+      for (const created of sent.runs) {
+        const run = await waitForRun(alice, created.id);
+        expect(run).toMatchObject({ mode: "agent", session_id: session.id, status: "success" });
+      }
+      const byWorkflow = Object.fromEntries(
+        await Promise.all(
+          sent.runs.map(async (r: Json) => [r.workflow, await alice.ok("GET", `/api/runs/${r.id}`)]),
+        ),
+      );
+      expect(byWorkflow.answer).toMatchObject({
+        event: "chat",
+        trigger_context: { message: expect.any(String) },
+      });
+      expect(byWorkflow.summoned).toMatchObject({ event: "mention", trigger_context: { handle: "plue" } });
+
+      // Bob may chat about alice's public repository, but not spend its runners.
+      const bobs = await bob.ok("POST", "/api/sessions", { repo: "alice/chatty" });
+      expect((await bob.ok("POST", `/api/sessions/${bobs.id}/run`, { message: "@plue hi" })).runs).toEqual(
+        [],
+      );
+      // A session on no repository starts no workflow.
+      const loose = await alice.ok("POST", "/api/sessions", {});
+      expect((await alice.ok("POST", `/api/sessions/${loose.id}/run`, { message: "@plue hi" })).runs).toEqual(
+        [],
+      );
+    } finally {
+      p.executor.script = completeAll;
+    }
+  });
+
+  it("starts mention workflows from the mention webhook", async () => {
+    const mentioned = await hook("mention", { repository: "alice/chatty", handle: "@plue", body: "see #3" });
+    expect(mentioned.status).toBe(202);
+    expect(mentioned.body.runs.map((r: Json) => r.workflow)).toEqual(["summoned"]);
+    const other = await hook("mention", { repository: "alice/chatty", handle: "bob" });
+    expect(other.body.runs).toEqual([]);
+    const bad = await hook("mention", { repository: "alice/chatty" });
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: "invalid_request" } } });
+  });
+});
+
+describe("mentions", () => {
+  it("finds each @handle once, in lower case, and not in e-mail addresses", () => {
+    expect(mentions("@Plue look; @bob, @plue again (a@b.c) @-no @x_y-z")).toEqual(["plue", "bob", "x_y-z"]);
+    expect(mentions("@a @b @c @d @e @f @g")).toHaveLength(5);
   });
 });
 
