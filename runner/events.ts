@@ -2,10 +2,12 @@
  * The runner's side of `POST /internal/tasks/:id/events` (DESIGN.md §4). Events get `seq`
  * numbers when they leave the queue, stay buffered until the app acknowledges them, and are
  * retried with exponential backoff; consecutive `token` events are coalesced for ~30 ms so a
- * fast model does not cost one request per delta. The ack's `abort` flag aborts `signal`.
+ * fast model does not cost one request per delta. The ack's `abort` flag aborts `signal`, and so
+ * does the abort long-poll (`abort_url`), which the client keeps open while it is open.
  */
 import type { Logger } from "pino";
 import {
+  AbortPoll,
   EventAck,
   EventData,
   type EventDataOf,
@@ -18,6 +20,10 @@ import {
 export interface EventClientOptions {
   /** Absolute URL of the events endpoint (the assignment's callback_url). */
   readonly url: string;
+  /** Absolute URL of the abort long-poll (the assignment's abort_url); watched while the client is open. */
+  readonly abortUrl?: string;
+  /** `wait` of each abort long-poll, in seconds. */
+  readonly abortWaitSeconds?: number;
   /** The task token (Bearer). */
   readonly token: string;
   /** How long token deltas wait to be sent together. */
@@ -67,8 +73,11 @@ function takeBatch(events: readonly RunnerEvent[]): RunnerEvent[] {
 }
 
 export class EventClient {
-  private readonly opts: Required<Omit<EventClientOptions, "log">> & Pick<EventClientOptions, "log">;
+  private readonly opts: Required<Omit<EventClientOptions, "log" | "abortUrl">> &
+    Pick<EventClientOptions, "log" | "abortUrl">;
   private readonly abortController = new AbortController();
+  /** Ends the abort long-poll when the client closes. */
+  private readonly closing = new AbortController();
   private pending: Pending[] = [];
   private unacked: RunnerEvent[] = [];
   private nextSeq = 1;
@@ -88,9 +97,42 @@ export class EventClient {
       maxBackoffMs: 5000,
       giveUpAfterMs: 120_000,
       requestTimeoutMs: 15_000,
+      abortWaitSeconds: 50,
       fetch: globalThis.fetch,
       ...opts,
     };
+    if (this.opts.abortUrl) void this.watchAborts(this.opts.abortUrl);
+  }
+
+  /**
+   * Long-polls the app for an abort until the client closes or the workload is aborted (then
+   * `signal` aborts, as for an ack's `abort`). An app that answers 401/403/404 no longer knows
+   * the workload: the event callback finds out and reports it; other failures retry with backoff.
+   */
+  private async watchAborts(url: string): Promise<void> {
+    const stop = AbortSignal.any([this.closing.signal, this.signal]);
+    let backoff = this.opts.initialBackoffMs;
+    const wait = this.opts.abortWaitSeconds;
+    while (!stop.aborted) {
+      try {
+        const res = await this.opts.fetch(`${url}?wait=${wait}`, {
+          headers: { authorization: `Bearer ${this.opts.token}` },
+          signal: AbortSignal.any([stop, AbortSignal.timeout(wait * 1000 + this.opts.requestTimeoutMs)]),
+        });
+        if ([401, 403, 404].includes(res.status)) return;
+        if (!res.ok) throw new Error(`abort poll answered ${res.status}`);
+        if (AbortPoll.parse(await res.json()).abort) {
+          if (!this.signal.aborted) this.abortController.abort(new Error("aborted by the app"));
+          return;
+        }
+        backoff = this.opts.initialBackoffMs;
+      } catch (err) {
+        if (stop.aborted) return;
+        this.opts.log?.debug({ err: (err as Error).message }, "abort poll failed; retrying");
+        await new Promise((r) => setTimeout(r, backoff * (0.75 + Math.random() * 0.5)));
+        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+      }
+    }
   }
 
   /** Aborted when the app answers `abort: true` or stops accepting this workload's events. */
@@ -252,6 +294,7 @@ export class EventClient {
       await this.flush();
     } finally {
       clearTimeout(this.timer);
+      this.closing.abort();
     }
   }
 }

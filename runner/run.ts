@@ -38,6 +38,7 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
   const log = opts.log;
   const events = new EventClient({
     url: assignment.callback_url,
+    abortUrl: assignment.abort_url,
     token: assignment.token,
     log,
     ...opts.events,

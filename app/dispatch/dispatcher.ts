@@ -11,6 +11,7 @@
  * anything), and after a second grace the app ends the workload itself, so an abort always ends.
  */
 import { timingSafeEqual } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { z } from "zod";
 import { hashToken, newToken } from "../auth/tokens";
 import type { AppContext } from "../context";
@@ -36,6 +37,8 @@ export function newTaskToken(): string {
   return newToken(TASK_TOKEN_PREFIX);
 }
 const ABORT_CHANNEL = "plue_workload_abort";
+/** Ends every abort long-poll when the dispatcher closes (not a workload id: those are UUIDs). */
+const CLOSING = "closing";
 const LIVE = ["pending", "running", "aborting"] as const;
 const LIVE_SQL = "('pending', 'running', 'aborting')";
 
@@ -143,6 +146,8 @@ export class Dispatcher {
   private readonly eventHandlers = new Map<WorkloadRow["type"], EventsHandler>();
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
   private abortListener?: Promise<unknown>;
+  /** Abort signals by workload id, for runners' abort long-polls. */
+  private readonly aborted = new EventEmitter().setMaxListeners(0);
   private closed = false;
 
   constructor(
@@ -195,6 +200,7 @@ export class Dispatcher {
       workload: { ...spec, id } as Assignment["workload"],
       token,
       callback_url: `${appUrl}/internal/tasks/${id}/events`,
+      abort_url: `${appUrl}/internal/tasks/${id}/abort`,
       app_url: appUrl,
     };
   }
@@ -285,8 +291,32 @@ export class Dispatcher {
     return ended;
   }
 
+  /**
+   * Resolves true once the workload is aborting (at once if it already is), false after `waitMs`
+   * or when this replica closes: a runner's abort long-poll. The caller checked its task token.
+   */
+  async waitForAbort(workloadId: string, waitMs: number): Promise<boolean> {
+    await this.listenForAborts();
+    if (this.closed) return false;
+    return new Promise<boolean>((resolve) => {
+      const settle = (abort: boolean) => {
+        clearTimeout(timer);
+        this.aborted.off(workloadId, settle).off(CLOSING, settle);
+        resolve(abort);
+      };
+      const timer = setTimeout(() => settle(false), waitMs);
+      this.aborted.on(workloadId, settle).on(CLOSING, settle);
+      // Subscribed first, then read: an abort between the two is seen either way.
+      this.ctx.db
+        .query<{ status: string }>("SELECT status FROM workloads WHERE id = $1", [workloadId])
+        .then((r) => r.rows[0]?.status === "aborting" && settle(true))
+        .catch(() => settle(false));
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.aborted.emit(CLOSING, false);
     for (const id of [...this.timers.keys()]) this.clearTimers(id);
     await this.executor.close();
   }
@@ -343,7 +373,10 @@ export class Dispatcher {
 
   /** Aborts taken by other replicas reach this one's executor. Best effort: acks carry them too. */
   private async listenForAborts(): Promise<void> {
-    this.abortListener ??= this.ctx.db.listen(ABORT_CHANNEL, (id) => this.scheduleStop(id, false));
+    this.abortListener ??= this.ctx.db.listen(ABORT_CHANNEL, (id) => {
+      this.aborted.emit(id, true);
+      this.scheduleStop(id, false);
+    });
     try {
       await this.abortListener;
     } catch (err) {

@@ -6,12 +6,23 @@
  *   401 no/invalid token · 403 another workload's token · 404 unknown workload ·
  *   409 workload_ended (with `ack`) or seq_gap (with `expected_seq`) ·
  *   400 malformed or inconsistent batch · 413 too many events or too many bytes.
+ *
+ * `GET /internal/tasks/:id/abort?wait=<s>` (same token) → `{abort}`: true as soon as the workload
+ * is aborted, false after `wait` seconds (default and most MAX_ABORT_WAIT_SECONDS). A runner keeps
+ * one open while it works, so it stops at once even while it waits on the model. 401 once the
+ * workload has ended (its token is cleared), 403 for another workload's token.
  */
 import { type Request, type Response, Router } from "express";
 import type { AppContext } from "../context";
-import { EventRejectionError } from "../dispatch/dispatcher";
+import { EventRejectionError, workloadForTaskToken } from "../dispatch/dispatcher";
 import { InvalidBatchError, SeqGapError } from "../events/store";
-import { EventBatch, type EventRejection, MAX_BATCH_EVENTS } from "../wire/protocol";
+import {
+  type AbortPoll,
+  EventBatch,
+  type EventRejection,
+  MAX_ABORT_WAIT_SECONDS,
+  MAX_BATCH_EVENTS,
+} from "../wire/protocol";
 import { tokenFrom } from "./auth";
 import { HttpError, parseBody } from "./errors";
 
@@ -27,7 +38,47 @@ export function internalTasksRouter(ctx: AppContext): Router {
       reject(res, err);
     }
   });
+  router.get("/internal/tasks/:id/abort", async (req, res) => {
+    try {
+      const wait = waitSeconds(req.query.wait);
+      const id = await authorize(ctx, req);
+      // A runner that goes away stops waiting for it (its connection closes).
+      const gone = new Promise<boolean>((resolve) => res.once("close", () => resolve(false)));
+      const abort = await Promise.race([ctx.dispatcher.waitForAbort(id, wait * 1000), gone]);
+      if (!res.writableEnded && !res.destroyed) res.json({ abort } satisfies AbortPoll);
+    } catch (err) {
+      reject(res, err);
+    }
+  });
   return router;
+}
+
+function waitSeconds(raw: unknown): number {
+  if (raw === undefined) return MAX_ABORT_WAIT_SECONDS;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !Number.isInteger(n) || n < 0 || n > MAX_ABORT_WAIT_SECONDS) {
+    throw new EventRejectionError(
+      400,
+      "invalid_request",
+      `wait is a whole number of seconds from 0 to ${MAX_ABORT_WAIT_SECONDS}`,
+    );
+  }
+  return n;
+}
+
+/** The workload id of the URL, once the bearer task token is shown to be that live workload's. */
+async function authorize(ctx: AppContext, req: Request): Promise<string> {
+  const token = tokenFrom(req.headers.authorization);
+  if (!token)
+    throw new EventRejectionError(401, "unauthorized", "a task token is required (Authorization: Bearer)");
+  const id = req.params.id as string;
+  if (!UUID.test(id)) throw new EventRejectionError(404, "not_found", `no workload ${id}`);
+  const grant = await workloadForTaskToken(ctx.db, token);
+  if (!grant)
+    throw new EventRejectionError(401, "unauthorized", "the task token is not valid (or the workload ended)");
+  if (grant.workloadId !== id)
+    throw new EventRejectionError(403, "forbidden", "the task token is for another workload");
+  return id;
 }
 
 async function accept(ctx: AppContext, req: Request) {

@@ -78,6 +78,12 @@ export const EventBatch = z.object({ events: z.array(RunnerEvent).min(1).max(MAX
 export const EventAck = z.object({ ack: z.number().int().min(0), abort: z.boolean() });
 export type EventAck = z.infer<typeof EventAck>;
 
+/** `GET /internal/tasks/:id/abort?wait=<s>` (task token as bearer): whether the workload is aborted. */
+export const AbortPoll = z.object({ abort: z.boolean() });
+export type AbortPoll = z.infer<typeof AbortPoll>;
+/** Longest `wait` of an abort long-poll, in seconds (load balancers allow more; see constructs/k8s/app.ts). */
+export const MAX_ABORT_WAIT_SECONDS = 60;
+
 /**
  * A rejected batch: `{error:{code, message, …}}` with its HTTP status. Nothing of a rejected
  * batch is stored. What a runner does with each code:
@@ -191,6 +197,12 @@ export const Assignment = z.object({
   token: z.string(),
   /** Absolute URL of `POST /internal/tasks/:id/events`. */
   callback_url: z.string().url(),
+  /**
+   * Absolute URL of `GET /internal/tasks/:id/abort?wait=<s>`: a long-poll answered `{abort: true}`
+   * as soon as the workload is aborted, so a runner waiting on the model stops at once instead of
+   * at its next batch. Optional: a runner without it learns from acks and executor signals.
+   */
+  abort_url: z.string().url().optional(),
   /** Base URL of the app as the runner reaches it. */
   app_url: z.string().url(),
 });

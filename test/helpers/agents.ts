@@ -43,7 +43,8 @@ export async function startAgentPlatform(opts: AgentPlatformOptions = {}): Promi
   let executor: ScriptedExecutor | undefined;
   const platform = await startPlatform(config, {
     db,
-    log: createLogger("silent"),
+    // PLUE_TEST_LOG=debug shows the server's (and its runners') logs while a test is debugged.
+    log: createLogger((process.env.PLUE_TEST_LOG as "debug" | undefined) ?? "silent"),
     services: {
       executor: opts.executor === false ? undefined : (hooks) => (executor = new ScriptedExecutor(hooks)),
       sse: { heartbeatMs: 15_000, retryMs: 50, ...opts.sse },

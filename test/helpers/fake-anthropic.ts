@@ -95,7 +95,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     if ("error" in script) return sendError(res, requestId, script.error, script.headers);
     open++;
     try {
-      await stream(res, req, requestId, recorded.body?.model ?? "claude-test", script);
+      await stream(res, requestId, recorded.body?.model ?? "claude-test", script);
     } finally {
       open--;
     }
@@ -139,7 +139,6 @@ function sendError(
 
 async function stream(
   res: http.ServerResponse,
-  req: http.IncomingMessage,
   requestId: string,
   model: string,
   script: StreamReply,
@@ -197,7 +196,8 @@ async function stream(
     await send("content_block_stop", { index });
   }
   if (script.hang) {
-    while (!gone && !req.destroyed) await sleep(20);
+    // Until the client goes away (`req.destroyed` is no sign of that: it is set once the body is read).
+    while (!gone) await sleep(20);
     return;
   }
   if (script.streamError) {

@@ -143,6 +143,43 @@ it("ends a run gracefully when aborted mid-stream, and the session stays usable"
   }
 });
 
+it("hears an abort on its long-poll while the model says nothing, before the executor signals it", async () => {
+  fake.enqueue({ content: [], hang: true }); // the model starts its answer and goes quiet
+  const executor = p.ctx.dispatcher.executor;
+  const signalled: string[] = [];
+  const abort = executor.abort.bind(executor);
+  executor.abort = (id) => {
+    signalled.push(id);
+    return abort(id);
+  };
+  try {
+    const session = (await alice.ok("POST", "/api/sessions", {})).id as string;
+    const { workload_id } = await run(session, "Think hard");
+    await waitUntil(async () => fake.open === 1, "the model request");
+    const s = stream(session);
+    try {
+      expect((await alice.request("POST", `/api/sessions/${session}/abort`)).status).toBe(202);
+      expect(await s.end()).toMatchObject({ type: "done", data: { reason: "aborted" } });
+    } finally {
+      s.close();
+    }
+    // The runner ended it itself, within the dispatcher's grace: the executor was never asked to.
+    expect(signalled).not.toContain(workload_id);
+    await waitUntil(async () => fake.open === 0, "the model request to be cancelled");
+  } finally {
+    executor.abort = abort;
+  }
+});
+
+/** Polls `check` every 20 ms for up to 10 s. */
+async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 it("fails the workload with a reason when its runner is killed mid-run", async () => {
   fake.enqueue({ content: [{ type: "text", text: "Working" }], hang: true });
   const session = (await alice.ok("POST", "/api/sessions", {})).id as string;

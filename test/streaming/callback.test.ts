@@ -225,3 +225,43 @@ describe("POST /internal/tasks/:id/events", () => {
     expect(second.assignment.callback_url).toBe(`${p.url}/internal/tasks/${second.workloadId}/events`);
   });
 });
+
+describe("GET /internal/tasks/:id/abort", () => {
+  const poll = (runner: ScriptedRunner, query = "", token: string | null = runner.assignment.token) =>
+    fetch(`${runner.assignment.abort_url}${query}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+
+  it("answers false when the wait ends, and true as soon as the workload is aborted", async () => {
+    const { session, runner, release } = await startRun();
+    expect(runner.assignment.abort_url).toBe(`${p.url}/internal/tasks/${runner.workloadId}/abort`);
+    const quiet = await poll(runner, "?wait=0");
+    expect([quiet.status, await quiet.json()]).toEqual([200, { abort: false }]);
+
+    const waiting = poll(runner, "?wait=30");
+    await new Promise((r) => setTimeout(r, 100)); // the poll is open before the abort
+    await alice.ok("POST", `/api/sessions/${session}/abort`);
+    const heard = await waiting; // well before its 30 s
+    expect(await heard.json()).toEqual({ abort: true });
+    expect(await (await poll(runner, "?wait=30")).json()).toEqual({ abort: true }); // already aborting
+    release();
+  });
+
+  it("refuses a missing token, another workload's token, a bad wait and an ended workload", async () => {
+    const a = await startRun();
+    const b = await startRun();
+    const status = async (res: Promise<Response>) => {
+      const r = await res;
+      return [r.status, (await r.json()).error.code];
+    };
+    expect(await status(poll(a.runner, "?wait=0", null))).toEqual([401, "unauthorized"]);
+    expect(await status(poll(a.runner, "?wait=0", b.runner.assignment.token))).toEqual([403, "forbidden"]);
+    for (const wait of ["x", "61", "-1", "1.5"]) {
+      expect(await status(poll(a.runner, `?wait=${wait}`))).toEqual([400, "invalid_request"]);
+    }
+    await a.runner.event("done", { reason: "end_turn" });
+    expect(await status(poll(a.runner, "?wait=0"))).toEqual([401, "unauthorized"]);
+    a.release();
+    b.release();
+  });
+});
