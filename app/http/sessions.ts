@@ -1,5 +1,7 @@
 /**
  * Agent sessions API (DESIGN.md §4 Events):
+ *   GET  /api/sessions                 ?repo=owner/name&limit=20&before=<id> → {sessions, next}: your
+ *                                      chats, most recently active first; `next` continues the list
  *   POST /api/sessions                 {repo?: "owner/name", title?} → 201 session
  *   GET  /api/sessions/:id             → session with its latest run
  *   GET  /api/sessions/:id/messages    → history (text, tool_use, tool_result parts)
@@ -26,10 +28,23 @@ const CreateSession = z.object({
 
 const RunRequest = z.object({ message: z.string().trim().min(1).max(100_000) });
 
+const ListSessions = z.object({
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/, "a repository as owner/name")
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  before: z.string().uuid().optional(),
+});
+
 export function sessionsRouter(ctx: AppContext): Router {
   const { sessions, events, db } = ctx;
   const router = Router();
   router.use("/api/sessions", requireUser);
+
+  router.get("/api/sessions", async (req, res) => {
+    res.json(await sessions.list(res.locals.user!, parseBody(ListSessions, req.query)));
+  });
 
   router.post("/api/sessions", async (req, res) => {
     const input = parseBody(CreateSession, req.body ?? {});

@@ -29,6 +29,9 @@ export interface SessionView {
   updated_at: string;
 }
 
+/** A session in a list: what a list of chats shows. */
+export type SessionSummary = Omit<SessionView, "run">;
+
 export interface MessageView {
   id: number;
   role: "user" | "assistant";
@@ -93,6 +96,52 @@ export class SessionService {
       run: run ? { workload_id: run.id, status: run.status, created_at: iso(run.created_at) } : null,
       created_at: iso(s.created_at),
       updated_at: iso(s.updated_at),
+    };
+  }
+
+  /**
+   * The user's sessions, most recently active first; `repo` keeps those about one repository,
+   * `before` (a session id) continues after that session. One more than `limit` is read to know
+   * whether there is a next page.
+   */
+  async list(
+    user: User,
+    query: { repo?: string; limit: number; before?: string },
+  ): Promise<{ sessions: SessionSummary[]; next: string | null }> {
+    const params: unknown[] = [user.id];
+    const where = ["s.user_id = $1"];
+    if (query.repo) {
+      const [owner, name] = query.repo.split("/");
+      params.push(owner, name);
+      where.push(`r.owner = $${params.length - 1} AND r.name = $${params.length}`);
+    }
+    if (query.before) {
+      await this.owned(this.ctx.db, user, query.before); // 404 unless it is the user's
+      params.push(query.before);
+      // Compared in SQL: a timestamp through JavaScript would lose its microseconds.
+      where.push(`(s.updated_at, s.id) < (SELECT updated_at, id FROM sessions WHERE id = $${params.length})`);
+    }
+    params.push(query.limit + 1);
+    const r = await this.ctx.db.query<Omit<SessionRow, "user_id" | "repo_id">>(
+      `SELECT s.id, s.title, s.status, s.created_at, s.updated_at,
+              CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo
+         FROM sessions s LEFT JOIN repositories r ON r.id = s.repo_id
+        WHERE ${where.join(" AND ")}
+        ORDER BY s.updated_at DESC, s.id DESC
+        LIMIT $${params.length}`,
+      params,
+    );
+    const page = r.rows.slice(0, query.limit);
+    return {
+      sessions: page.map((s) => ({
+        id: s.id,
+        title: s.title,
+        repo: s.repo,
+        status: s.status,
+        created_at: iso(s.created_at),
+        updated_at: iso(s.updated_at),
+      })),
+      next: r.rows.length > query.limit ? page.at(-1)!.id : null,
     };
   }
 

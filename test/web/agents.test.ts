@@ -102,6 +102,19 @@ test("chats from the repository page: tokens stream in, the tool call opens", as
   await expect(page.getByRole("button", { name: "Send" }).isEnabled()).resolves.toBe(true);
   await expect(page.getByRole("button", { name: "Stop" }).isDisabled()).resolves.toBe(true);
   expect(context.errors).toEqual([]);
+
+  // Another browser (nothing in its storage but the token) lists the chat on the home page.
+  const chatUrl = new URL(page.url()).pathname;
+  const elsewhere = await newContext(browser, p.url);
+  try {
+    await signIn(elsewhere, p.token);
+    const home = await elsewhere.newPage();
+    await home.goto("/");
+    const recent = home.locator("ul.recent a", { hasText: "Chat about demo/hello" }).first();
+    expect(await recent.getAttribute("href")).toBe(chatUrl);
+  } finally {
+    await elsewhere.close();
+  }
 });
 
 test("Stop ends a run mid-answer and the page says it stopped", async () => {

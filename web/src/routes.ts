@@ -77,5 +77,6 @@ export const api = {
   markdown: (owner: string, repo: string, commit: string, path: string) =>
     `/api/repos/${enc(owner)}/${enc(repo)}/markdown/${commit}/${encPath(path)}`,
   runs: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/runs`,
+  sessions: (limit: number) => `/api/sessions?limit=${limit}`,
   run: (id: string) => `/api/runs/${enc(id)}`,
 };

@@ -21,7 +21,6 @@ import type { ChatPart } from "../../../app/wire/protocol";
 import { auth, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle } from "../dom";
 import { urls } from "../routes";
-import { recentSessions } from "./home";
 
 const STATE_TEXT: Partial<Record<StreamState, string>> = {
   connecting: "Connecting…",
@@ -177,7 +176,6 @@ class ChatPage {
     const s = this.session;
     const title = s.title ?? (s.repo ? `Chat about ${s.repo}` : "Agent chat");
     setTitle(title);
-    recentSessions.remember({ id: s.id, title: s.title ?? "", repo: s.repo, at: s.updated_at });
     const form = h(
       "form",
       { class: "composer" },

@@ -3,35 +3,16 @@ import { apiJson, auth, type RepoView, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 
-const RECENT_KEY = "plue.recentSessions";
-const MAX_RECENT = 10;
+/** How many recent chats the home page lists. */
+const RECENT_CHATS = 10;
 
-export interface RecentSession {
+/** A chat as `GET /api/sessions` lists it. */
+interface SessionSummary {
   id: string;
-  title: string;
+  title: string | null;
   repo: string | null;
-  at: string;
+  updated_at: string;
 }
-
-/** Chats this browser opened (the API has no session list yet; see docs/web.md). */
-export const recentSessions = {
-  list(): RecentSession[] {
-    try {
-      const v = JSON.parse(localStorage.getItem(RECENT_KEY) ?? "[]");
-      return Array.isArray(v) ? (v as RecentSession[]) : [];
-    } catch {
-      return [];
-    }
-  },
-  remember(s: RecentSession): void {
-    const rest = recentSessions.list().filter((r) => r.id !== s.id);
-    try {
-      localStorage.setItem(RECENT_KEY, JSON.stringify([s, ...rest].slice(0, MAX_RECENT)));
-    } catch {
-      // storage full or disabled: the chat still works
-    }
-  },
-};
 
 interface SessionView {
   id: string;
@@ -42,7 +23,6 @@ interface SessionView {
 /** Creates a chat (about `repo`, if given) and opens it. */
 export async function startSession(repo?: string, title?: string): Promise<void> {
   const s = await apiJson<SessionView>("/api/sessions", { method: "POST", body: { repo, title } });
-  recentSessions.remember({ id: s.id, title: s.title ?? "", repo: s.repo, at: new Date().toISOString() });
   location.assign(urls.session(s.id));
 }
 
@@ -93,14 +73,20 @@ export async function renderHome(): Promise<void> {
     );
     return;
   }
-  const repos = await apiJson<RepoView[]>(api.repos()).catch(() => [] as RepoView[]);
+  const [repos, recent] = await Promise.all([
+    apiJson<RepoView[]>(api.repos()).catch(() => [] as RepoView[]),
+    apiJson<{ sessions: SessionSummary[] }>(api.sessions(RECENT_CHATS)).then(
+      (r) => r.sessions,
+      () => [] as SessionSummary[],
+    ),
+  ]);
   replace(
     main(),
     h("h1", { class: "visually-hidden" }, "Home"),
     config.agents.configured
       ? null
       : notice("warning", config.agents.message ?? "Agents are not configured."),
-    h("div", { class: "columns" }, reposSection(repos), chatSection(repos)),
+    h("div", { class: "columns" }, reposSection(repos), chatSection(repos, recent)),
   );
 }
 
@@ -181,7 +167,7 @@ function newRepoForm(): HTMLElement {
   return form;
 }
 
-function chatSection(repos: RepoView[]): HTMLElement {
+function chatSection(repos: RepoView[], recent: SessionSummary[]): HTMLElement {
   const status = h("p", { class: "inline-error", role: "alert" });
   const choices = ["demo/hello", ...repos.map((r) => `${r.owner}/${r.name}`)].filter(
     (v, i, a) => a.indexOf(v) === i,
@@ -214,7 +200,6 @@ function chatSection(repos: RepoView[]): HTMLElement {
       status.textContent = (err as Error).message;
     }
   });
-  const recent = recentSessions.list();
   return h(
     "section",
     { "aria-labelledby": "chat-title-h", class: "card" },
@@ -234,7 +219,7 @@ function chatSection(repos: RepoView[]): HTMLElement {
                 null,
                 h("a", { href: urls.session(s.id) }, s.title || (s.repo ? `Chat about ${s.repo}` : "Chat")),
                 " ",
-                time(s.at),
+                time(s.updated_at),
               ),
             ),
           ),
