@@ -18,6 +18,14 @@ export const APP_DATA_PATH = "/data";
  * is cut then resumes with Last-Event-ID.
  */
 export const LB_RESPONSE_TIMEOUT_SECONDS = 3600;
+/**
+ * How long a pod being replaced keeps serving after it is told to stop: the load balancer takes a
+ * few seconds to remove its endpoint (NEG), and requests it sends meanwhile must not be refused.
+ * Then SIGTERM: the app stops accepting, ends streams (clients resume elsewhere) and drains.
+ */
+export const PRE_STOP_SECONDS = 10;
+/** The app's own drain (PLUE_SHUTDOWN_GRACE_MS, 10 s) and margin, after the pre-stop wait. */
+const TERMINATION_GRACE_SECONDS = PRE_STOP_SECONDS + 30;
 
 export interface PlueAppProps {
   /** Distinguishes environments sharing a cluster (`alice`, `production`). */
@@ -127,6 +135,7 @@ export class PlueApp extends Construct {
       automountServiceAccountToken: true,
       securityContext: { user: 1000, group: 1000, fsGroup: 1000, ensureNonRoot: true },
       volumes: [],
+      terminationGracePeriod: Duration.seconds(TERMINATION_GRACE_SECONDS),
     });
     deployment.select(kplus.LabelSelector.of({ labels: { ...this.selector } }));
     const secret = (name: string) => kplus.Secret.fromSecretName(this, `Secret-${name}`, name);
@@ -168,6 +177,7 @@ export class PlueApp extends Construct {
       }),
       liveness: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, { periodSeconds: Duration.seconds(10) }),
       readiness: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, { periodSeconds: Duration.seconds(5) }),
+      lifecycle: { preStop: kplus.Handler.fromCommand(["sleep", String(PRE_STOP_SECONDS)]) },
     });
     const scratch = (name: string, path: string, size: Size) =>
       container.mount(path, kplus.Volume.fromEmptyDir(this, `Volume-${name}`, name, { sizeLimit: size }));

@@ -126,6 +126,15 @@ describe("environment charts", () => {
     expect(backend.spec.healthCheck).toMatchObject({ requestPath: "/api/health", port: 4000 });
   });
 
+  it("keep a replaced API pod serving until the load balancer has let it go, then give it time to drain", () => {
+    const pod = get("Deployment", "plue-api").spec.template.spec;
+    const wait = Number(pod.containers[0].lifecycle.preStop.exec.command.at(-1));
+    expect(pod.containers[0].lifecycle.preStop.exec.command[0]).toBe("sleep");
+    expect(wait).toBeGreaterThanOrEqual(5);
+    // The pre-stop wait, then the app's 10 s drain, inside the grace period.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(wait + 10);
+  });
+
   it("refuse a replica count that is not a positive integer", () => {
     expect(() =>
       environmentCharts({
