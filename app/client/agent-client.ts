@@ -121,7 +121,7 @@ export class AgentClient {
 
   /** Sends a message and streams the run it starts. */
   async run(sessionId: string, message: string): Promise<AgentStream> {
-    const { workload_id } = await this.call<{ workload_id: string }>(
+    const { workload_id, runs } = await this.call<{ workload_id: string; runs?: WorkflowRunRef[] }>(
       "POST",
       `/api/sessions/${enc(sessionId)}/run`,
       { message },
@@ -129,6 +129,7 @@ export class AgentClient {
     // Without a Last-Event-ID the stream starts at the beginning of the latest run: this one.
     const stream = this.stream(sessionId);
     stream.workloadId = workload_id;
+    stream.workflowRuns = runs ?? [];
     return stream;
   }
 
@@ -222,9 +223,18 @@ const CLOSED = 2;
 const MAX_UNITERATED = 10_000;
 const PERMANENT_STATUS = new Set([400, 401, 403, 404, 410]);
 
+/** A workflow run a chat message started (the repository's chat and mention workflows). */
+export interface WorkflowRunRef {
+  id: string;
+  workflow: string;
+  status: string;
+}
+
 export class AgentStream implements AsyncIterable<StreamEvent> {
   /** The workload of the run, once known. */
   workloadId?: string;
+  /** Workflow runs the message started besides this agent run (see `AgentClient.run`). */
+  workflowRuns: WorkflowRunRef[] = [];
   /** The id of the last event received; a new stream from here misses nothing. */
   lastEventId?: number;
   /** Why the stream failed, when `state` is `failed` without an `error` event. */

@@ -155,6 +155,27 @@ test("a model error is shown where the answer would have been, with what to do",
 
 // ---- workflow runs ----
 
+test("a message in a chat about a repository links the chat workflow run it started", async () => {
+  await createRepo(p.url, p.token, { name: "talk" });
+  const workflow = `from plue import workflow, chat\n\n@workflow(triggers=[chat()])\ndef greet(ctx):\n    ctx.run(name="hello", cmd="echo hello")\n`;
+  const dir = await git.repoWith("talk", { ".plue/workflows/chat.py": workflow });
+  await git.ok(["push", "-q", cloneUrl(p.url, "admin", "talk", p.token), "main"], dir);
+  fake.enqueue({ content: [{ type: "text", text: "Hello there." }] });
+
+  await page.goto("/admin/talk");
+  await page.getByRole("button", { name: "Chat with an agent about this repository" }).click();
+  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+  await send("Hi");
+  const started = page.locator(".msg-user .started-runs a", { hasText: "greet" });
+  await started.waitFor();
+  await page.locator(".run-status", { hasText: "Done." }).waitFor({ timeout: 30_000 });
+  await started.click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await page.locator(".run-facts", { hasText: "chat" }).waitFor();
+  await page.locator('.run-title [data-status="success"]').waitFor({ timeout: 45_000 });
+  expect(context.errors).toEqual([]);
+});
+
 const CI = `from plue import workflow, push, manual
 
 @workflow(triggers=[push()])

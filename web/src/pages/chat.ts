@@ -16,6 +16,7 @@ import {
   type SessionView,
   type StreamEvent,
   type StreamState,
+  type WorkflowRunRef,
 } from "../../../app/client/agent-client";
 import type { ChatPart } from "../../../app/wire/protocol";
 import { auth, serverConfig } from "../api";
@@ -284,6 +285,8 @@ class ChatPage {
     try {
       const stream = await this.client.run(this.session.id, text);
       this.input.value = "";
+      if (stream.workflowRuns.length > 0)
+        pending.querySelector(".msg-body")!.append(startedRuns(stream.workflowRuns));
       this.follow(stream);
     } catch (err) {
       pending.remove();
@@ -399,6 +402,12 @@ class ChatPage {
     this.status.textContent = text;
     this.status.dataset.state = state;
   }
+}
+
+/** "Started: review, triage": links to the workflow runs a message started. */
+function startedRuns(runs: WorkflowRunRef[]): HTMLElement {
+  const links = runs.flatMap((r, i) => [i > 0 ? ", " : "", h("a", { href: urls.run(r.id) }, r.workflow)]);
+  return h("p", { class: "started-runs muted" }, "Started workflows: ", ...links);
 }
 
 function userMessage(text: string, workloadId: string | null): HTMLLIElement {
