@@ -27,6 +27,8 @@ const EnvSchema = z.object({
   PLUE_RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   PLUE_WARM_POOL: z.coerce.number().int().min(0).max(64).default(0),
   PLUE_SANDBOX: z.enum(["auto", "gvisor", "bwrap", "none"]).default("auto"),
+  /** Runners: where workspaces (repository clones) go; the OS temp dir when unset. Runner pods set it. */
+  PLUE_WORKSPACE: z.string().startsWith("/", "an absolute path").optional(),
   PLUE_POOL_SECRET: z.string().min(16, "at least 16 characters").optional(),
   /** Warm pool: how long a runner's long-poll waits; runners silent for two of these are reaped. */
   PLUE_RUNNER_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(50),

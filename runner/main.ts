@@ -71,7 +71,8 @@ export async function main(): Promise<number> {
   );
   // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
   // tool schemas while it waits for the assignment, so a run starts with that done.
-  const sandbox = resolveSandbox(loadConfig(process.env).PLUE_SANDBOX);
+  const config = loadConfig(process.env);
+  const sandbox = resolveSandbox(config.PLUE_SANDBOX);
   sandbox.catch(() => {}); // reported by the run
   toolDefinitions();
   const controller = new AbortController();
@@ -83,7 +84,13 @@ export async function main(): Promise<number> {
   const run = async (assignment: Assignment, signal: AbortSignal) => {
     const workloadLog = log.child({ workload: assignment.workload.id });
     workloadLog.info({ type: assignment.workload.type }, "runner started");
-    const code = await runAssignment(assignment, { log: workloadLog, signal, sandbox });
+    const code = await runAssignment(assignment, {
+      log: workloadLog,
+      signal,
+      sandbox,
+      // In a runner pod: the workspace volume, not the small /tmp one.
+      workspaceBaseDir: config.PLUE_WORKSPACE,
+    });
     workloadLog.info({ code }, "runner finished");
     return code;
   };

@@ -14,7 +14,7 @@ describe("configuration", () => {
   it("names each bad variable and what it expected", () => {
     let err: unknown;
     try {
-      loadConfig({ PORT: "99999", DATABASE_URL: "mysql://x", RUNNER_MODE: "docker" });
+      loadConfig({ PORT: "99999", DATABASE_URL: "mysql://x", RUNNER_MODE: "docker", PLUE_WORKSPACE: "ws" });
     } catch (e) {
       err = e;
     }
@@ -23,6 +23,7 @@ describe("configuration", () => {
     expect(msg).toContain('PORT="99999"');
     expect(msg).toContain('DATABASE_URL="mysql://x": a postgres:// or postgresql:// URL');
     expect(msg).toMatch(/RUNNER_MODE="docker": .*local.*in-process.*kubernetes/);
+    expect(msg).toContain('PLUE_WORKSPACE="ws": an absolute path');
   });
 
   it("PLUE_DATA_DIR moves the data directory", () => {

@@ -3,6 +3,9 @@
  * model and stand-in event endpoints: completion, the concurrency queue, abort, and a runner
  * that is killed mid-run.
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pino from "pino";
 import type { ExecutorHooks } from "../../app/dispatch/executor";
 import { InProcessExecutor } from "../../app/dispatch/in-process";
@@ -11,29 +14,18 @@ import type { ExitInfo } from "../../app/dispatch/slots";
 import { ExitCode } from "../../app/wire/protocol";
 import { agentAssignment } from "../helpers/assignments";
 import { type EventsSink, startEventsSink } from "../helpers/events-sink";
-import { type FakeAnthropic, startFakeAnthropic } from "../helpers/fake-anthropic";
+import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
 
 const log = pino({ level: "silent" });
 let fake: FakeAnthropic;
 const sinks: EventsSink[] = [];
-const savedEnv = { key: process.env.ANTHROPIC_API_KEY, url: process.env.ANTHROPIC_BASE_URL };
-
 beforeAll(async () => {
-  fake = await startFakeAnthropic();
   // The in-process runner reads the SDK's standard variables from this process.
-  process.env.ANTHROPIC_API_KEY = "sk-test";
-  process.env.ANTHROPIC_BASE_URL = fake.url;
+  fake = await startFakeModelForRunners();
 });
 afterAll(async () => {
   await fake.close();
   await Promise.all(sinks.map((s) => s.close()));
-  for (const [k, v] of [
-    ["ANTHROPIC_API_KEY", savedEnv.key],
-    ["ANTHROPIC_BASE_URL", savedEnv.url],
-  ] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
 });
 
 async function sink() {
@@ -101,6 +93,36 @@ describe("local executor", () => {
     await executor.close();
     expect(await e.of(a2!.workload.id)).toMatchObject({ code: ExitCode.aborted });
     expect(s3.events).toHaveLength(0);
+  });
+
+  it("puts workspaces under PLUE_WORKSPACE (a runner pod's workspace volume) and removes them", async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), "plue-workspaces-"));
+    fs.chmodSync(base, 0o755); // a root runner's sandboxes run as another user, who must reach it
+    const e = exits();
+    const executor = new LocalExecutor(e.hooks, log, {
+      concurrency: 1,
+      sandbox: "auto",
+      env: { ...env(), PLUE_WORKSPACE: base },
+    });
+    const s = await sink();
+    fake.enqueue(
+      { content: [{ type: "tool_use", name: "bash", input: { command: "echo here > marker" } }] },
+      hang,
+    );
+    const a = agentAssignment({ callbackUrl: s.url });
+    await executor.dispatch(a);
+    await s.waitFor("tool_end");
+    try {
+      const [ws] = fs.readdirSync(base);
+      expect(ws).toMatch(/^plue-ws-/);
+      expect(fs.readFileSync(path.join(base, ws!, "marker"), "utf8")).toBe("here\n");
+      await executor.abort(a.workload.id);
+      await e.of(a.workload.id);
+      expect(fs.readdirSync(base)).toEqual([]);
+    } finally {
+      await executor.close();
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it("reports a runner killed mid-run (kill -9) with the signal as the reason", async () => {
