@@ -6,6 +6,7 @@
 import { type User, userForToken } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
+import { BlobCache } from "./blob-cache";
 import { git } from "./exec";
 import { isZeroOid, validateTreePath } from "./names";
 import { ObjectReader, type TreeEntry } from "./objects";
@@ -47,6 +48,8 @@ export class GitService {
   readonly repos: RepoStore;
   readonly pool: CatFilePool;
   readonly objects: ObjectReader;
+  /** Small blobs by (repository, commit, path): see blob-cache.ts. */
+  readonly blobs = new BlobCache();
   readonly pushEvents: PushEventBus;
   private readonly db: Db;
   private readonly log: Logger;

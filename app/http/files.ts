@@ -71,6 +71,19 @@ export class FileServer {
     const { commit, path } = target(params);
     if (path === "") throw badRequest("a blob needs a path; use /tree/ for the root directory");
     const { repo, gitDir } = await this.visible(params.owner, params.repo, caller);
+    const cached = this.git.blobs.get(repo.id, commit, path);
+    if (cached) {
+      blobHeaders(res, repo, cached.oid);
+      if (matches(req, cached.oid)) {
+        res.statusCode = 304;
+        res.end();
+        return;
+      }
+      return this.send(res, {
+        info: { oid: cached.oid, type: "blob", size: cached.data.length },
+        data: cached.data,
+      });
+    }
     if (req.headers["if-none-match"]) {
       // Revalidation: the path → id lookup alone decides, without reading the content.
       const object = await this.resolve(gitDir, commit, path, "blob");
@@ -93,6 +106,8 @@ export class FileServer {
       content = await this.git.objects.stream(gitDir, content.info.oid);
       if (!content) throw notFound(`blob ${found.content?.info.oid} not found`);
     }
+    if (content.data)
+      this.git.blobs.set(repo.id, commit, path, { oid: content.info.oid, data: content.data });
     blobHeaders(res, repo, content.info.oid);
     await this.send(res, content);
   }

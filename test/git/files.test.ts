@@ -316,16 +316,60 @@ describe("private repositories", () => {
   });
 });
 
+describe("small blobs in memory", () => {
+  it("answers repeated reads and revalidations without cat-file, with the same bytes and headers", async () => {
+    const reads = { lookup: 0, contents: 0 };
+    const objects = p.ctx.git.objects;
+    const { lookup, contentsAt } = objects;
+    objects.lookup = (...a) => {
+      reads.lookup++;
+      return lookup.apply(objects, a);
+    };
+    objects.contentsAt = (...a) => {
+      reads.contents++;
+      return contentsAt.apply(objects, a);
+    };
+    try {
+      const first = await api(`/blob/${commit}/src/deep/b.txt`);
+      expect(reads).toEqual({ lookup: 0, contents: 1 });
+      const again = await api(`/blob/${commit}/src/deep/b.txt`);
+      const tag = again.headers.get("etag")!;
+      const revalidated = await api(`/blob/${commit}/src/deep/b.txt`, { headers: { "if-none-match": tag } });
+      expect(reads).toEqual({ lookup: 0, contents: 1 }); // both from memory
+      expect([again.status, await again.text(), revalidated.status]).toEqual([200, "b\n", 304]);
+      for (const h of ["etag", "cache-control", "content-type", "content-security-policy"]) {
+        expect([h, again.headers.get(h)]).toEqual([h, first.headers.get(h)]);
+      }
+      // Large blobs are streamed each time, never held.
+      await (await api(`/blob/${commit}/big.txt`)).arrayBuffer();
+      await (await api(`/blob/${commit}/big.txt`)).arrayBuffer();
+      expect(reads.contents).toBe(3);
+    } finally {
+      objects.lookup = lookup;
+      objects.contentsAt = contentsAt;
+    }
+  });
+
+  it("are served only to callers who may read the repository", async () => {
+    const ref = await fetch(`${p.url}/api/admin/secret/refs/main`, { headers: auth(p.token) });
+    const { commit: c } = await ref.json();
+    const url = `${p.url}/api/admin/secret/blob/${c}/s.txt`;
+    expect((await fetch(url, { headers: auth(p.token) })).status).toBe(200); // now in memory
+    expect((await fetch(url)).status).toBe(404);
+    expect((await fetch(url, { headers: auth(otherToken) })).status).toBe(404);
+  });
+});
+
 describe("cat-file processes", () => {
   it("replace one that was killed", async () => {
-    await api(`/blob/${commit}/README.md`);
+    await api(`/tree/${commit}`); // trees are always read from cat-file (small blobs are not)
     const before = p.ctx.git.pool.stats().pids[gitDir]!;
     expect(before.length).toBeGreaterThan(0);
     for (const pid of before) process.kill(pid, "SIGKILL");
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const r = await api(`/blob/${commit}/README.md`);
+    const r = await api(`/tree/${commit}/src`);
     expect(r.status).toBe(200);
-    expect(await r.text()).toBe("# files\n");
+    expect(await r.json()).toContainEqual(expect.objectContaining({ name: "a.ts" }));
     const after = p.ctx.git.pool.stats().pids[gitDir]!;
     expect(after.some((pid) => before.includes(pid))).toBe(false);
   });
