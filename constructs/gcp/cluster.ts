@@ -125,7 +125,11 @@ function createCluster(name: string, parent: pulumi.Resource, args: GkeClusterAr
       enableShieldedNodes: true,
       masterAuth: { clientCertificateConfig: { issueClientCertificate: false } },
       releaseChannel: { channel: args.releaseChannel ?? "REGULAR" },
-      addonsConfig: { httpLoadBalancing: { disabled: false } },
+      addonsConfig: {
+        httpLoadBalancing: { disabled: false },
+        // Several API replicas share their repositories on a Filestore volume (ReadWriteMany).
+        gcpFilestoreCsiDriverConfig: { enabled: true },
+      },
       resourceLabels: args.labels ? { ...args.labels } : undefined,
       deletionProtection: args.deletionProtection ?? false,
     },

@@ -45,6 +45,33 @@ export interface PlueAppProps {
   readonly staticIpName?: string;
   /** ClusterIssuer that fills the TLS Secret. @default "letsencrypt" */
   readonly clusterIssuer?: string;
+  /** Where repositories (and the admin token) persist: see `DataVolume`. @default by replica count */
+  readonly data?: DataVolume;
+}
+
+/**
+ * The volume at /data. Repositories live there, so it must outlive pods: a PersistentVolumeClaim,
+ * never an emptyDir. One replica gets a zonal disk (ReadWriteOnce, replaced with `Recreate` since
+ * a disk attaches to one node); several replicas share a Filestore volume (ReadWriteMany), so a
+ * push to one is seen by all.
+ */
+export interface DataVolume {
+  /** @default "standard-rwo" (one replica) / "standard-rwx" (several; GKE's Filestore CSI class) */
+  readonly storageClass?: string;
+  /** @default "20Gi" (one replica) / "1Ti" (several: Filestore's smallest basic instance) */
+  readonly size?: string;
+}
+
+/** The data volume's claim for a replica count: shared (RWX) for several, a disk (RWO) for one. */
+export function dataVolumeFor(replicas: number, data: DataVolume = {}) {
+  const shared = replicas > 1;
+  return {
+    accessMode: shared
+      ? kplus.PersistentVolumeAccessMode.READ_WRITE_MANY
+      : kplus.PersistentVolumeAccessMode.READ_WRITE_ONCE,
+    storageClass: data.storageClass ?? (shared ? "standard-rwx" : "standard-rwo"),
+    size: data.size ?? (shared ? "1Ti" : "20Gi"),
+  };
 }
 
 /**
@@ -136,6 +163,8 @@ export class PlueApp extends Construct {
       securityContext: { user: 1000, group: 1000, fsGroup: 1000, ensureNonRoot: true },
       volumes: [],
       terminationGracePeriod: Duration.seconds(TERMINATION_GRACE_SECONDS),
+      // A ReadWriteOnce disk attaches to one node: the old pod must let go before the new one starts.
+      strategy: replicas > 1 ? kplus.DeploymentStrategy.rollingUpdate() : kplus.DeploymentStrategy.recreate(),
     });
     deployment.select(kplus.LabelSelector.of({ labels: { ...this.selector } }));
     const secret = (name: string) => kplus.Secret.fromSecretName(this, `Secret-${name}`, name);
@@ -179,11 +208,18 @@ export class PlueApp extends Construct {
       readiness: kplus.Probe.fromHttpGet(APP_HEALTH_PATH, { periodSeconds: Duration.seconds(5) }),
       lifecycle: { preStop: kplus.Handler.fromCommand(["sleep", String(PRE_STOP_SECONDS)]) },
     });
-    const scratch = (name: string, path: string, size: Size) =>
-      container.mount(path, kplus.Volume.fromEmptyDir(this, `Volume-${name}`, name, { sizeLimit: size }));
-    scratch("tmp", "/tmp", Size.gibibytes(1));
-    // Repository storage is a later concern (shared volume); until then each replica has scratch space.
-    scratch("data", APP_DATA_PATH, Size.gibibytes(8));
+    container.mount(
+      "/tmp",
+      kplus.Volume.fromEmptyDir(this, "Volume-tmp", "tmp", { sizeLimit: Size.gibibytes(1) }),
+    );
+    const volume = dataVolumeFor(replicas, props.data);
+    const claim = new kplus.PersistentVolumeClaim(this, "Data", {
+      metadata: { name: "plue-data", namespace: props.namespace },
+      accessModes: [volume.accessMode],
+      storageClassName: volume.storageClass,
+      storage: parseSize(volume.size),
+    });
+    container.mount(APP_DATA_PATH, kplus.Volume.fromPersistentVolumeClaim(this, "Volume-data", claim));
     return deployment;
   }
 
@@ -223,4 +259,12 @@ export class PlueApp extends Construct {
     binding.addSubjects(serviceAccount);
     return serviceAccount;
   }
+}
+
+/** "20Gi", "1Ti", "512Mi" → a cdk8s Size. */
+function parseSize(text: string): Size {
+  const m = /^(\d+)(Mi|Gi|Ti)$/.exec(text);
+  if (!m) throw new Error(`PlueApp: data.size must be like 20Gi, 1Ti or 512Mi, got ${JSON.stringify(text)}`);
+  const n = Number(m[1]);
+  return m[2] === "Mi" ? Size.mebibytes(n) : m[2] === "Gi" ? Size.gibibytes(n) : Size.tebibytes(n);
 }

@@ -135,6 +135,47 @@ describe("environment charts", () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(wait + 10);
   });
 
+  it("keep repositories on a persistent volume: one replica on a disk, replaced with Recreate", () => {
+    const claim = get("PersistentVolumeClaim", "plue-data");
+    expect(claim.metadata.namespace).toBe("plue-alice");
+    expect(claim.spec).toMatchObject({
+      accessModes: ["ReadWriteOnce"],
+      storageClassName: "standard-rwo",
+      resources: { requests: { storage: "20Gi" } },
+    });
+    const deployment = get("Deployment", "plue-api").spec;
+    expect(deployment.strategy.type).toBe("Recreate");
+    const pod = deployment.template.spec;
+    const volume = pod.volumes.find(
+      (v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim,
+    );
+    expect(volume.persistentVolumeClaim.claimName).toBe("plue-data");
+    expect(pod.containers[0].volumeMounts).toContainEqual(
+      expect.objectContaining({ name: volume.name, mountPath: "/data" }),
+    );
+    expect(
+      pod.volumes.filter((v: { emptyDir?: unknown }) => v.emptyDir).map((v: { name: string }) => v.name),
+    ).toEqual(["tmp"]);
+  });
+
+  it("share repositories between several replicas on a ReadWriteMany volume, rolling updates", () => {
+    const several = environmentCharts({
+      instance: "prod",
+      namespace: "plue",
+      host: "origin.plue.dev",
+      appImage: "a:1",
+      runnerImage: "r:1",
+      appReplicas: 3,
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: manifests are JSON.
+    const objs: any[] = several.workloads.toJson();
+    const claim = objs.find((o) => o.kind === "PersistentVolumeClaim");
+    expect(claim.spec).toMatchObject({ accessModes: ["ReadWriteMany"], storageClassName: "standard-rwx" });
+    expect(
+      objs.find((o) => o.kind === "Deployment" && o.metadata.name === "plue-api").spec.strategy.type,
+    ).toBe("RollingUpdate");
+  });
+
   it("refuse a replica count that is not a positive integer", () => {
     expect(() =>
       environmentCharts({
