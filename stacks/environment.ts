@@ -26,6 +26,8 @@ export interface PlueEnvironmentArgs {
   /** Postgres database and user (`plue_alice`). */
   readonly database: string;
   readonly kubernetesProvider: k8s.Provider;
+  /** Pulumi refuses to delete or replace the repositories' volume claim (production). */
+  readonly protectData?: boolean;
 }
 
 /**
@@ -86,6 +88,7 @@ export class PlueEnvironment extends pulumi.ComponentResource {
       provider,
       parent: this,
       dependsOn: [namespaces, this.database, ...poolSecrets],
+      protectData: args.protectData,
     });
     this.registerOutputs({ appNamespace: this.appNamespace, runnerNamespace: this.runnerNamespace });
   }

@@ -66,6 +66,7 @@ export async function production(config: ProductionConfig) {
       sqlHost: sql.privateIp,
       database: "plue",
       kubernetesProvider,
+      protectData: true,
     },
     opts,
   );

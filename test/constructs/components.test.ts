@@ -1,4 +1,5 @@
 /** The Pulumi components' argument checks and helpers, under Pulumi's own mocks. */
+
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ const { GkeCluster, PlueNetwork, PostgresInstance, SandboxNodePool, renderKubeco
 const { EdgeWorker, loadEdgeBundle } = await import("../../constructs/cloudflare");
 const k8s = await import("@pulumi/kubernetes");
 const { AppDatabase } = await import("../../constructs/gcp/database");
+const { protectClaims } = await import("../../constructs/k8s/deploy");
 
 const network = new PlueNetwork("t", { region: "us-central1" });
 const cluster = new GkeCluster("t", { project: "plue-test", location: "us-central1", network });
@@ -134,5 +136,21 @@ describe("renderKubeconfig", () => {
     });
     expect(config.users[0].user.exec.command).toBe("gke-gcloud-auth-plugin");
     expect(JSON.stringify(config)).not.toMatch(/token|password|client-key/);
+  });
+});
+
+describe("protectClaims", () => {
+  it("protects PersistentVolumeClaims (repositories) and nothing else", () => {
+    const opts = (kind: string) => {
+      const o: { protect?: boolean } = {};
+      protectClaims({ kind }, o);
+      return o.protect;
+    };
+    expect(opts("PersistentVolumeClaim")).toBe(true);
+    expect([opts("Deployment"), opts("Service"), opts("ConfigMap")]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
