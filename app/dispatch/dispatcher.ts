@@ -292,20 +292,24 @@ export class Dispatcher {
   }
 
   /**
-   * Resolves true once the workload is aborting (at once if it already is), false after `waitMs`
-   * or when this replica closes: a runner's abort long-poll. The caller checked its task token.
+   * Resolves true once the workload is aborting (at once if it already is), false after `waitMs`,
+   * when `signal` aborts (the runner went away) or when this replica closes: a runner's abort
+   * long-poll. The caller checked its task token.
    */
-  async waitForAbort(workloadId: string, waitMs: number): Promise<boolean> {
+  async waitForAbort(workloadId: string, waitMs: number, signal?: AbortSignal): Promise<boolean> {
     await this.listenForAborts();
-    if (this.closed) return false;
+    if (this.closed || signal?.aborted) return false;
     return new Promise<boolean>((resolve) => {
       const settle = (abort: boolean) => {
         clearTimeout(timer);
         this.aborted.off(workloadId, settle).off(CLOSING, settle);
+        signal?.removeEventListener("abort", gone);
         resolve(abort);
       };
-      const timer = setTimeout(() => settle(false), waitMs);
+      const gone = () => settle(false);
+      const timer = setTimeout(gone, waitMs);
       this.aborted.on(workloadId, settle).on(CLOSING, settle);
+      signal?.addEventListener("abort", gone, { once: true });
       // Subscribed first, then read: an abort between the two is seen either way.
       this.ctx.db
         .query<{ status: string }>("SELECT status FROM workloads WHERE id = $1", [workloadId])

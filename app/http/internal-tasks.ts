@@ -42,9 +42,10 @@ export function internalTasksRouter(ctx: AppContext): Router {
     try {
       const wait = waitSeconds(req.query.wait);
       const id = await authorize(ctx, req);
-      // A runner that goes away stops waiting for it (its connection closes).
-      const gone = new Promise<boolean>((resolve) => res.once("close", () => resolve(false)));
-      const abort = await Promise.race([ctx.dispatcher.waitForAbort(id, wait * 1000), gone]);
+      // A runner that goes away (its connection closes) is not waited for.
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      const abort = await ctx.dispatcher.waitForAbort(id, wait * 1000, gone.signal);
       if (!res.writableEnded && !res.destroyed) res.json({ abort } satisfies AbortPoll);
     } catch (err) {
       reject(res, err);
