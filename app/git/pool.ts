@@ -56,6 +56,8 @@ interface Entry {
   /** Callers holding it; an exclusive checkout is one caller with `exclusive` set. */
   users: number;
   exclusive: boolean;
+  /** Its repository was deleted: it takes no new callers and closes when given back. */
+  retired?: boolean;
 }
 
 interface Waiter {
@@ -126,12 +128,24 @@ export class CatFilePool {
     e.exclusive = false;
     // Answers still on their way (a skipped object being read past) do no harm: later commands
     // queue behind them. Only a dirty pipe (an abandoned stream) cannot be reused.
-    if (e.users === 0 && (!p.clean || this.closed)) {
+    if (e.users === 0 && (!p.clean || this.closed || e.retired)) {
       if (p.alive) metrics.discarded.inc({ reason: this.closed ? "shutdown" : "dirty" });
       this.forget(p);
       p.close();
     }
     this.serveWaiters();
+  }
+
+  /**
+   * Closes a deleted repository's processes: idle ones now, busy ones when given back. None of them
+   * may serve a repository created later at the same path (they hold the old one's packs open).
+   */
+  retire(gitDir: string): void {
+    for (const e of [...(this.repos.get(gitDir) ?? [])]) {
+      if (e.users === 0) this.discard(e.p, "evicted");
+      else e.retired = true;
+    }
+    this.repos.delete(gitDir);
   }
 
   stats(): { total: number; idle: number; waiting: number; pids: Record<string, number[]> } {

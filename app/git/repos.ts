@@ -128,6 +128,24 @@ export class RepoStore {
     return repo;
   }
 
+  /**
+   * Deletes the row (its push events, workflow definitions and runs go with it; sessions about it
+   * keep their history without it), then the repository on disk: moved aside first, so its name
+   * is free at once, and removed after.
+   */
+  async delete(repo: Repository): Promise<void> {
+    await this.db.query("DELETE FROM repositories WHERE id = $1", [repo.id]);
+    this.cache.delete(`${repo.owner.toLowerCase()}/${repo.name.toLowerCase()}`);
+    const trash = path.join(this.root, `.deleted-${repo.id}-${randomBytes(6).toString("hex")}`);
+    try {
+      fs.renameSync(this.gitDir(repo), trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      return;
+    }
+    await fs.promises.rm(trash, { recursive: true, force: true });
+  }
+
   async byId(id: number): Promise<Repository | undefined> {
     const r = await this.db.query<Row>(`SELECT ${COLUMNS} FROM repositories WHERE id = $1`, [id]);
     return r.rows[0] && toRepository(r.rows[0]);

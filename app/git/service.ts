@@ -93,6 +93,12 @@ export class GitService {
     return repo && canRead(caller, repo) ? repo : undefined;
   }
 
+  /** Deletes a repository: its row, its directory, and the cat-file processes reading it. */
+  async deleteRepo(repo: Repository): Promise<void> {
+    await this.repos.delete(repo);
+    this.pool.retire(this.repos.gitDir(repo));
+  }
+
   /** Records what a push changed and tells subscribers, one event per updated ref. */
   async recordPush(repo: Repository, pusher: User | undefined, updates: RefUpdate[]): Promise<PushEvent[]> {
     if (updates.length === 0) return [];

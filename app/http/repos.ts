@@ -4,14 +4,16 @@
  *   GET  /api/repos                                      → the caller's repositories
  *   GET  /api/repos/:owner/:repo                         → one repository (404 if not visible)
  *   GET  /api/repos/:owner/:repo/refs                    → {branches, tags: [{name, commit}], truncated}
+ *   DELETE /api/repos/:owner/:repo                       → 204; owner or admin only; 409 while a
+ *                                                          workflow run of it is queued or running
  */
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
 import { isRepoPath, NameError } from "../git/names";
-import { RepoExistsError, type Repository } from "../git/repos";
+import { canWrite, RepoExistsError, type Repository } from "../git/repos";
 import { requireUser } from "./auth";
-import { badRequest, conflict, notFound, parseBody } from "./errors";
+import { badRequest, conflict, forbidden, notFound, parseBody } from "./errors";
 
 const CreateRepo = z.object({
   name: z.string(),
@@ -62,6 +64,28 @@ export function reposRouter(ctx: AppContext): Router {
       : undefined;
     if (!repo) throw notFound(`repository ${owner}/${name} not found`);
     res.json(view(repo));
+  });
+
+  router.delete("/api/repos/:owner/:repo", requireUser, async (req, res) => {
+    const { owner, repo: name } = req.params as { owner: string; repo: string };
+    const user = res.locals.user!;
+    const repo = isRepoPath(owner, name) ? await git.visibleRepo({ user }, owner, name) : undefined;
+    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    if (!canWrite({ user }, repo))
+      throw forbidden(`only the owner of ${repo.owner}/${repo.name} (or an admin) can delete it`);
+    const live = await ctx.db.query(
+      "SELECT 1 FROM workflow_runs WHERE repo_id = $1 AND status IN ('queued', 'running') LIMIT 1",
+      [repo.id],
+    );
+    if (live.rowCount > 0) {
+      throw conflict(
+        `${repo.owner}/${repo.name} has workflow runs in progress: cancel them first`,
+        "runs_in_progress",
+      );
+    }
+    await git.deleteRepo(repo);
+    ctx.log.info({ repo: `${repo.owner}/${repo.name}`, by: user.username }, "repository deleted");
+    res.status(204).end();
   });
 
   router.get("/api/repos/:owner/:repo/refs", async (req, res) => {
