@@ -12,9 +12,9 @@ import { loadConfig } from "../../app/config";
 import type { Db } from "../../app/db";
 import type { DispatcherOptions } from "../../app/dispatch/dispatcher";
 import type { SseOptions } from "../../app/events/sse";
-import { createLogger } from "../../app/log";
 import { type Platform, startPlatform } from "../../app/platform";
 import { openTestDb } from "./db";
+import { testLogger } from "./platform";
 import { ScriptedExecutor } from "./scripted-runner";
 
 export interface AgentPlatform extends Platform {
@@ -43,8 +43,7 @@ export async function startAgentPlatform(opts: AgentPlatformOptions = {}): Promi
   let executor: ScriptedExecutor | undefined;
   const platform = await startPlatform(config, {
     db,
-    // PLUE_TEST_LOG=debug shows the server's (and its runners') logs while a test is debugged.
-    log: createLogger((process.env.PLUE_TEST_LOG as "debug" | undefined) ?? "silent"),
+    log: testLogger(), // PLUE_TEST_LOG=debug: the server's (and its runners') logs
     services: {
       executor: opts.executor === false ? undefined : (hooks) => (executor = new ScriptedExecutor(hooks)),
       sse: { heartbeatMs: 15_000, retryMs: 50, ...opts.sse },

@@ -19,7 +19,7 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
     { port: 0 },
   );
   const db = await openTestDb();
-  const platform = await startPlatform(config, { db, log: createLogger("silent") });
+  const platform = await startPlatform(config, { db, log: testLogger() });
   const token = platform.adminToken ?? fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim();
   return {
     ...platform,
@@ -30,4 +30,11 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Silent, unless PLUE_TEST_LOG names a level (`debug`): then the server's logs show while a test is debugged. */
+export function testLogger() {
+  return createLogger(
+    (process.env.PLUE_TEST_LOG as Parameters<typeof createLogger>[0] | undefined) ?? "silent",
+  );
 }
