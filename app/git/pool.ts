@@ -129,7 +129,8 @@ export class CatFilePool {
     // Answers still on their way (a skipped object being read past) do no harm: later commands
     // queue behind them. Only a dirty pipe (an abandoned stream) cannot be reused.
     if (e.users === 0 && (!p.clean || this.closed || e.retired)) {
-      if (p.alive) metrics.discarded.inc({ reason: this.closed ? "shutdown" : "dirty" });
+      if (p.alive)
+        metrics.discarded.inc({ reason: this.closed ? "shutdown" : e.retired ? "evicted" : "dirty" });
       this.forget(p);
       p.close();
     }

@@ -155,7 +155,9 @@ export class RunService {
       const base = { repo: input.repo, path: file.path, definitionId, commit: input.commit, ref: input.ref };
       const common = { ...base, event, eventKind: event.kind, sessionId };
       if (!file.result.ok) {
-        if (event.kind === "manual") continue; // a dispatch names a workflow of a file that loads
+        // A dispatch names a workflow of a file that loads; chat messages and mentions would turn
+        // one broken file into an error run per message (its push already reported it).
+        if (event.kind === "manual" || event.kind === "chat" || event.kind === "mention") continue;
         runs.push({ ...common, workflow: stem(file.path), plan: null, error: fileErrors(file.result)! });
         continue;
       }

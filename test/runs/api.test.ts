@@ -397,6 +397,8 @@ def answer(ctx):
 def summoned(ctx):
     ctx.run(name="s", cmd="true")
 `,
+      // Reported by its push; a chat message or mention does not make an error run of it each time.
+      ".plue/workflows/broken.py": "def (:\n",
     });
     // The chat's own agent answers too: the runner double plays it as one token and done.
     p.executor.script = async (r) => {
