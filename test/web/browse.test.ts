@@ -155,6 +155,42 @@ test("signed in, a private repository browses with the token; signed out it is n
   await signedIn.close();
 });
 
+test("the owner deletes a repository from its page, after typing its name; others are not offered it", async () => {
+  const admin = { id: 1, username: "admin" };
+  const doomed = await p.ctx.git.repos.create(admin, { name: "doomed" });
+  await writeCommit(p.ctx.git.repos.gitDir(doomed), {
+    branch: "main",
+    message: "d\n",
+    files: { "d.txt": "bye\n" },
+  });
+  const anon = await context.newPage();
+  await anon.goto("/admin/doomed");
+  await anon.locator("table.tree").waitFor();
+  await anon.waitForLoadState("networkidle");
+  expect(await anon.locator(".delete-repo").count()).toBe(0);
+  await anon.close();
+
+  const owner = await newContext(browser, p.url);
+  try {
+    await signIn(owner, p.token);
+    const page = await owner.newPage();
+    await page.goto("/admin/doomed");
+    await page.locator(".delete-repo summary").click();
+    await page.getByLabel("Type admin/doomed to confirm").fill("admin/doom");
+    await page.getByRole("button", { name: "Delete this repository" }).click();
+    await page.getByRole("alert").filter({ hasText: "Type admin/doomed exactly" }).waitFor();
+    expect(await p.ctx.git.repos.find("admin", "doomed")).toBeDefined();
+
+    await page.getByLabel("Type admin/doomed to confirm").fill("admin/doomed");
+    await page.getByRole("button", { name: "Delete this repository" }).click();
+    await page.waitForURL(`${p.url}/`);
+    expect(await p.ctx.git.repos.find("admin", "doomed")).toBeUndefined();
+    expect(owner.errors).toEqual([]);
+  } finally {
+    await owner.close();
+  }
+});
+
 test("without ANTHROPIC_API_KEY, home and a new chat say what is missing", async () => {
   const fresh = await newContext(browser, p.url);
   const page = await fresh.newPage();

@@ -6,7 +6,16 @@
  * edge) answer repeat visits without the server. Moving around inside the repository does not
  * reload the page: links are real URLs, followed with history.pushState.
  */
-import { ApiError, apiFetch, apiJson, auth, type RefListing, type RepoView, type TreeEntry } from "../api";
+import {
+  ApiError,
+  apiFetch,
+  apiJson,
+  auth,
+  type RefListing,
+  type RepoView,
+  serverConfig,
+  type TreeEntry,
+} from "../api";
 import { formatBytes, h, main, notice, replace, setTitle, trustedHtml } from "../dom";
 import { api, type Route, urls } from "../routes";
 import { newSessionButton } from "./home";
@@ -59,6 +68,7 @@ class RepoBrowser {
       h("div", { class: "toolbar" }, this.switcher, this.crumbs),
       this.content,
     );
+    void deleteSection(this.repo).then((section) => section && main().append(section));
     main().addEventListener("click", (ev) => this.onClick(ev));
     window.addEventListener("popstate", () => {
       const r = parseRepoPath(location.pathname, owner, name);
@@ -424,6 +434,49 @@ function errorView(err: unknown, loc: Location, repo: RepoView): HTMLElement {
     );
   }
   return notice("error", `Could not load this page: ${(err as Error).message}`);
+}
+
+/**
+ * For the repository's owner (or an admin), folded away below the files: delete it, once its full
+ * name is typed, since it cannot be undone.
+ */
+async function deleteSection(repo: RepoView): Promise<HTMLElement | null> {
+  const { user } = await serverConfig().catch(() => ({ user: null }));
+  if (!user || (!user.admin && user.username !== repo.owner)) return null;
+  const full = `${repo.owner}/${repo.name}`;
+  const input = h("input", { id: "delete-confirm", autocomplete: "off", spellcheck: "false" });
+  const status = h("p", { class: "inline-error", role: "alert" });
+  const button = h("button", { type: "submit", class: "button-danger" }, "Delete this repository");
+  const form = h(
+    "form",
+    { class: "stack" },
+    h(
+      "p",
+      { class: "muted" },
+      `This deletes ${full} with its history and workflow runs. It cannot be undone.`,
+    ),
+    h("label", { for: "delete-confirm" }, `Type ${full} to confirm`),
+    input,
+    button,
+    status,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.textContent = "";
+    if (input.value.trim() !== full) {
+      status.textContent = `Type ${full} exactly to delete it.`;
+      return;
+    }
+    button.disabled = true;
+    try {
+      await apiFetch(api.repo(repo.owner, repo.name), { method: "DELETE" });
+      location.assign(urls.home());
+    } catch (err) {
+      status.textContent = (err as Error).message;
+      button.disabled = false;
+    }
+  });
+  return h("details", { class: "card delete-repo" }, h("summary", null, "Delete this repository"), form);
 }
 
 /** The header shared by a repository's pages: name, visibility, tabs, clone URL. */
