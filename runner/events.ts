@@ -72,6 +72,9 @@ function takeBatch(events: readonly RunnerEvent[]): RunnerEvent[] {
   return events.slice(0, n);
 }
 
+/** Waits about `ms` (±25%), so clients that failed together do not retry together. */
+const jitteredSleep = (ms: number) => new Promise((r) => setTimeout(r, ms * (0.75 + Math.random() * 0.5)));
+
 export class EventClient {
   private readonly opts: Required<Omit<EventClientOptions, "log" | "abortUrl">> &
     Pick<EventClientOptions, "log" | "abortUrl">;
@@ -129,7 +132,7 @@ export class EventClient {
       } catch (err) {
         if (stop.aborted) return;
         this.opts.log?.debug({ err: (err as Error).message }, "abort poll failed; retrying");
-        await new Promise((r) => setTimeout(r, backoff * (0.75 + Math.random() * 0.5)));
+        await jitteredSleep(backoff);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
       }
     }
@@ -229,7 +232,7 @@ export class EventClient {
           { err: (err as Error).message, retryInMs: backoff },
           "event callback failed; retrying",
         );
-        await new Promise((r) => setTimeout(r, backoff * (0.75 + Math.random() * 0.5)));
+        await jitteredSleep(backoff);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
       }
     }

@@ -42,7 +42,7 @@ export async function loadExecutor(ctx: ExecutorContext): Promise<ExecutorFactor
   }
 }
 
-export function warmPoolOptions(config: Config): WarmPoolOptions {
+function warmPoolOptions(config: Config): WarmPoolOptions {
   return {
     coldStartAfterMs: config.PLUE_COLD_START_AFTER_MS,
     queueTimeoutSeconds: config.PLUE_RUNNER_QUEUE_TIMEOUT_SECONDS,

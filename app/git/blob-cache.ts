@@ -12,7 +12,7 @@ export interface CachedBlob {
 }
 
 /** Blobs larger than this are not kept (they are rarer, and would push many small ones out). */
-export const MAX_CACHED_BLOB_BYTES = 64 * 1024;
+const MAX_CACHED_BLOB_BYTES = 64 * 1024;
 
 export class BlobCache {
   private readonly lru: LRUCache<string, CachedBlob>;
@@ -28,10 +28,6 @@ export class BlobCache {
 
   set(repoId: number, commit: string, path: string, blob: CachedBlob): void {
     if (blob.data.length <= MAX_CACHED_BLOB_BYTES) this.lru.set(key(repoId, commit, path), blob);
-  }
-
-  get size(): number {
-    return this.lru.size;
   }
 }
 

@@ -85,6 +85,9 @@ export const canRead = (caller: Caller, repo: Repository): boolean =>
 export const canWrite = (caller: Caller, repo: Repository): boolean =>
   caller.user !== undefined && (caller.user.is_admin || caller.user.id === repo.ownerId);
 
+/** Names are unique regardless of case, and so are cache entries. */
+const cacheKey = (owner: string, name: string) => `${owner.toLowerCase()}/${name.toLowerCase()}`;
+
 export class RepoStore {
   /** `<data dir>/repos`: GIT_PROJECT_ROOT for http-backend. */
   readonly root: string;
@@ -115,7 +118,7 @@ export class RepoStore {
    * serving): a repository that turns private is served as public for at most this long.
    */
   async findCached(owner: string, name: string): Promise<Repository | undefined> {
-    const key = `${owner.toLowerCase()}/${name.toLowerCase()}`;
+    const key = cacheKey(owner, name);
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.expires > now) return hit.repo;
@@ -135,7 +138,7 @@ export class RepoStore {
    */
   async delete(repo: Repository): Promise<void> {
     await this.db.query("DELETE FROM repositories WHERE id = $1", [repo.id]);
-    this.cache.delete(`${repo.owner.toLowerCase()}/${repo.name.toLowerCase()}`);
+    this.cache.delete(cacheKey(repo.owner, repo.name));
     const trash = path.join(this.root, `.deleted-${repo.id}-${randomBytes(6).toString("hex")}`);
     try {
       fs.renameSync(this.gitDir(repo), trash);

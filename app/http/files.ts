@@ -74,25 +74,15 @@ export class FileServer {
     const cached = this.git.blobs.get(repo.id, commit, path);
     if (cached) {
       blobHeaders(res, repo, cached.oid);
-      if (matches(req, cached.oid)) {
-        res.statusCode = 304;
-        res.end();
-        return;
-      }
-      return this.send(res, {
-        info: { oid: cached.oid, type: "blob", size: cached.data.length },
-        data: cached.data,
-      });
+      if (notModified(req, res, cached.oid)) return;
+      const info = { oid: cached.oid, type: "blob" as const, size: cached.data.length };
+      return this.send(res, { info, data: cached.data });
     }
     if (req.headers["if-none-match"]) {
       // Revalidation: the path → id lookup alone decides, without reading the content.
       const object = await this.resolve(gitDir, commit, path, "blob");
-      if (matches(req, object.oid)) {
-        blobHeaders(res, repo, object.oid);
-        res.statusCode = 304;
-        res.end();
-        return;
-      }
+      blobHeaders(res, repo, object.oid);
+      if (notModified(req, res, object.oid)) return;
     }
     // Commit check and content in one round trip to cat-file.
     const found = await this.git.objects.contentsAt(gitDir, commit, path, BUFFERED_BLOB_BYTES);

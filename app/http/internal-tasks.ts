@@ -67,13 +67,19 @@ function waitSeconds(raw: unknown): number {
   return n;
 }
 
-/** The workload id of the URL, once the bearer task token is shown to be that live workload's. */
-async function authorize(ctx: AppContext, req: Request): Promise<string> {
+/** The bearer task token and the workload id of the URL, both well-formed. */
+function taskRequest(req: Request): { token: string; id: string } {
   const token = tokenFrom(req.headers.authorization);
   if (!token)
     throw new EventRejectionError(401, "unauthorized", "a task token is required (Authorization: Bearer)");
   const id = req.params.id as string;
   if (!UUID.test(id)) throw new EventRejectionError(404, "not_found", `no workload ${id}`);
+  return { token, id };
+}
+
+/** The workload id of the URL, once the bearer task token is shown to be that live workload's. */
+async function authorize(ctx: AppContext, req: Request): Promise<string> {
+  const { token, id } = taskRequest(req);
   const grant = await workloadForTaskToken(ctx.db, token);
   if (!grant)
     throw new EventRejectionError(401, "unauthorized", "the task token is not valid (or the workload ended)");
@@ -83,11 +89,7 @@ async function authorize(ctx: AppContext, req: Request): Promise<string> {
 }
 
 async function accept(ctx: AppContext, req: Request) {
-  const token = tokenFrom(req.headers.authorization);
-  if (!token)
-    throw new EventRejectionError(401, "unauthorized", "a task token is required (Authorization: Bearer)");
-  const id = req.params.id as string;
-  if (!UUID.test(id)) throw new EventRejectionError(404, "not_found", `no workload ${id}`);
+  const { token, id } = taskRequest(req);
   const count = Array.isArray(req.body?.events) ? req.body.events.length : 0;
   if (count > MAX_BATCH_EVENTS) {
     throw new EventRejectionError(

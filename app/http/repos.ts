@@ -73,11 +73,7 @@ export function reposRouter(ctx: AppContext): Router {
     if (!repo) throw notFound(`repository ${owner}/${name} not found`);
     if (!canWrite({ user }, repo))
       throw forbidden(`only the owner of ${repo.owner}/${repo.name} (or an admin) can delete it`);
-    const live = await ctx.db.query(
-      "SELECT 1 FROM workflow_runs WHERE repo_id = $1 AND status IN ('queued', 'running') LIMIT 1",
-      [repo.id],
-    );
-    if (live.rowCount > 0) {
+    if (await ctx.runs.hasLiveRuns(repo)) {
       throw conflict(
         `${repo.owner}/${repo.name} has workflow runs in progress: cancel them first`,
         "runs_in_progress",

@@ -264,6 +264,15 @@ export class RunService {
 
   // ---- reading ----
 
+  /** Whether a run of the repository is queued or running. */
+  async hasLiveRuns(repo: Repository): Promise<boolean> {
+    const r = await this.db.query(
+      `SELECT 1 FROM workflow_runs WHERE repo_id = $1 AND status IN ${LIVE_RUN_SQL} LIMIT 1`,
+      [repo.id],
+    );
+    return r.rowCount > 0;
+  }
+
   async list(user: User | undefined, repo: Repository, filter: RunFilter): Promise<RunView[]> {
     if (!canRead({ user }, repo)) throw notFound(`repository ${repo.owner}/${repo.name} not found`);
     return (await listRuns(this.db, repo.id, filter)).map((r) => runView(r));

@@ -113,7 +113,9 @@ export class SessionService {
     if (query.repo) {
       const [owner, name] = query.repo.split("/");
       params.push(owner, name);
-      where.push(`r.owner = $${params.length - 1} AND r.name = $${params.length}`);
+      where.push(
+        `lower(r.owner) = lower($${params.length - 1}) AND lower(r.name) = lower($${params.length})`,
+      );
     }
     if (query.before) {
       await this.owned(this.ctx.db, user, query.before); // 404 unless it is the user's

@@ -1,18 +1,11 @@
 /** `/`: your repositories, a new repository, a new agent chat, recent chats; the demo when signed out. */
+import type { SessionSummary } from "../../../app/sessions/service";
 import { apiJson, auth, type RepoView, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 
 /** How many recent chats the home page lists. */
 const RECENT_CHATS = 10;
-
-/** A chat as `GET /api/sessions` lists it. */
-interface SessionSummary {
-  id: string;
-  title: string | null;
-  repo: string | null;
-  updated_at: string;
-}
 
 interface SessionView {
   id: string;
