@@ -39,6 +39,15 @@ export function createSandbox(backend: SandboxBackend, workspace: string, limits
   }
 }
 
+/**
+ * Everything a sandbox host needs root for, done once before the runner drops its privileges:
+ * the runner's cgroup parent (created and delegated to the drop user) so sandboxes can be put
+ * in their own cgroups afterwards. Safe to call more than once; in-process mode calls it lazily.
+ */
+export async function prepareSandboxHost(): Promise<void> {
+  // Filled in by the sandbox-limits work (runner/sandbox/cgroup.ts).
+}
+
 export function onPath(binary: string): boolean {
   return (process.env.PATH ?? "/usr/bin:/bin")
     .split(":")
