@@ -9,6 +9,16 @@ const bool = z
   .enum(["1", "0", "true", "false", "yes", "no"])
   .transform((v) => v === "1" || v === "true" || v === "yes");
 
+/** `512kb`, `256mb`, `2gb` (or plain bytes) as a number of bytes. */
+const UNITS = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 } as const;
+const size = z
+  .string()
+  .regex(/^\d+(b|kb|mb|gb)?$/i, "a size such as 256mb or 2gb")
+  .transform((v) => {
+    const m = /^(\d+)([a-z]*)$/i.exec(v)!;
+    return Number(m[1]) * UNITS[(m[2]!.toLowerCase() || "b") as keyof typeof UNITS];
+  });
+
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -43,6 +53,17 @@ const EnvSchema = z.object({
     .optional(),
   PLUE_RUNNER_IMAGE: z.string().min(1).optional(),
   PLUE_WEBHOOK_SECRET: z.string().min(16, "at least 16 characters").optional(),
+  /** Webhooks: how old (seconds) a signed X-Plue-Timestamp may be; 60 s of clock skew ahead is allowed. */
+  PLUE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
+  /** Largest push (the pack receive-pack reads, and the smart-HTTP request body after inflating). */
+  PLUE_MAX_PUSH_SIZE: size.prefault("256mb"),
+  /** A repository's on-disk size (packs + loose objects) above which pushes are refused; 0 = none. */
+  PLUE_REPO_QUOTA: size.prefault("2gb"),
+  /** Repositories one (non-admin) user may own; 0 = no limit. */
+  PLUE_MAX_REPOS_PER_USER: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  /** Per-user creations per hour (non-admins; counted in the database, so across replicas); 0 = no limit. */
+  PLUE_REPO_CREATES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(30),
+  PLUE_SESSION_CREATES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(300),
   PLUE_MODEL: z.string().min(1).default("claude-sonnet-5"),
   PLUE_SEED_DEMO: bool.default(true),
   PLUE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),

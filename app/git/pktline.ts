@@ -13,11 +13,18 @@ export type PacketHandler = (payload: Buffer | null) => boolean | undefined;
 export class PktLineParser {
   private buf: Buffer = EMPTY;
   private stopped = false;
+  /** Why the input is not pkt-line framed, once it turned out not to be. */
+  malformed: string | undefined;
 
   constructor(private readonly onPacket: PacketHandler) {}
 
   get done(): boolean {
     return this.stopped;
+  }
+
+  /** Bytes of an incomplete packet still waiting for the rest of it. */
+  get buffered(): number {
+    return this.buf.length;
   }
 
   push(chunk: Buffer): void {
@@ -27,7 +34,9 @@ export class PktLineParser {
       const head = this.buf.toString("latin1", 0, 4);
       const len = Number.parseInt(head, 16);
       if (!/^[0-9a-f]{4}$/i.test(head) || len === 3) {
-        this.stopped = true; // not pkt-line framed: stop looking rather than guess
+        // Not pkt-line framed: stop looking rather than guess.
+        this.malformed = `invalid pkt-line length ${JSON.stringify(head)}`;
+        this.stopped = true;
         return;
       }
       if (len <= 2) {
@@ -65,6 +74,19 @@ export class ReceivePackCommands {
 
   get complete(): boolean {
     return this.parser.done;
+  }
+
+  get done(): boolean {
+    return this.parser.done;
+  }
+
+  get buffered(): number {
+    return this.parser.buffered;
+  }
+
+  /** Why the request is not a receive-pack command list (bad framing), if it is not. */
+  get malformed(): string | undefined {
+    return this.parser.malformed;
   }
 
   push(chunk: Buffer): void {

@@ -14,6 +14,7 @@ import type { RefUpdate } from "./pktline";
 import { CatFilePool, type CatFilePoolOptions } from "./pool";
 import { type PushEvent, PushEventBus, type PushListener, recordPushEvents } from "./push-events";
 import { type Caller, canRead, RepoStore, type Repository } from "./repos";
+import { RepoSizes } from "./size";
 
 /**
  * Maps a workload's task token to the one repository it may read (clone/fetch). Installed by the
@@ -51,6 +52,8 @@ export class GitService {
   /** Small blobs by (repository, commit, path): see blob-cache.ts. */
   readonly blobs = new BlobCache();
   readonly pushEvents: PushEventBus;
+  /** On-disk sizes for the per-repository quota: see size.ts. */
+  readonly sizes = new RepoSizes();
   private readonly db: Db;
   private readonly log: Logger;
   private taskTokens: TaskTokenResolver | undefined;
@@ -97,6 +100,11 @@ export class GitService {
   async deleteRepo(repo: Repository): Promise<void> {
     await this.repos.delete(repo);
     this.pool.retire(this.repos.gitDir(repo));
+  }
+
+  /** Bytes the repository takes on disk (cached for a few seconds; see size.ts). */
+  repoSize(repo: Repository): Promise<number> {
+    return this.sizes.of(this.repos.gitDir(repo));
   }
 
   /** Records what a push changed and tells subscribers, one event per updated ref. */

@@ -8,13 +8,25 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import type { AppContext } from "../context";
-import { serveHttpBackend } from "../git/http-backend";
+import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
 import { isRepoPath, RESERVED_OWNERS } from "../git/names";
-import { type Caller, canRead, canWrite } from "../git/repos";
+import { type Caller, canRead, canWrite, type Repository } from "../git/repos";
 import { tokenFrom } from "./auth";
 import { forbidden, HttpError, notFound } from "./errors";
 
 type Service = "git-upload-pack" | "git-receive-pack";
+
+/** 1.5 MiB, 300 KiB, 12 B. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = Math.max(0, n);
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : Number(v.toFixed(1))} ${units[i]}`;
+}
 
 const basicChallenge = (message: string) =>
   new HttpError(401, "unauthorized", message, { "WWW-Authenticate": 'Basic realm="plue", charset="UTF-8"' });
@@ -24,7 +36,8 @@ export function gitHttpRouter(ctx: AppContext): Router {
   const router = Router();
 
   async function caller(req: Request): Promise<Caller | undefined> {
-    const token = tokenFrom(req.headers.authorization);
+    // A malformed header gets the Basic challenge too, so git asks again instead of going anonymous.
+    const token = tokenFrom(req.headers.authorization, { basic: true, challenge: basicChallenge });
     if (token === undefined) return undefined;
     const c = await git.callerForToken(token);
     if (!c) throw basicChallenge("invalid or revoked token");
@@ -46,11 +59,34 @@ export function gitHttpRouter(ctx: AppContext): Router {
       throw forbidden(`you may not push to ${repo.owner}/${repo.name}`);
     }
     const user = who?.user;
-    const result = await serveHttpBackend(req, res, {
-      projectRoot: git.repos.root,
-      pathInfo: `/${repo.owner}/${repo.name}.git/${tail}`,
-      remoteUser: user?.username,
-    });
+    const limit = service === "git-receive-pack" ? await pushLimit(repo) : undefined;
+    if (limit && limit.bytes <= 0) {
+      // Shown by git as `remote: …` (it prints text/plain error bodies of ref discovery).
+      res.status(507).type("text/plain").send(`${limit.message}\n`);
+      return;
+    }
+    let result: HttpBackendResult;
+    try {
+      result = await serveHttpBackend(req, res, {
+        projectRoot: git.repos.root,
+        pathInfo: `/${repo.owner}/${repo.name}.git/${tail}`,
+        remoteUser: user?.username,
+        maxInputSize: limit?.bytes,
+        limitMessage: limit?.message,
+      });
+    } catch (err) {
+      if (err instanceof GitRequestError) {
+        const message = err.code === "push_too_large" && limit ? limit.message : err.message;
+        throw new HttpError(err.status, err.code, message);
+      }
+      throw err;
+    } finally {
+      if (service === "git-receive-pack") git.sizes.forget(git.repos.gitDir(repo));
+    }
+    if (result.refused) {
+      const level = result.refused === "disk_full" ? "error" : "info";
+      log[level]({ repo: `${repo.owner}/${repo.name}`, reason: result.refused }, "push refused");
+    }
     if (result.exitCode !== 0) {
       log.warn(
         { repo: `${repo.owner}/${repo.name}`, service, code: result.exitCode, stderr: result.stderr },
@@ -60,6 +96,32 @@ export function gitHttpRouter(ctx: AppContext): Router {
     const updates =
       result.updated ?? (result.unreported ? await git.verifyUpdates(repo, result.unreported) : []);
     if (updates.length > 0) await git.recordPush(repo, user, updates);
+  }
+
+  /**
+   * How large a push to `repo` may be: PLUE_MAX_PUSH_SIZE, or the room left under
+   * PLUE_REPO_QUOTA when that is smaller (≤ 0: the repository is full). Undefined: no limit.
+   */
+  async function pushLimit(repo: Repository): Promise<{ bytes: number; message: string } | undefined> {
+    const max = ctx.config.PLUE_MAX_PUSH_SIZE;
+    const quota = ctx.config.PLUE_REPO_QUOTA;
+    const full = `${repo.owner}/${repo.name}`;
+    if (quota > 0) {
+      const used = await git.repoSize(repo);
+      const room = quota - used;
+      if (max === 0 || room < max) {
+        const message =
+          room <= 0
+            ? `${full} is over its size quota (${formatBytes(used)} of ${formatBytes(quota)}): pushes are refused until it is smaller`
+            : `this push would take ${full} over its size quota of ${formatBytes(quota)} (${formatBytes(used)} used, ${formatBytes(room)} left)`;
+        return { bytes: room, message: `quota_exceeded: ${message}` };
+      }
+    }
+    if (max === 0) return undefined;
+    return {
+      bytes: max,
+      message: `push_too_large: the push is larger than this server's limit of ${formatBytes(max)} (PLUE_MAX_PUSH_SIZE)`,
+    };
   }
 
   const skipReserved = (req: Request) => RESERVED_OWNERS.has(String(req.params.owner).toLowerCase());
