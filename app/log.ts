@@ -1,8 +1,45 @@
 import pino from "pino";
+import { redact, scrubText, secretValues } from "./redact";
 
 export type Logger = pino.Logger;
 
-/** Structured JSON logs; tests pass `silent`. */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { service: "plue" } });
+export interface LoggerOptions {
+  /** Where lines go. @default standard output */
+  readonly destination?: pino.DestinationStream;
+  /** The `service` field of every line. @default "plue" */
+  readonly service?: string;
+  /** Values cut out of every line wherever they appear. @default this process's secrets (redact.ts) */
+  readonly secrets?: readonly string[];
+}
+
+/**
+ * Structured JSON logs with credentials removed (app/redact.ts); tests pass `silent`.
+ *
+ * Redaction runs on each finished line (pino's `streamWrite` hook): by then serializers,
+ * child-logger bindings and error serialization have all run, so nothing reaches the stream
+ * unredacted, whoever logged it and however it was nested. pino's own `redact` only takes fixed
+ * paths, and a `formatters.log` hook would see raw objects (an IncomingMessage, an Error) before
+ * they are serialized. Costs one JSON parse per line.
+ */
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? "info",
+  options: LoggerOptions = {},
+): Logger {
+  const secrets = options.secrets ?? secretValues();
+  const opts: pino.LoggerOptions = {
+    level,
+    base: { service: options.service ?? "plue" },
+    hooks: { streamWrite: (line) => redactLine(line, secrets) },
+  };
+  return options.destination ? pino(opts, options.destination) : pino(opts);
+}
+
+/** One log line (JSON and a newline) with its credentials removed. */
+export function redactLine(line: string, secrets: readonly string[] = []): string {
+  try {
+    return `${JSON.stringify(redact(JSON.parse(line), secrets))}\n`;
+  } catch {
+    // Not JSON (pino writes nothing else): scrub it as text rather than drop it.
+    return scrubText(line, secrets);
+  }
 }

@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { pathToFileURL } from "node:url";
 import pino from "pino";
 import { loadConfig } from "../app/config";
+import { createLogger } from "../app/log";
 import { Assignment, ExitCode } from "../app/wire/protocol";
 import { runAssignment } from "./run";
 import { resolveSandbox } from "./sandbox/index";
@@ -65,10 +66,12 @@ export async function getAssignment(
 }
 
 export async function main(): Promise<number> {
-  const log = pino(
-    { level: process.env.LOG_LEVEL ?? "info", base: { service: "runner" } },
-    pino.destination(2),
-  );
+  // The app's logger, credentials redacted (app/log.ts): a runner holds a task token, and in
+  // standby also the pool secret and its runner token.
+  const log = createLogger(process.env.LOG_LEVEL ?? "info", {
+    destination: pino.destination(2),
+    service: "runner",
+  });
   // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
   // tool schemas while it waits for the assignment, so a run starts with that done.
   const config = loadConfig(process.env);

@@ -5,9 +5,9 @@
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context";
-import { httpRequestDuration, registry } from "../metrics";
-import { authenticate } from "./auth";
-import { errorHandler, notFoundHandler } from "./errors";
+import { httpRequestDuration, metricsAccess, registry } from "../metrics";
+import { authenticate, tokenFrom } from "./auth";
+import { errorHandler, forbidden, notFoundHandler, unauthorized } from "./errors";
 import { routers } from "./routes";
 import { webhooksRouter } from "./webhooks";
 
@@ -27,6 +27,10 @@ export function createApp(ctx: AppContext): Express {
         return id;
       },
       autoLogging: { ignore: (req) => req.url === "/metrics" || req.url === "/api/health" },
+      // Never bodies (registration answers a runner token, assignments carry task tokens); the
+      // query stays only inside `url`, where the logger scrubs `?token=`-like values. Headers go
+      // through the logger's redaction (Authorization, Cookie, Set-Cookie, *token*, *secret*).
+      serializers: { req: requestForLog },
     }),
   );
   app.use((req, res, next) => {
@@ -35,8 +39,17 @@ export function createApp(ctx: AppContext): Express {
     next();
   });
 
-  app.get("/metrics", async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
+  app.get("/metrics", async (req, res) => {
+    const bearer = tokenFrom(req.headers.authorization);
+    const access = metricsAccess(req, ctx.config.PLUE_METRICS_TOKEN, bearer);
+    if (access === "unauthorized") throw unauthorized("metrics need the scrape token (PLUE_METRICS_TOKEN)");
+    if (access === "forbidden") {
+      throw forbidden("metrics are served only to direct loopback clients; set PLUE_METRICS_TOKEN to scrape");
+    }
+    res
+      .set("Cache-Control", "no-store")
+      .type(registry.contentType)
+      .send(await registry.metrics());
   });
   app.get("/api/health", async (_req, res) => {
     try {
@@ -57,4 +70,21 @@ export function createApp(ctx: AppContext): Express {
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
+}
+
+/** What the access log keeps of a request (pino-std-serializers' shape, without query and params). */
+function requestForLog(req: {
+  id: unknown;
+  method: string;
+  url: string;
+  headers: unknown;
+  remoteAddress?: string;
+}) {
+  return {
+    id: req.id,
+    method: req.method,
+    url: req.url,
+    remoteAddress: req.remoteAddress,
+    headers: req.headers,
+  };
 }

@@ -23,7 +23,7 @@ export function internalRunnersRouter(ctx: AppContext): Router {
 
   router.post("/internal/runners/register", async (req, res) => {
     // The secret is checked before the body, so nothing is revealed to callers without it.
-    const secret = tokenFrom(req.headers.authorization);
+    const secret = tokenFrom(req.headers.authorization, { challenge: poolChallenge });
     pool.checkSecret(secret);
     res.status(201).json(await pool.register(secret, parseBody(RegisterRequest, req.body ?? {})));
   });
@@ -56,8 +56,10 @@ export function internalRunnersRouter(ctx: AppContext): Router {
   return router;
 }
 
+const poolChallenge = (message: string) => new PoolError(401, "unauthorized", message);
+
 function runner(req: Request): { id: string; token: string } {
-  const token = tokenFrom(req.headers.authorization);
+  const token = tokenFrom(req.headers.authorization, { challenge: poolChallenge });
   if (!token) throw new PoolError(401, "unauthorized", "a runner token is required (Authorization: Bearer)");
   const id = req.params.id as string;
   if (!UUID.test(id)) throw new PoolError(404, "not_found", `no runner ${id}`);

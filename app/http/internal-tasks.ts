@@ -3,7 +3,8 @@
  * token as bearer, body `{events:[{seq, type, data}]}` → `{ack, abort}`. Events are stored before
  * the ack; a retried batch is stored once and answered with the same ack. A rejected batch
  * stores nothing and is answered with `EventRejection` (app/wire/protocol.ts):
- *   401 no/invalid token · 403 another workload's token · 404 unknown workload ·
+ *   401 no, malformed or invalid token (checked first: a stranger learns nothing about the
+ *   workload) · 403 another workload's token · 404 unknown workload ·
  *   409 workload_ended (with `ack`) or seq_gap (with `expected_seq`) ·
  *   400 malformed or inconsistent batch · 413 too many events or too many bytes.
  *
@@ -13,8 +14,10 @@
  * workload has ended (its token is cleared), 403 for another workload's token.
  */
 import { type Request, type Response, Router } from "express";
+import { hashToken } from "../auth/tokens";
 import type { AppContext } from "../context";
-import { EventRejectionError, workloadForTaskToken } from "../dispatch/dispatcher";
+import type { Queryable } from "../db";
+import { EventRejectionError, TASK_TOKEN_PREFIX, workloadForTaskToken } from "../dispatch/dispatcher";
 import { InvalidBatchError, SeqGapError } from "../events/store";
 import {
   type AbortPoll,
@@ -24,7 +27,7 @@ import {
   MAX_BATCH_EVENTS,
 } from "../wire/protocol";
 import { tokenFrom } from "./auth";
-import { HttpError, parseBody } from "./errors";
+import { HttpError, parseBody, unauthorized } from "./errors";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -40,8 +43,8 @@ export function internalTasksRouter(ctx: AppContext): Router {
   });
   router.get("/internal/tasks/:id/abort", async (req, res) => {
     try {
+      const { id } = await authorize(ctx, req, { ended: false });
       const wait = waitSeconds(req.query.wait);
-      const id = await authorize(ctx, req);
       // A runner that goes away (its connection closes) is not waited for.
       const gone = new AbortController();
       res.once("close", () => gone.abort());
@@ -67,29 +70,47 @@ function waitSeconds(raw: unknown): number {
   return n;
 }
 
-/** The bearer task token and the workload id of the URL, both well-formed. */
-function taskRequest(req: Request): { token: string; id: string } {
+/**
+ * The workload id of the URL and the task token, once the token is shown to be that workload's.
+ * Authentication comes first: without a genuine task token a caller learns nothing about the
+ * workload of the URL, not even whether it exists (the same 401 for a missing, a live and an
+ * ended workload). `ended`: an ended workload's own token still authenticates (its runner may be
+ * retrying a batch whose ack it lost; the dispatcher then answers 409 workload_ended with `ack`).
+ * An authenticated runner that names another workload gets 404 or 403.
+ */
+async function authorize(
+  ctx: AppContext,
+  req: Request,
+  { ended }: { ended: boolean },
+): Promise<{ token: string; id: string }> {
   const token = tokenFrom(req.headers.authorization);
-  if (!token)
-    throw new EventRejectionError(401, "unauthorized", "a task token is required (Authorization: Bearer)");
+  if (!token) throw unauthorized("a task token is required (Authorization: Bearer)");
+  const owner = await taskTokenOwner(ctx.db, token, ended);
+  if (!owner) throw unauthorized("the task token is not valid (or the workload ended)");
   const id = req.params.id as string;
-  if (!UUID.test(id)) throw new EventRejectionError(404, "not_found", `no workload ${id}`);
-  return { token, id };
+  if (owner === id) return { token, id };
+  if (!UUID.test(id) || !(await workloadExists(ctx.db, id))) {
+    throw new EventRejectionError(404, "not_found", `no workload ${id}`);
+  }
+  throw new EventRejectionError(403, "forbidden", "the task token is for another workload");
 }
 
-/** The workload id of the URL, once the bearer task token is shown to be that live workload's. */
-async function authorize(ctx: AppContext, req: Request): Promise<string> {
-  const { token, id } = taskRequest(req);
-  const grant = await workloadForTaskToken(ctx.db, token);
-  if (!grant)
-    throw new EventRejectionError(401, "unauthorized", "the task token is not valid (or the workload ended)");
-  if (grant.workloadId !== id)
-    throw new EventRejectionError(403, "forbidden", "the task token is for another workload");
-  return id;
+/** The workload a task token belongs to: a live one, or (with `ended`) one that ended. */
+async function taskTokenOwner(db: Queryable, token: string, ended: boolean): Promise<string | undefined> {
+  const live = await workloadForTaskToken(db, token);
+  if (live || !ended || !token.startsWith(TASK_TOKEN_PREFIX) || token.length > 200) return live?.workloadId;
+  const r = await db.query<{ id: string }>("SELECT id FROM workloads WHERE ended_token_hash = $1", [
+    hashToken(token),
+  ]);
+  return r.rows[0]?.id;
+}
+
+async function workloadExists(db: Queryable, id: string): Promise<boolean> {
+  return (await db.query("SELECT 1 FROM workloads WHERE id = $1", [id])).rows.length > 0;
 }
 
 async function accept(ctx: AppContext, req: Request) {
-  const { token, id } = taskRequest(req);
+  const { token, id } = await authorize(ctx, req, { ended: true });
   const count = Array.isArray(req.body?.events) ? req.body.events.length : 0;
   if (count > MAX_BATCH_EVENTS) {
     throw new EventRejectionError(
