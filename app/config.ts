@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { isSecretEnvName, maskUrl, REDACTED } from "./redact";
 
 const bool = z
   .enum(["1", "0", "true", "false", "yes", "no"])
@@ -53,6 +54,12 @@ const EnvSchema = z.object({
     .optional(),
   PLUE_RUNNER_IMAGE: z.string().min(1).optional(),
   PLUE_WEBHOOK_SECRET: z.string().min(16, "at least 16 characters").optional(),
+  /** `/metrics` answers only `Authorization: Bearer <this>` when set; only direct loopback clients otherwise. */
+  PLUE_METRICS_TOKEN: z
+    .string()
+    .min(16, "at least 16 characters")
+    .regex(/^[\x21-\x7e]+$/, "visible ASCII without spaces")
+    .optional(),
   /** Webhooks: how old (seconds) a signed X-Plue-Timestamp may be; 60 s of clock skew ahead is allowed. */
   PLUE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   /** Largest push (the pack receive-pack reads, and the smart-HTTP request body after inflating). */
@@ -85,6 +92,24 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * One problem, naming the variable. Values are shown only when they cannot be secret: never for
+ * a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, *PASSWORD*, …), and a URL only with
+ * its password masked (DATABASE_URL), or not at all if it does not parse.
+ */
+function describeProblem(name: string, value: string | undefined, message: string): string {
+  if (value === undefined) return `${name}: ${message}`;
+  const hide = (text: string) => (value.length >= 4 ? text.split(value).join(REDACTED) : text);
+  if (isSecretEnvName(name)) return `${name} (value not shown): ${hide(message)}`;
+  if (name.endsWith("_URL")) {
+    const shown = maskUrl(value);
+    return shown === undefined
+      ? `${name} (value not shown: not a URL): ${hide(message)}`
+      : `${name}=${JSON.stringify(shown)}: ${hide(message)}`;
+  }
+  return `${name}=${JSON.stringify(value)}: ${message}`;
+}
+
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: { memory?: boolean; port?: number } = {},
@@ -94,8 +119,7 @@ export function loadConfig(
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = i.path.join(".");
-        const value = env[name];
-        return `${name}=${JSON.stringify(value)}: ${i.message}`;
+        return describeProblem(name, env[name], i.message);
       }),
     );
   }
