@@ -3,6 +3,7 @@
  * long as the prompts it imported are unchanged (they are re-read and compared on every hit).
  */
 import { type EvaluateOptions, type LoadResult, loadWorkflows, type WorkflowFile } from "./evaluate";
+import type { Deadline } from "./interpreter";
 
 /** A bounded map that forgets the least recently used entry first. */
 export class LruCache<K, V> {
@@ -55,7 +56,7 @@ export class WorkflowCache {
   }
 
   /** `loadWorkflows(file)`, reusing the result for the same blob id, path and prompts. */
-  load(blobId: string, file: WorkflowFile): LoadResult {
+  load(blobId: string, file: WorkflowFile, deadline?: Deadline): LoadResult {
     const key = `${blobId}\0${file.path}`;
     const cached = this.entries.get(key);
     if (cached && [...cached.prompts].every(([name, text]) => file.readPrompt(name) === text)) {
@@ -73,7 +74,7 @@ export class WorkflowCache {
           return text;
         },
       },
-      this.options,
+      { ...this.options, ...(deadline ? { deadline } : {}) },
     );
     // A timeout depends on the machine's load, not on the file: try again next time.
     if (result.ok || !result.retryable) this.entries.set(key, { result, prompts });

@@ -10,7 +10,15 @@
 import { type Plan, validatePlan } from "../wire/plan";
 import { formatError, LineIndex, ScriptError, toWorkflowErrors, type WorkflowError } from "./errors";
 import { eventView, sampleEvent, type WorkflowEventInput, WorkflowEventSchema } from "./events";
-import { DEFAULT_LIMITS, Evaluator, type Limits, moduleScope, TimeBudgetError } from "./interpreter";
+import {
+  DEFAULT_LIMITS,
+  type Deadline,
+  deadlineMessage,
+  Evaluator,
+  type Limits,
+  moduleScope,
+  TimeBudgetError,
+} from "./interpreter";
 import {
   ModuleValue,
   PromptFunction,
@@ -33,7 +41,11 @@ export type WorkflowFile = {
   readPrompt(name: string): string | undefined;
 };
 
-export type EvaluateOptions = { limits?: Partial<Limits> };
+export type EvaluateOptions = {
+  limits?: Partial<Limits>;
+  /** Shared by everything one event evaluates; each phase also keeps its own `maxMillis`. */
+  deadline?: Deadline;
+};
 
 /** `retryable`: the wall-time budget ran out, which says more about the machine than the file. */
 export type Failure = { ok: false; errors: WorkflowError[]; retryable?: boolean };
@@ -63,13 +75,16 @@ export class LoadedFile {
   }
 
   /** Evaluates workflow `name` for `event` (normally an event `matchTriggers` accepted). */
-  plan(name: string, eventInput: WorkflowEventInput): PlanOutcome {
+  plan(name: string, eventInput: WorkflowEventInput, deadline?: Deadline): PlanOutcome {
     const index = this.registrations.findIndex((r) => r.header.name === name);
     if (index === -1) throw new Error(`no workflow named "${name}" in ${this.path}`);
     const reg = this.registrations[index]!;
     const parsed = WorkflowEventSchema.safeParse(eventInput);
     if (!parsed.success) throw new Error(`invalid event: ${parsed.error.issues[0]?.message}`);
-    const ev = new Evaluator(this.limits);
+    if (deadline && Date.now() >= deadline.at) {
+      return { ok: false, errors: [this.lines.error(this.path, reg.at, deadlineMessage(deadline))], retryable: true };
+    }
+    const ev = new Evaluator(this.limits, undefined, deadline);
     let built: ReturnType<typeof runWorkflow>;
     try {
       built = runWorkflow(
@@ -101,11 +116,11 @@ export class LoadedFile {
    * Plans for every workflow in the file that `event` triggers. A workflow whose evaluation fails
    * yields its errors without affecting the others.
    */
-  plansFor(event: WorkflowEventInput): { name: string; outcome: PlanOutcome }[] {
+  plansFor(event: WorkflowEventInput, deadline?: Deadline): { name: string; outcome: PlanOutcome }[] {
     const out: { name: string; outcome: PlanOutcome }[] = [];
     for (const w of this.workflows) {
       const match = matchTriggers(w, event);
-      if (match.matched) out.push({ name: w.name, outcome: this.plan(w.name, match.event) });
+      if (match.matched) out.push({ name: w.name, outcome: this.plan(w.name, match.event, deadline) });
     }
     return out;
   }
@@ -115,12 +130,21 @@ export class LoadedFile {
 export function loadWorkflows(file: WorkflowFile, options: EvaluateOptions = {}): LoadResult {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const lines = new LineIndex(file.source);
-  const parsed = parseSource(file.source, limits);
+  if (options.deadline && Date.now() >= options.deadline.at) {
+    return { ok: false, errors: [lines.error(file.path, 0, deadlineMessage(options.deadline))], retryable: true };
+  }
+  let parsed: ReturnType<typeof parseSource>;
+  try {
+    parsed = parseSource(file.source, limits);
+  } catch (err) {
+    // The nesting pre-scan should keep lezer from overflowing its stack; if it ever does, say so.
+    return failure(err, file.path, lines, 0);
+  }
   if (!parsed.ok)
     return { ok: false, errors: parsed.errors.map((e) => lines.error(file.path, e.at, e.message)) };
 
   const registry: Registration[] = [];
-  const plue = new Map<string, Value>([["workflow", workflowBuiltin(registry)], ...Object.entries(TRIGGERS)]);
+  const plue = new Map<string, Value>([["workflow", workflowBuiltin(registry, limits.maxWorkflows)], ...Object.entries(TRIGGERS)]);
   const importHook = (module: string, name: string | null, at: number): Value => {
     if (module === "plue") {
       if (name === null) return new ModuleValue("plue", plue);
@@ -141,7 +165,7 @@ export function loadWorkflows(file: WorkflowFile, options: EvaluateOptions = {})
     return new PromptFunction(prompt.prompt);
   };
 
-  const ev = new Evaluator(limits, importHook);
+  const ev = new Evaluator(limits, importHook, options.deadline);
   const scope = moduleScope();
   try {
     ev.execModule(parsed.module.body, scope);

@@ -47,7 +47,19 @@ export type Limits = {
   /** Nested function calls. */
   maxCallDepth: number;
   maxSourceBytes: number;
+  /** `@workflow`s one file may define (PLUE_WORKFLOWS_PER_FILE). */
+  maxWorkflows: number;
 };
+
+/**
+ * The deadline of everything one event evaluates (all of a push's files together): `at` is an epoch
+ * time in ms (Date.now(), comparable across threads), `ms` the budget it was computed from.
+ */
+export type Deadline = { at: number; ms: number };
+
+export function deadlineMessage(d: Deadline): string {
+  return `evaluating the workflow files of this event took longer than the limit of ${d.ms} ms for all files together (PLUE_WORKFLOW_DEADLINE_MS)`;
+}
 
 export const DEFAULT_LIMITS: Limits = {
   maxSteps: 100_000,
@@ -58,6 +70,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxDepth: 100,
   maxCallDepth: 32,
   maxSourceBytes: 256 * 1024,
+  maxWorkflows: 20,
 };
 
 /** Thrown for an exhausted wall-time budget: unlike other errors it depends on the machine, not the file. */
@@ -118,6 +131,7 @@ export class Evaluator {
   private steps = 0;
   private allocated = 0;
   private readonly deadline: number;
+  private readonly timeMessage: string;
   private readonly stack: PyFunction[] = [];
   /** Host state for the current phase (the plan being built); plue.ts checks its type. */
   context: object | undefined;
@@ -127,8 +141,15 @@ export class Evaluator {
     private readonly importHook: ImportHook = () => {
       throw new Error("imports are not available here");
     },
+    overall?: Deadline,
   ) {
-    this.deadline = performance.now() + limits.maxMillis;
+    const now = performance.now();
+    this.deadline = now + limits.maxMillis;
+    this.timeMessage = `evaluation took longer than ${limits.maxMillis} ms`;
+    if (overall && now + (overall.at - Date.now()) < this.deadline) {
+      this.deadline = now + (overall.at - Date.now());
+      this.timeMessage = deadlineMessage(overall);
+    }
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -142,8 +163,8 @@ export class Evaluator {
         at,
       );
     }
-    if ((this.steps & 255) === 0 && performance.now() > this.deadline) {
-      throw new TimeBudgetError(`evaluation took longer than ${this.limits.maxMillis} ms`, at);
+    if ((this.steps & 15) === 0 && performance.now() > this.deadline) {
+      throw new TimeBudgetError(this.timeMessage, at);
     }
   }
 

@@ -233,7 +233,7 @@ function concurrency(v: Value | undefined, at: number): Plan["concurrency"] {
  * `{"group": "deploy", "cancel_in_progress": True}`; `{ref}` in a group is replaced by the event's ref,
  * so `"ci-{ref}"` gives each branch its own group.
  */
-export function workflowBuiltin(registry: Registration[]): Builtin {
+export function workflowBuiltin(registry: Registration[], maxWorkflows: number): Builtin {
   return new Builtin("workflow", (_ev, args, kwargs, at) => {
     if (args.length === 1 && args[0] instanceof PyFunction && kwargs.size === 0) {
       throw new ScriptError("write @workflow(triggers=[...]): a workflow needs triggers", at);
@@ -281,6 +281,11 @@ export function workflowBuiltin(registry: Registration[]): Builtin {
       const name = options.name ?? checkName(WorkflowNameSchema, fn.name, "the workflow name", fn.at);
       const dup = registry.find((r) => r.header.name === name);
       if (dup) throw new ScriptError(`a workflow named "${name}" is already defined in this file`, fn.at);
+      if (registry.length >= maxWorkflows)
+        throw new ScriptError(
+          `more than ${maxWorkflows} workflows in one file (PLUE_WORKFLOWS_PER_FILE): split the file`,
+          fn.at,
+        );
       registry.push({
         header: {
           name,

@@ -19,6 +19,7 @@ import type {
   Stmt,
   Target,
 } from "./ast";
+import { nestingError } from "./nesting";
 
 export type SourceError = { at: number; message: string };
 export type SyntaxResult = { ok: true; module: Module } | { ok: false; errors: SourceError[] };
@@ -75,16 +76,22 @@ const FORBIDDEN_NAMES: Record<string, string> = {
 
 const MAX_SYNTAX_ERRORS = 10;
 
+/** "the file is 300000 bytes; the limit is 256 KiB" */
+export function sizeMessage(bytes: number, limit: number): string {
+  const shown = limit % 1024 === 0 ? `${limit / 1024} KiB` : `${limit} bytes`;
+  return `the file is ${bytes} bytes; the limit is ${shown}`;
+}
+
 export type SyntaxLimits = { maxSourceBytes: number; maxDepth: number };
 
 export function parseSource(source: string, limits: SyntaxLimits): SyntaxResult {
   const bytes = Buffer.byteLength(source);
   if (bytes > limits.maxSourceBytes) {
-    return {
-      ok: false,
-      errors: [{ at: 0, message: `the file is ${bytes} bytes; the limit is ${limits.maxSourceBytes}` }],
-    };
+    return { ok: false, errors: [{ at: 0, message: sizeMessage(bytes, limits.maxSourceBytes) }] };
   }
+  // Before lezer: deep nesting is slow for it and comes back as a misleading syntax error.
+  const deep = nestingError(source, limits.maxDepth);
+  if (deep) return { ok: false, errors: [deep] };
   const tree = parser.parse(source);
   const syntax = syntaxErrors(source, tree.topNode);
   if (syntax.length) return { ok: false, errors: syntax };
@@ -174,7 +181,7 @@ class Lowerer {
   /** Guards recursion on source nesting: `[[[[…]]]]` a thousand deep is an error, not a stack overflow. */
   private nested<T>(at: number, fallback: T, fn: () => T): T {
     if (this.depth >= this.maxDepth) {
-      this.fail(at, `the code is nested more than ${this.maxDepth} levels deep`);
+      this.fail(at, `nesting deeper than ${this.maxDepth} levels`);
       return fallback;
     }
     this.depth++;

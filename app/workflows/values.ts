@@ -326,12 +326,24 @@ export function repr(
   return v.repr();
 }
 
+const MAX_FORMAT_WIDTH = 1_000_000;
+/** What toFixed/toPrecision/toExponential accept. */
+const MAX_FORMAT_PRECISION = 100;
+
 /** Python's format-spec mini-language, the common part: `[[fill]align][sign][0][width][,][.precision][type]`. */
 export function formatWithSpec(v: Value, spec: string, at: number): string {
   if (spec === "") return str(v, at);
   const m = /^(?:(.)?([<>^=]))?([+\- ])?(0)?(\d+)?(,)?(?:\.(\d+))?([sdfFeE%xXob])?$/s.exec(spec);
   if (!m) throw new ScriptError(`unsupported format spec \`${spec}\``, at);
   const [, fillChar, alignChar, sign, zero, widthText, comma, precisionText, type] = m;
+  // Checked before padding: `{x:>1000000000}` would build the string before any budget sees it.
+  if (Number(widthText ?? 0) > MAX_FORMAT_WIDTH)
+    throw new ScriptError(`a format width of ${widthText} is over the limit of ${MAX_FORMAT_WIDTH}`, at);
+  if (Number(precisionText ?? 0) > MAX_FORMAT_PRECISION)
+    throw new ScriptError(
+      `a format precision of ${precisionText} is over the limit of ${MAX_FORMAT_PRECISION}`,
+      at,
+    );
   const num = typeof v === "boolean" ? undefined : numeric(v);
   let body: string;
   if (num) {
@@ -454,18 +466,21 @@ export function codePoints(s: string): string[] | null {
 }
 
 /** Makes lists and dicts reachable from `v` read-only. */
-export function freeze(v: Value, depth = 0): void {
-  if (depth > MAX_NESTING) return;
+export function freeze(v: Value, depth = 0, seen = new Set<object>()): void {
+  // Each container once: `[[1] * 10000] * 10000` holds one list 10 000 times, not 10^8 items.
+  if (depth > MAX_NESTING || !(v instanceof PyList || v instanceof PyDict || v instanceof PyTuple)) return;
+  if (seen.has(v)) return;
+  seen.add(v);
   if (v instanceof PyList) {
     v.frozen = true;
-    for (const x of v.items) freeze(x, depth + 1);
+    for (const x of v.items) freeze(x, depth + 1, seen);
   } else if (v instanceof PyDict) {
     v.frozen = true;
     for (const [k, x] of v.entries.values()) {
-      freeze(k, depth + 1);
-      freeze(x, depth + 1);
+      freeze(k, depth + 1, seen);
+      freeze(x, depth + 1, seen);
     }
-  } else if (v instanceof PyTuple) for (const x of v.items) freeze(x, depth + 1);
+  } else for (const x of v.items) freeze(x, depth + 1, seen);
 }
 
 export function checkMutable(v: PyList | PyDict, at: number): void {
