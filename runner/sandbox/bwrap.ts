@@ -8,19 +8,28 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { runProcess } from "./process";
+import { type CgroupLimits, joinArgs, type SandboxCgroup } from "./cgroup";
+import { cgroupParent, ROOT_DROP_OWNER } from "./host";
+import { type ProcessResult, runProcess } from "./process";
+import { seccompFilter } from "./seccomp";
 import {
   baseEnv,
   DEFAULT_LIMITS,
   type ExecOptions,
+  formatBytes,
   SANDBOX_UID,
   SANDBOX_WORKDIR,
   type Sandbox,
   type SandboxLimits,
+  SandboxUnavailableError,
 } from "./types";
 
-/** Host user a root runner drops to for its sandboxes: RLIMIT_NPROC does not bind host root. */
-export const ROOT_DROP_UID = 65534;
+export { ROOT_DROP_UID } from "./host";
+
+/** The fd bwrap reads the seccomp program from (the first of runProcess's extraInputs). */
+const SECCOMP_FD = 3;
+/** How often a running command's cgroup is checked for an OOM kill (v1 kills one process, not all). */
+const OOM_POLL_MS = 200;
 
 const SYSTEM_DIRS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 /** The parts of /etc that programs need to start; nothing with secrets or host identity. */
@@ -63,6 +72,8 @@ export interface BwrapArgsInput {
   readonly cwd?: string;
   readonly limits: SandboxLimits;
   readonly env: Readonly<Record<string, string>>;
+  /** File descriptor bwrap reads the seccomp program from. */
+  readonly seccompFd?: number;
 }
 
 /** The full bwrap command line; pure, so its flags can be checked without running it. */
@@ -98,6 +109,7 @@ export function bwrapArgs(input: BwrapArgsInput, argv: readonly string[]): strin
   a.push("--bind", input.workspace, SANDBOX_WORKDIR);
   a.push("--remount-ro", "/"); // the root tmpfs bwrap builds; /tmp and /workspace stay writable
   a.push("--chdir", path.posix.join(SANDBOX_WORKDIR, input.cwd ?? "."));
+  if (input.seccompFd !== undefined) a.push("--seccomp", String(input.seccompFd));
   a.push("--clearenv");
   for (const [k, v] of Object.entries(input.env)) a.push("--setenv", k, v);
   a.push("--", ...prlimitArgs(input.limits), ...argv);
@@ -119,29 +131,80 @@ export function writeSandboxEtc(): string {
   return dir;
 }
 
+export function cgroupLimits(limits: SandboxLimits): CgroupLimits {
+  return { memoryBytes: limits.sandboxMemoryBytes, pids: limits.sandboxPids, cpus: limits.sandboxCpus };
+}
+
+/** A cgroup for one sandbox in the runner's delegated parent; refuses the sandbox without one. */
+export function sandboxCgroup(backend: "bwrap" | "gvisor", limits: SandboxLimits): SandboxCgroup {
+  try {
+    return cgroupParent().create(cgroupLimits(limits));
+  } catch (err) {
+    throw new SandboxUnavailableError(backend, (err as Error).message);
+  }
+}
+
+/**
+ * Runs one command in the sandbox's cgroup and says which whole-sandbox limit, if any, it ran
+ * into. cgroup v1 has no memory.oom.group, so an OOM kill of one process is made a kill of all.
+ */
+export async function runInCgroup(
+  cgroup: SandboxCgroup,
+  run: () => Promise<ProcessResult>,
+): Promise<ProcessResult> {
+  const before = cgroup.events();
+  let oom = false;
+  const poll = setInterval(() => {
+    if (!oom && cgroup.events().oomKills > before.oomKills) {
+      oom = true;
+      cgroup.kill();
+    }
+  }, OOM_POLL_MS);
+  let r: ProcessResult;
+  try {
+    r = await run();
+  } finally {
+    clearInterval(poll);
+  }
+  const after = cgroup.events();
+  const failed = r.exitCode !== 0 || r.signal !== null;
+  if (oom || after.oomKills > before.oomKills)
+    r.limit = `the sandbox exceeded its memory limit of ${formatBytes(cgroup.limits.memoryBytes)} (all its processes were killed)`;
+  else if (failed && after.pidsMax > before.pidsMax)
+    r.limit = `the sandbox reached its limit of ${cgroup.limits.pids} processes and threads (new ones failed to start)`;
+  return r;
+}
+
 export function createBwrapSandbox(workspace: string, limits: SandboxLimits = DEFAULT_LIMITS): Sandbox {
+  const cgroup = sandboxCgroup("bwrap", limits);
   const etcDir = writeSandboxEtc();
-  const drop = process.getuid?.() === 0 ? { uid: ROOT_DROP_UID, gid: ROOT_DROP_UID } : undefined;
+  const drop = process.getuid?.() === 0 ? ROOT_DROP_OWNER : undefined;
   return {
     backend: "bwrap",
     workspace,
     fileOwner: drop,
     exec(argv, opts: ExecOptions) {
-      const args = bwrapArgs({ workspace, etcDir, cwd: opts.cwd, limits, env: baseEnv(opts.env) }, argv);
-      return runProcess("bwrap", args, {
-        cwd: "/",
-        env: { PATH: "/usr/bin:/bin" },
-        timeoutMs: opts.timeoutMs,
-        signal: opts.signal,
-        maxOutputBytes: opts.maxOutputBytes,
-        stdin: opts.stdin,
-        onOutput: opts.onOutput,
-        uid: drop?.uid,
-        gid: drop?.gid,
-      });
+      const env = baseEnv(opts.env);
+      const args = bwrapArgs({ workspace, etcDir, cwd: opts.cwd, limits, env, seccompFd: SECCOMP_FD }, argv);
+      const [file, ...rest] = [...joinArgs(cgroup), "bwrap", ...args];
+      return runInCgroup(cgroup, () =>
+        runProcess(file!, rest, {
+          cwd: "/",
+          env: { PATH: "/usr/bin:/bin" },
+          timeoutMs: opts.timeoutMs,
+          signal: opts.signal,
+          maxOutputBytes: opts.maxOutputBytes,
+          stdin: opts.stdin,
+          onOutput: opts.onOutput,
+          uid: drop?.uid,
+          gid: drop?.gid,
+          extraInputs: [seccompFilter()],
+        }),
+      );
     },
     async dispose() {
       fs.rmSync(etcDir, { recursive: true, force: true });
+      await cgroup.remove();
     },
   };
 }

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { createBwrapSandbox } from "./bwrap";
 import { createGvisorSandbox } from "./gvisor";
+import { cgroupParent } from "./host";
 import { createNoSandbox } from "./none";
 import {
   DEFAULT_LIMITS,
@@ -45,7 +46,12 @@ export function createSandbox(backend: SandboxBackend, workspace: string, limits
  * in their own cgroups afterwards. Safe to call more than once; in-process mode calls it lazily.
  */
 export async function prepareSandboxHost(): Promise<void> {
-  // Filled in by the sandbox-limits work (runner/sandbox/cgroup.ts).
+  try {
+    cgroupParent();
+  } catch {
+    // Remembered: a sandbox that needs the cgroup is refused with the reason (PLUE_SANDBOX=none,
+    // in a pod whose own limits are the sandbox, needs none).
+  }
 }
 
 export function onPath(binary: string): boolean {
@@ -74,17 +80,20 @@ async function selfTest(backend: SandboxBackend): Promise<string | undefined> {
   if (!onPath("prlimit") && !fs.existsSync("/usr/bin/prlimit"))
     return "prlimit (util-linux) is not installed";
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-sandbox-probe-"));
-  const sandbox = createSandbox(backend, dir, DEFAULT_LIMITS);
+  let sandbox: Sandbox | undefined;
   try {
+    sandbox = createSandbox(backend, dir, DEFAULT_LIMITS);
     chownTree(dir, sandbox.fileOwner);
     const r = await sandbox.exec(["/bin/sh", "-c", PROBE], { timeoutMs: 30_000 });
     if (r.exitCode === 0 && r.stdout.trim() === "ok") return undefined;
     const detail = (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ").slice(0, 300);
     return `self-test failed (exit ${r.exitCode ?? r.signal}${r.timedOut ? ", timed out" : ""}): ${detail || "no output"}`;
   } catch (err) {
+    if (err instanceof SandboxUnavailableError)
+      return err.message.replace(/^sandbox \w+ is not usable: /, "");
     return `self-test failed: ${(err as Error).message}`;
   } finally {
-    await sandbox.dispose();
+    await sandbox?.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -18,6 +18,11 @@ export interface ProcessOptions {
   readonly gid?: number;
   /** Sees every chunk of output as it arrives (live logs); the result still holds the capped text. */
   readonly onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+  /**
+   * Data the child reads from file descriptors 3, 4, …, each a pipe written and closed at once
+   * (bwrap's `--seccomp 3` reads its filter this way).
+   */
+  readonly extraInputs?: readonly Buffer[];
 }
 
 export interface ProcessResult {
@@ -30,6 +35,8 @@ export interface ProcessResult {
   /** Some output was dropped to stay within maxOutputBytes. */
   truncated: boolean;
   durationMs: number;
+  /** Set by a sandbox when a whole-sandbox limit ended or broke the command: which one, in words. */
+  limit?: string;
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -86,7 +93,7 @@ export function runProcess(
       cwd: opts.cwd,
       env: opts.env ?? {},
       detached: true, // its own process group, so one kill reaches every descendant
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe", ...(opts.extraInputs ?? []).map(() => "pipe" as const)],
       uid: opts.uid,
       gid: opts.gid,
     });
@@ -119,6 +126,11 @@ export function runProcess(
     });
     child.stdin.on("error", () => {}); // a command that never reads its input is not an error
     child.stdin.end(opts.stdin ?? "");
+    (opts.extraInputs ?? []).forEach((data, i) => {
+      const fd = child.stdio[3 + i] as NodeJS.WritableStream & { on(e: "error", f: () => void): void };
+      fd?.on("error", () => {}); // a child that fails before reading reports that itself
+      fd?.end(data);
+    });
     child.on("error", (err) => {
       spawnError = err;
       if (child.pid === undefined) finish(null, null); // never started: no close will follow

@@ -4,7 +4,11 @@ import type { ProcessResult } from "./process";
 export type SandboxBackend = "bwrap" | "gvisor" | "none";
 export type SandboxChoice = "auto" | SandboxBackend;
 
-/** Per-command resource limits, applied as rlimits (bwrap, none) or OCI limits (gvisor). */
+/**
+ * Resource limits. Per process: rlimits (bwrap, none) or OCI rlimits (gvisor). Per sandbox, all
+ * its processes together: a cgroup (bwrap, gvisor), the pod's resources on Kubernetes
+ * (constructs/k8s/runner-pod.ts maps them), and the workspace volume.
+ */
 export interface SandboxLimits {
   /** CPU seconds per process (RLIMIT_CPU). */
   readonly cpuSeconds: number;
@@ -16,6 +20,14 @@ export interface SandboxLimits {
   readonly fileSizeBytes: number;
   /** Size of the private /tmp. */
   readonly tmpBytes: number;
+  /** Memory of the whole sandbox, page cache included, without swap (memory.max). */
+  readonly sandboxMemoryBytes: number;
+  /** Processes and threads of the whole sandbox (pids.max). */
+  readonly sandboxPids: number;
+  /** CPU bandwidth of the whole sandbox, in CPUs (cpu.max). */
+  readonly sandboxCpus: number;
+  /** Size of the workspace filesystem (a loop-mounted ext4 volume; the pod's emptyDir sizeLimit). */
+  readonly workspaceBytes: number;
 }
 
 export const DEFAULT_LIMITS: SandboxLimits = {
@@ -24,7 +36,23 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   processes: 512,
   fileSizeBytes: 1024 ** 3,
   tmpBytes: 512 * 1024 ** 2,
+  sandboxMemoryBytes: 4 * 1024 ** 3,
+  sandboxPids: 512,
+  sandboxCpus: 2,
+  workspaceBytes: 8 * 1024 ** 3,
 };
+
+/** 268435456 → "256 MiB", for messages that name a limit. */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
+    if (n >= size) return `${Number((n / size).toFixed(1))} ${unit}`;
+  }
+  return `${n} bytes`;
+}
 
 /** Where the workspace appears inside the sandbox; tools speak of paths relative to it. */
 export const SANDBOX_WORKDIR = "/workspace";

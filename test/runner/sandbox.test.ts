@@ -13,6 +13,7 @@ import { ociSpec } from "../../runner/sandbox/gvisor";
 import {
   chownTree,
   createSandbox,
+  DEFAULT_LIMITS,
   forgetSandboxChecks,
   NONE_WARNING,
   resolveSandbox,
@@ -23,6 +24,7 @@ import {
 } from "../../runner/sandbox/index";
 
 const LIMITS: SandboxLimits = {
+  ...DEFAULT_LIMITS,
   cpuSeconds: 2,
   memoryBytes: 256 * 1024 ** 2,
   processes: 64,
