@@ -74,6 +74,13 @@ const EnvSchema = z.object({
   PLUE_MODEL: z.string().min(1).default("claude-sonnet-5"),
   PLUE_SEED_DEMO: bool.default(true),
   PLUE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** Workflow evaluation: worker threads, one event's deadline (all its files together), worker heap. */
+  PLUE_WORKFLOW_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+  PLUE_WORKFLOW_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  PLUE_WORKFLOW_WORKER_MEMORY: size.prefault("256mb"),
+  /** Workflow files read per commit, and `@workflow`s per file; beyond them, errors. */
+  PLUE_WORKFLOW_FILES_PER_PUSH: z.coerce.number().int().min(1).max(1000).default(50),
+  PLUE_WORKFLOWS_PER_FILE: z.coerce.number().int().min(1).max(1000).default(20),
 });
 
 export type Config = z.infer<typeof EnvSchema> & {
