@@ -40,9 +40,21 @@ const EnvSchema = z.object({
   PLUE_SANDBOX: z.enum(["auto", "gvisor", "bwrap", "none"]).default("auto"),
   /** Runners: where workspaces (repository clones) go; the OS temp dir when unset. Runner pods set it. */
   PLUE_WORKSPACE: z.string().startsWith("/", "an absolute path").optional(),
+  /** Runners: whole-sandbox limits; unset = DEFAULT_LIMITS in runner/sandbox/types.ts (one place). */
+  PLUE_SANDBOX_MEMORY: size.optional(),
+  PLUE_SANDBOX_PIDS: z.coerce.number().int().min(8).max(1_000_000).optional(),
+  PLUE_SANDBOX_CPUS: z.coerce.number().min(0.01).max(1024).optional(),
+  PLUE_WORKSPACE_SIZE: size.optional(),
   PLUE_POOL_SECRET: z.string().min(16, "at least 16 characters").optional(),
   /** Warm pool: how long a runner's long-poll waits; runners silent for two of these are reaped. */
   PLUE_RUNNER_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(50),
+  /**
+   * How often every replica sweeps for what a dead server left (recovery.ts), and the warm-pool
+   * reaper's period when set (else half a poll period).
+   */
+  PLUE_REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).optional(),
+  /** A server on another host whose heartbeat is this old is dead: its workloads fail. */
+  PLUE_INSTANCE_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(30),
   /** How long a workload waits for a free pool runner before a cold start is made for it. */
   PLUE_COLD_START_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   /** A workload no runner took within this long fails with that reason. */
