@@ -40,6 +40,15 @@ await build({
 });
 console.log("built plue.js");
 
+// The workflow evaluation worker (app/workflows/pool.ts finds it beside plue.js and its chunks).
+await build({
+  ...node,
+  entryPoints: [path.join(root, "app/workflows/worker.ts")],
+  outfile: path.join(dist, "workflow-worker.js"),
+  logLevel: "warning",
+});
+console.log("built workflow-worker.js");
+
 await build({
   ...node,
   entryPoints: [path.join(root, "runner/main.ts")],

@@ -34,7 +34,7 @@ import {
   type WorkflowEventInput,
   WorkflowEventSchema,
 } from "../workflows/index";
-import { fileErrors, type LoadedWorkflowFile, upsertDefinition, WorkflowDefinitions } from "./definitions";
+import { definitionsOptions, fileErrors, upsertDefinition, WorkflowDefinitions } from "./definitions";
 import { endRun, foldStepEvents, runEnding } from "./fold";
 import {
   findRun,
@@ -102,16 +102,20 @@ export class RunService {
     private readonly dispatcher: Dispatcher,
   ) {
     this.db = ctx.db;
-    this.definitions = new WorkflowDefinitions(ctx.git);
+    this.definitions = new WorkflowDefinitions(ctx.git, definitionsOptions(ctx.config));
     dispatcher.onWorkloadEvents("workflow", async (tx, w, events) => {
       if (w.workflow_run_id) await foldStepEvents(tx, w.workflow_run_id, events);
     });
     dispatcher.onWorkloadEnd("workflow", (tx, end) => this.workloadEnded(tx, end));
   }
 
-  /** Starts runs for every push the git bus reports; returns the unsubscribe function. */
-  subscribeToPushes(): () => void {
-    return this.ctx.git.onPush(async (e) => void (await this.onPush(e)));
+  /** Starts runs for every push the git bus reports; returns the function that stops (and the workers). */
+  subscribeToPushes(): () => Promise<void> {
+    const unsubscribe = this.ctx.git.onPush(async (e) => void (await this.onPush(e)));
+    return () => {
+      unsubscribe();
+      return this.definitions.close();
+    };
   }
 
   async onPush(e: PushEvent): Promise<CreatedRun[]> {
@@ -141,13 +145,17 @@ export class RunService {
         `invalid event: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
       );
     }
-    let event = parsed.data;
-    const files = await this.definitions.load(input.repo, input.commit);
+    const pushed = parsed.data;
+    // Evaluated in a worker, all files within one deadline; the changed paths only if a filter needs them.
+    const evaluated = await this.definitions.evaluate(input.repo, input.commit, {
+      event: pushed,
+      ...(pushed.kind === "push" && !pushed.paths
+        ? { paths: () => this.changedPaths(input.repo, pushed.before, pushed.after) }
+        : {}),
+    });
+    const files = evaluated.files;
     if (files.length === 0) return [];
-    if (event.kind === "push" && !event.paths && needsPaths(files)) {
-      const paths = await this.changedPaths(input.repo, event.before, event.after);
-      if (paths) event = { ...event, paths };
-    }
+    const event = (evaluated.event ?? pushed) as WorkflowEvent;
     const runs: NewRun[] = [];
     const sessionId = await this.sessionFor(event);
     for (const file of files) {
@@ -161,14 +169,11 @@ export class RunService {
         runs.push({ ...common, workflow: stem(file.path), plan: null, error: fileErrors(file.result)! });
         continue;
       }
-      for (const w of file.result.file.workflows) {
-        const match = matchTriggers(w, event);
-        if (!match.matched) continue;
-        const outcome = file.result.file.plan(w.name, match.event);
+      for (const { name, event: matched, outcome } of file.plans) {
         runs.push({
           ...common,
-          event: match.event,
-          workflow: w.name,
+          event: matched,
+          workflow: name,
           plan: outcome.ok ? outcome.plan : null,
           error: outcome.ok ? null : outcome.errors.map(formatError).join("\n"),
         });
@@ -234,18 +239,21 @@ export class RunService {
       ...(ref ? { ref } : {}),
       inputs: input.inputs ?? {},
     };
-    const files = await this.definitions.load(repo, commit);
-    const found = files.find((f) => f.result.ok && f.result.file.workflows.some((w) => w.name === name));
+    const { files } = await this.definitions.evaluate(repo, commit, { event, only: { workflow: name } });
+    const found = files.find((f) => f.result.ok && f.result.workflows.some((w) => w.name === name));
     if (!found?.result.ok) {
       const broken = files.map((f) => fileErrors(f.result)).filter(Boolean);
       const hint = broken.length ? `; files with errors:\n${broken.join("\n")}` : "";
       throw notFound(`no workflow named ${name} at ${refName}${hint}`);
     }
-    const header = found.result.file.workflows.find((w) => w.name === name)!;
+    const header = found.result.workflows.find((w) => w.name === name)!;
     const match = matchTriggers(header, event);
     if (!match.matched)
       throw new HttpError(422, "not_dispatchable", `cannot dispatch ${name}: ${match.reason}`);
-    const outcome = found.result.file.plan(name, match.event);
+    const outcome = found.plans.find((p) => p.name === name)?.outcome ?? {
+      ok: false as const,
+      errors: [{ ...header.source, message: `${name} was not evaluated` }],
+    };
     const definitionId = await upsertDefinition(this.db, repo.id, found);
     return this.create({
       repo,
@@ -365,14 +373,17 @@ export class RunService {
 
   /** Evaluates a run's workflow file again at its commit (rerun of a run that had no plan). */
   private async replan(run: RunRow, repo: Repository): Promise<{ plan: Plan | null; error: string | null }> {
-    const files = await this.definitions.load(repo, run.commit_sha!);
+    const { files } = await this.definitions.evaluate(repo, run.commit_sha!, {
+      event: run.trigger_context as WorkflowEventInput,
+      only: { workflow: run.workflow_name, ...(run.workflow_path ? { path: run.workflow_path } : {}), match: false },
+    });
     const file = files.find((f) => f.path === run.workflow_path);
     if (!file) return { plan: null, error: `${run.workflow_path} no longer exists at ${run.commit_sha}` };
     if (!file.result.ok) return { plan: null, error: fileErrors(file.result)! };
-    const header = file.result.file.workflows.find((w) => w.name === run.workflow_name);
-    if (!header)
+    const header = file.result.workflows.find((w) => w.name === run.workflow_name);
+    const outcome = file.plans.find((p) => p.name === run.workflow_name)?.outcome;
+    if (!header || !outcome)
       return { plan: null, error: `${run.workflow_path} defines no workflow ${run.workflow_name}` };
-    const outcome = file.result.file.plan(run.workflow_name, run.trigger_context as WorkflowEventInput);
     return outcome.ok
       ? { plan: outcome.plan, error: null }
       : { plan: null, error: outcome.errors.map(formatError).join("\n") };
@@ -616,14 +627,6 @@ async function liveWorkload(tx: Queryable, runId: string): Promise<string | unde
 }
 
 /** Whether any loaded workflow filters pushes by path (only then are changed paths computed). */
-function needsPaths(files: LoadedWorkflowFile[]): boolean {
-  return files.some(
-    (f) =>
-      f.result.ok &&
-      f.result.file.workflows.some((w) => w.triggers.some((t) => t.kind === "push" && t.paths)),
-  );
-}
-
 /** `.plue/workflows/ci.py` → `ci`: the name of an error run whose file defines none. */
 function stem(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
