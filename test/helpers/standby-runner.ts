@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { createApiToken, createUser } from "../../app/auth/tokens";
 import { type Config, loadConfig } from "../../app/config";
 import type { Db } from "../../app/db";
@@ -52,6 +52,8 @@ export interface StandbyOptions {
   secret?: string;
   /** Called when it has its assignment (before the script runs). */
   onAssignment?: (s: ScriptedStandby) => void;
+  /** The standby client's logger. @default silent */
+  log?: Logger;
 }
 
 export function startScriptedStandby(opts: StandbyOptions): ScriptedStandby {
@@ -80,7 +82,7 @@ export function startScriptedStandby(opts: StandbyOptions): ScriptedStandby {
       PLUE_POD_NAME: opts.pod,
       ...(opts.taskId ? { PLUE_TASK_ID: opts.taskId } : {}),
     },
-    log: silent,
+    log: opts.log ?? silent,
     fetch: guarded,
     signal: stopper.signal,
     retry: { initialMs: 20, maxMs: 200 },
@@ -113,6 +115,8 @@ export interface ScriptedRunnersOptions {
   secret?: string;
   /** false: refuse cold starts (workloads wait for a pool runner). @default true */
   coldStarts?: boolean;
+  /** The runners' logger. @default silent */
+  log?: Logger;
 }
 
 /** A RunnerBackend of scripted standby runners (the pool's "Deployment" in tests). */
@@ -208,6 +212,7 @@ export class ScriptedRunners implements RunnerBackend {
       pod: `${this.name}-${++this.seq}`,
       taskId,
       secret: this.opts.secret,
+      log: this.opts.log,
     });
     this.all.push(r);
     this.live.set(r.pod, r);
@@ -252,6 +257,10 @@ export interface PoolPlatformOptions {
   queueTimeoutSeconds?: number;
   /** How long a runner has to stop by itself after an abort. @default 300 */
   abortGraceMs?: number;
+  /** The server's logger (the app, its pool and executor). @default silent */
+  log?: Logger;
+  /** The scripted runners' logger. @default silent */
+  runnerLog?: Logger;
 }
 
 /** Options of a platform whose runners come from another backend (Kubernetes against fake-kube). */
@@ -295,18 +304,19 @@ export async function startPoolPlatform(
           await r.tokens(["hello"]);
           await r.event("done", { reason: "end_turn" });
         }),
+      log: opts.runnerLog,
     });
   let executor!: WarmPoolExecutor;
   const pool = new RunnerPool(
-    { db, log: silent },
+    { db, log: opts.log ?? silent },
     { secret: POOL_SECRET, pollSeconds: config.PLUE_RUNNER_POLL_SECONDS, enabled: true },
   );
   const platform = await startPlatform(config, {
     db,
-    log: silent,
+    log: opts.log ?? silent,
     services: {
       executor: (hooks) =>
-        (executor = new WarmPoolExecutor(hooks, silent, pool, backend, {
+        (executor = new WarmPoolExecutor(hooks, opts.log ?? silent, pool, backend, {
           coldStartAfterMs: opts.coldStartAfterMs ?? 60_000,
           queueTimeoutSeconds: opts.queueTimeoutSeconds ?? 600,
           reapIntervalMs: 300,
