@@ -110,11 +110,15 @@ function urlPassword(value: string): string | undefined {
 
 /** A URL fit to print: its password masked; undefined when it does not parse (print nothing then). */
 export function maskUrl(value: string): string | undefined {
+  // `user:pass@host` parses too (scheme "user:"): only `scheme://` URLs are printed.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return undefined;
   try {
     const u = new URL(value);
-    if (u.password) u.password = "***";
-    else if (u.username) u.username = "***";
-    return u.href;
+    // An `@` left anywhere else may be part of a credential the parser did not see as one.
+    const rest = u.href.slice(u.protocol.length + 2).replace(/^[^/@]*@/, "");
+    // scrubText masks the password (or a bare user credential) and, since libpq also takes
+    // `?password=`, query parameters named like secrets.
+    return rest.includes("@") ? undefined : scrubText(u.href);
   } catch {
     return undefined;
   }
