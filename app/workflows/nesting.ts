@@ -110,7 +110,8 @@ function skipString(
         j += 2; // `{{` and `}}` are literal braces
         continue;
       }
-      if (c === "{" || c === "[" || c === "(") {
+      // Outside a replacement field only `{` opens one; inside, brackets nest too.
+      if (c === "{" || (braces > 0 && (c === "[" || c === "("))) {
         if (depth + ++braces > maxDepth) return { at: j };
       } else if ((c === "}" || c === "]" || c === ")") && braces > 0) braces--;
     }
