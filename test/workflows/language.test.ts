@@ -362,7 +362,7 @@ describe("budgets end evaluation with an error, never a hang", () => {
   it("bounds nesting in the source and in values", () => {
     const deep = `${HEADER}    x = ${"[".repeat(500)}${"]".repeat(500)}\n`;
     expect(errorsOf(deep)).toEqual([
-      ".plue/workflows/t.py:4:108: the code is nested more than 100 levels deep",
+      ".plue/workflows/t.py:4:109: nesting deeper than 100 levels (brackets, f-string braces and prefix operators count)",
     ]);
     const nested = inBody("x = []\nfor i in range(200):\n    x = [x]\nreturn ctx.success(v=x)");
     expect(errorsOf(nested)).toEqual([
@@ -379,7 +379,7 @@ describe("budgets end evaluation with an error, never a hang", () => {
   it("bounds the file size", () => {
     const big = `${HEADER}    x = 1\n${"# padding\n".repeat(30000)}`;
     expect(errorsOf(big)).toEqual([
-      `.plue/workflows/t.py:1:1: the file is ${Buffer.byteLength(big)} bytes; the limit is 262144`,
+      `.plue/workflows/t.py:1:1: the file is ${Buffer.byteLength(big)} bytes; the limit is 256 KiB`,
     ]);
   });
 });
