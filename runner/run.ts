@@ -12,11 +12,13 @@ import { type AgentOutcome, runAgent } from "./agent";
 import { type CallbackError, EventClient, type EventClientOptions } from "./events";
 import { type PlanOutcome, runWorkflow } from "./plan";
 import {
+  acquireWorkspaceVolume,
   chownTree,
   type ResolvedSandbox,
   resolveSandbox,
   type Sandbox,
   type SandboxChoice,
+  type WorkspaceVolume,
 } from "./sandbox/index";
 import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
 
@@ -48,6 +50,7 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
 
   let outcome: Outcome;
   let workspace: Workspace | undefined;
+  let volume: WorkspaceVolume | undefined;
   let sandbox: Sandbox | undefined;
   try {
     const choice = opts.sandbox ?? "auto";
@@ -56,7 +59,9 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
       log.warn(note);
       events.emit("log", { stream: "system", text: note });
     }
-    workspace = await prepareWorkspace(assignment, { baseDir: opts.workspaceBaseDir, signal });
+    // The workspace goes in a volume of the workspace size limit where one can be had (sandbox/volume.ts).
+    volume = await acquireWorkspaceVolume(resolved.limits, opts.workspaceBaseDir);
+    workspace = await prepareWorkspace(assignment, { baseDir: volume?.dir ?? opts.workspaceBaseDir, signal });
     sandbox = resolved.create(workspace.dir);
     chownTree(workspace.dir, sandbox.fileOwner);
     const tools = { root: fs.realpathSync(workspace.dir), sandbox, signal };
@@ -83,6 +88,7 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
   } finally {
     await sandbox?.dispose().catch(() => {});
     await workspace?.cleanup().catch(() => {});
+    await volume?.release().catch(() => {});
   }
   if (outcome.kind === "aborted" && wall.aborted && !opts.signal?.aborted)
     outcome = { kind: "timeout", usage: outcome.usage };

@@ -23,6 +23,7 @@ import {
   type SandboxLimits,
   SandboxUnavailableError,
 } from "./types";
+import { volumeFull, volumeLimitOf } from "./volume";
 
 export { ROOT_DROP_UID } from "./host";
 
@@ -135,6 +136,14 @@ export function cgroupLimits(limits: SandboxLimits): CgroupLimits {
   return { memoryBytes: limits.sandboxMemoryBytes, pids: limits.sandboxPids, cpus: limits.sandboxCpus };
 }
 
+/** Names the workspace limit on a failed command whose workspace volume filled up. */
+export function nameWorkspaceLimit(r: ProcessResult, workspace: string): void {
+  const bytes = volumeLimitOf(workspace);
+  if (bytes === undefined || (r.exitCode === 0 && r.signal === null)) return;
+  if (volumeFull(workspace) || /No space left on device/i.test(r.stderr))
+    r.limit = `the workspace exceeded its ${formatBytes(bytes)} limit (no space left on device)`;
+}
+
 /** A cgroup for one sandbox in the runner's delegated parent; refuses the sandbox without one. */
 export function sandboxCgroup(backend: "bwrap" | "gvisor", limits: SandboxLimits): SandboxCgroup {
   try {
@@ -150,6 +159,7 @@ export function sandboxCgroup(backend: "bwrap" | "gvisor", limits: SandboxLimits
  */
 export async function runInCgroup(
   cgroup: SandboxCgroup,
+  workspace: string,
   run: () => Promise<ProcessResult>,
 ): Promise<ProcessResult> {
   const before = cgroup.events();
@@ -166,6 +176,7 @@ export async function runInCgroup(
   } finally {
     clearInterval(poll);
   }
+  nameWorkspaceLimit(r, workspace);
   const after = cgroup.events();
   const failed = r.exitCode !== 0 || r.signal !== null;
   if (oom || after.oomKills > before.oomKills)
@@ -187,7 +198,7 @@ export function createBwrapSandbox(workspace: string, limits: SandboxLimits = DE
       const env = baseEnv(opts.env);
       const args = bwrapArgs({ workspace, etcDir, cwd: opts.cwd, limits, env, seccompFd: SECCOMP_FD }, argv);
       const [file, ...rest] = [...joinArgs(cgroup), "bwrap", ...args];
-      return runInCgroup(cgroup, () =>
+      return runInCgroup(cgroup, workspace, () =>
         runProcess(file!, rest, {
           cwd: "/",
           env: { PATH: "/usr/bin:/bin" },

@@ -1,10 +1,16 @@
 /**
  * What a sandbox host prepares once, while it may still be root: the runner's delegated cgroup
- * parent (runner/sandbox/cgroup.ts). A runner process calls prepareSandboxHost before it drops
- * its privileges; a process that never called it (the app in in-process mode, tests) prepares on
- * first use.
+ * parent (cgroup.ts) and, for a runner that will drop its privileges, the volume its workspace
+ * goes in (volume.ts). A runner process calls prepareSandboxHost (index.ts) before the drop; a
+ * process that never does (the app in in-process mode, tests) prepares the cgroup parent on
+ * first use and, being root, makes one volume per workspace.
  */
+import { spawnSync } from "node:child_process";
+import os from "node:os";
+import { loadConfig } from "../../app/config";
 import { type CgroupHostOptions, CgroupParent } from "./cgroup";
+import { DEFAULT_LIMITS, type SandboxLimits } from "./types";
+import { createVolume, sweepVolumes, type WorkspaceVolume } from "./volume";
 
 /** Host user a root runner drops to for its sandboxes: RLIMIT_NPROC does not bind host root. */
 export const ROOT_DROP_UID = 65534;
@@ -28,4 +34,49 @@ export function cgroupParent(opts?: CgroupHostOptions): CgroupParent {
 /** Forgets the prepared parent (tests that prepare against another root). */
 export function forgetSandboxHost(): void {
   parent = undefined;
+}
+
+/** The limits: DEFAULT_LIMITS with the PLUE_SANDBOX_* / PLUE_WORKSPACE_SIZE overrides. */
+export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): SandboxLimits {
+  const c = loadConfig(env);
+  return {
+    ...DEFAULT_LIMITS,
+    ...(c.PLUE_SANDBOX_MEMORY === undefined ? {} : { sandboxMemoryBytes: c.PLUE_SANDBOX_MEMORY }),
+    ...(c.PLUE_SANDBOX_PIDS === undefined ? {} : { sandboxPids: c.PLUE_SANDBOX_PIDS }),
+    ...(c.PLUE_SANDBOX_CPUS === undefined ? {} : { sandboxCpus: c.PLUE_SANDBOX_CPUS }),
+    ...(c.PLUE_WORKSPACE_SIZE === undefined ? {} : { workspaceBytes: c.PLUE_WORKSPACE_SIZE }),
+  };
+}
+
+/** The volume made before a privilege drop, for this process's (one) workload. */
+let reserved: WorkspaceVolume | undefined;
+
+/** Root only: sweeps dead runners' volumes and makes this process's own. */
+export async function reserveWorkspaceVolume(parentDir: string, bytes: number): Promise<void> {
+  if (reserved || process.getuid?.() !== 0) return;
+  await sweepVolumes(parentDir);
+  reserved = await createVolume(parentDir, bytes, ROOT_DROP_OWNER, `r-${process.pid}`);
+  const dir = reserved.dir;
+  // A runner that is still root at exit unmounts its volume; after a drop, the next root sweeps it.
+  process.once("exit", () => {
+    if (process.getuid?.() === 0) spawnSync("umount", ["-l", dir], { stdio: "ignore" });
+  });
+}
+
+/**
+ * The volume a new workspace goes in: the reserved one (after a drop), a new one (as root), or
+ * undefined where neither is possible (an unprivileged runner without a reserved volume; in a
+ * runner pod, whose workspace emptyDir has the size limit).
+ */
+export async function acquireWorkspaceVolume(
+  limits: SandboxLimits,
+  parentDir: string = os.tmpdir(),
+): Promise<WorkspaceVolume | undefined> {
+  if (reserved) {
+    const v = reserved;
+    reserved = undefined;
+    return v;
+  }
+  if (process.getuid?.() !== 0) return undefined;
+  return createVolume(parentDir, limits.workspaceBytes, ROOT_DROP_OWNER);
 }

@@ -7,9 +7,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { loadConfig } from "../../app/config";
 import { createBwrapSandbox } from "./bwrap";
 import { createGvisorSandbox } from "./gvisor";
-import { cgroupParent } from "./host";
+import { cgroupParent, limitsFromEnv, reserveWorkspaceVolume } from "./host";
 import { createNoSandbox } from "./none";
 import {
   DEFAULT_LIMITS,
@@ -20,7 +21,9 @@ import {
   SandboxUnavailableError,
 } from "./types";
 
+export { acquireWorkspaceVolume, limitsFromEnv } from "./host";
 export * from "./types";
+export type { WorkspaceVolume } from "./volume";
 
 const BINARIES: Record<SandboxBackend, string | undefined> = {
   bwrap: "bwrap",
@@ -45,13 +48,15 @@ export function createSandbox(backend: SandboxBackend, workspace: string, limits
  * the runner's cgroup parent (created and delegated to the drop user) so sandboxes can be put
  * in their own cgroups afterwards. Safe to call more than once; in-process mode calls it lazily.
  */
-export async function prepareSandboxHost(): Promise<void> {
+export async function prepareSandboxHost(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
     cgroupParent();
   } catch {
     // Remembered: a sandbox that needs the cgroup is refused with the reason (PLUE_SANDBOX=none,
     // in a pod whose own limits are the sandbox, needs none).
   }
+  const config = loadConfig(env);
+  await reserveWorkspaceVolume(config.PLUE_WORKSPACE ?? os.tmpdir(), limitsFromEnv(env).workspaceBytes);
 }
 
 export function onPath(binary: string): boolean {
@@ -116,6 +121,7 @@ export function forgetSandboxChecks(): void {
 
 export interface ResolvedSandbox {
   readonly backend: SandboxBackend;
+  readonly limits: SandboxLimits;
   /** What the choice went through, for the log: fallbacks and warnings. */
   readonly notes: readonly string[];
   create(workspace: string): Sandbox;
@@ -127,10 +133,11 @@ export const NONE_WARNING =
 
 export async function resolveSandbox(
   choice: SandboxChoice,
-  limits: SandboxLimits = DEFAULT_LIMITS,
+  limits: SandboxLimits = limitsFromEnv(),
 ): Promise<ResolvedSandbox> {
   const make = (backend: SandboxBackend, notes: string[]): ResolvedSandbox => ({
     backend,
+    limits,
     notes,
     create: (workspace) => createSandbox(backend, workspace, limits),
   });

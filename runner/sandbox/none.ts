@@ -5,7 +5,7 @@
  */
 
 import path from "node:path";
-import { prlimitArgs } from "./bwrap";
+import { nameWorkspaceLimit, prlimitArgs } from "./bwrap";
 import { runProcess } from "./process";
 import { baseEnv, DEFAULT_LIMITS, type ExecOptions, type Sandbox, type SandboxLimits } from "./types";
 
@@ -13,9 +13,9 @@ export function createNoSandbox(workspace: string, limits: SandboxLimits = DEFAU
   return {
     backend: "none",
     workspace,
-    exec(argv, opts: ExecOptions) {
+    async exec(argv, opts: ExecOptions) {
       const [file, ...args] = [...prlimitArgs(limits), ...argv];
-      return runProcess(file!, args, {
+      const r = await runProcess(file!, args, {
         cwd: path.join(workspace, opts.cwd ?? "."),
         env: baseEnv({ HOME: workspace, ...opts.env }),
         timeoutMs: opts.timeoutMs,
@@ -24,6 +24,8 @@ export function createNoSandbox(workspace: string, limits: SandboxLimits = DEFAU
         stdin: opts.stdin,
         onOutput: opts.onOutput,
       });
+      nameWorkspaceLimit(r, workspace);
+      return r;
     },
     async dispose() {},
   };
