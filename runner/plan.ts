@@ -270,7 +270,7 @@ class PlanRun {
     log.close();
     const outputs = { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     if (r.exitCode === 0 && !r.aborted && !r.timedOut) return { status: "success", exit_code: 0, outputs };
-    const error = r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+    const error = r.limit ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`);
     return { status: "failure", exit_code: r.exitCode, outputs, error };
   }
 

@@ -38,6 +38,7 @@ export const bash: Tool<typeof BashInput> = {
     const parts: string[] = [];
     if (r.stdout) parts.push(r.stdout.trimEnd());
     if (r.stderr) parts.push(`[stderr]\n${r.stderr.trimEnd()}`);
+    if (r.limit) parts.push(`[${r.limit}]`);
     if (r.timedOut) parts.push(`[killed: the command ran longer than ${timeoutMs} ms]`);
     else if (r.aborted) parts.push("[killed: the run was aborted]");
     else if (r.signal) parts.push(`[killed by ${r.signal}]`);
