@@ -1,5 +1,6 @@
 import { createApiToken, createUser, hashToken, userForToken } from "../../app/auth/tokens";
-import { tokenFrom } from "../../app/http/auth";
+import { MalformedAuthorization, parseAuthorization, tokenFrom } from "../../app/http/auth";
+import { HttpError } from "../../app/http/errors";
 import { openTestDb } from "../helpers/db";
 
 describe("API tokens", () => {
@@ -35,9 +36,58 @@ describe("API tokens", () => {
 
   it("reads tokens from Bearer and from the password of Basic", () => {
     expect(tokenFrom("Bearer plue_abc")).toBe("plue_abc");
-    expect(tokenFrom(`Basic ${Buffer.from("me:plue_xyz").toString("base64")}`)).toBe("plue_xyz");
-    expect(tokenFrom("Basic bm9jb2xvbg==")).toBeUndefined();
-    expect(tokenFrom("Digest abc")).toBeUndefined();
+    expect(tokenFrom("bearer plue_abc")).toBe("plue_abc");
+    expect(tokenFrom(`Basic ${Buffer.from("me:plue_xyz").toString("base64")}`, { basic: true })).toBe(
+      "plue_xyz",
+    );
+    expect(parseAuthorization(`Basic ${Buffer.from("me:a:b").toString("base64")}`, { basic: true })).toEqual({
+      scheme: "basic",
+      token: "a:b",
+    });
+    expect(tokenFrom("Bearer pool!secret#with$symbols")).toBe("pool!secret#with$symbols");
     expect(tokenFrom(undefined)).toBeUndefined();
+  });
+
+  it("throws for every header that is present but unusable, without quoting it", () => {
+    const basic = (s: string) => `Basic ${Buffer.from(s).toString("base64")}`;
+    for (const header of [
+      "",
+      "Bearer",
+      "Bearer ",
+      "Bearer  plue_abc",
+      "Bearer\tplue_abc",
+      "Bearer plue_abc extra",
+      "Bearer plue_\u00e9",
+      "Digest abc",
+      "Token plue_abc",
+      "Basic bm9jb2xvbg==", // "nocolon"
+      basic("me:"),
+      "Basic bm9jb2xvbg", // unpadded
+      "Basic !!!!",
+      `Basic ${Buffer.from([0x61, 0x3a, 0xc3, 0x28]).toString("base64")}`, // "a:" + invalid UTF-8
+      `Bearer ${"x".repeat(5000)}`,
+    ]) {
+      expect(() => parseAuthorization(header, { basic: true })).toThrow(MalformedAuthorization);
+      const err = (() => {
+        try {
+          tokenFrom(header, { basic: true });
+        } catch (e) {
+          return e as HttpError;
+        }
+      })();
+      expect(err).toBeInstanceOf(HttpError);
+      expect(err!.status).toBe(401);
+      expect(err!.headers["WWW-Authenticate"]).toMatch(/^Bearer /);
+      if (header.length > 8) expect(err!.message).not.toContain(header.slice(7));
+    }
+    // Basic where only Bearer is accepted (runner and pool routes, /metrics).
+    expect(() => parseAuthorization(basic("me:plue_xyz"))).toThrow(/unsupported Authorization scheme/);
+  });
+
+  it("a route's own challenge replaces the default", () => {
+    const challenge = (m: string) => new HttpError(401, "unauthorized", m, { "WWW-Authenticate": "Basic" });
+    expect(() => tokenFrom("Bearer  x", { challenge })).toThrow(
+      expect.objectContaining({ headers: { "WWW-Authenticate": "Basic" } }),
+    );
   });
 });
