@@ -82,7 +82,11 @@ export class LoadedFile {
     const parsed = WorkflowEventSchema.safeParse(eventInput);
     if (!parsed.success) throw new Error(`invalid event: ${parsed.error.issues[0]?.message}`);
     if (deadline && Date.now() >= deadline.at) {
-      return { ok: false, errors: [this.lines.error(this.path, reg.at, deadlineMessage(deadline))], retryable: true };
+      return {
+        ok: false,
+        errors: [this.lines.error(this.path, reg.at, deadlineMessage(deadline))],
+        retryable: true,
+      };
     }
     const ev = new Evaluator(this.limits, undefined, deadline);
     let built: ReturnType<typeof runWorkflow>;
@@ -131,7 +135,11 @@ export function loadWorkflows(file: WorkflowFile, options: EvaluateOptions = {})
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const lines = new LineIndex(file.source);
   if (options.deadline && Date.now() >= options.deadline.at) {
-    return { ok: false, errors: [lines.error(file.path, 0, deadlineMessage(options.deadline))], retryable: true };
+    return {
+      ok: false,
+      errors: [lines.error(file.path, 0, deadlineMessage(options.deadline))],
+      retryable: true,
+    };
   }
   let parsed: ReturnType<typeof parseSource>;
   try {
@@ -144,7 +152,10 @@ export function loadWorkflows(file: WorkflowFile, options: EvaluateOptions = {})
     return { ok: false, errors: parsed.errors.map((e) => lines.error(file.path, e.at, e.message)) };
 
   const registry: Registration[] = [];
-  const plue = new Map<string, Value>([["workflow", workflowBuiltin(registry, limits.maxWorkflows)], ...Object.entries(TRIGGERS)]);
+  const plue = new Map<string, Value>([
+    ["workflow", workflowBuiltin(registry, limits.maxWorkflows)],
+    ...Object.entries(TRIGGERS),
+  ]);
   const importHook = (module: string, name: string | null, at: number): Value => {
     if (module === "plue") {
       if (name === null) return new ModuleValue("plue", plue);

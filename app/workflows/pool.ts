@@ -37,6 +37,8 @@ export type PoolAnswer = BatchResponse & { spentMs: number };
 
 export class WorkflowPool {
   private pool: Piscina | undefined;
+  /** Settles when a worker of the current pool has started (a cold start is not a file's fault). */
+  private started: Promise<unknown> | undefined;
   private busy = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly chains = new Map<string, Promise<unknown>>();
@@ -54,6 +56,7 @@ export class WorkflowPool {
    */
   async run(input: BatchInput, spentMs = 0): Promise<PoolAnswer> {
     await this.acquire();
+    await this.ready();
     const started = Date.now();
     const budget = Math.max(0, this.options.deadlineMs - spentMs);
     const deadline: Deadline = { at: started + budget, ms: this.options.deadlineMs };
@@ -63,7 +66,10 @@ export class WorkflowPool {
       const res = (await this.piscina().run(request, { signal })) as BatchResponse;
       return { ...res, spentMs: spentMs + Date.now() - started };
     } catch (err) {
-      if (signal.aborted) this.killed++;
+      if (signal.aborted) {
+        this.killed++;
+        this.started = undefined; // the replacement worker starts before the next deadline does
+      }
       const message = signal.aborted ? deadlineMessage(deadline) : workerFailure(err, this.options);
       return { files: input.files.map((f) => failed(f, message)), spentMs: this.options.deadlineMs };
     } finally {
@@ -84,14 +90,22 @@ export class WorkflowPool {
   }
 
   /** Starts the workers now (they otherwise start with the first batch). */
-  warm(): void {
-    this.piscina();
+  warm(): Promise<unknown> {
+    return this.ready();
+  }
+
+  private ready(): Promise<unknown> {
+    this.started ??= this.piscina()
+      .run("ping")
+      .catch(() => undefined);
+    return this.started;
   }
 
   /** Stops the workers; a later batch starts new ones. */
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
+    this.started = undefined;
     await pool?.destroy();
   }
 

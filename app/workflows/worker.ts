@@ -9,7 +9,9 @@ import { WorkflowCache } from "./cache";
 let cache: WorkflowCache | undefined;
 let cacheLimits = "";
 
-export default function evaluate(req: BatchRequest): BatchResponse {
+/** A batch; `"ping"` (the pool's start-up check) answers at once. */
+export default function evaluate(req: BatchRequest | "ping"): BatchResponse | "pong" {
+  if (req === "ping") return "pong";
   // The limits are process-wide configuration; a change (tests) starts a fresh cache.
   const limits = JSON.stringify(req.limits ?? {});
   if (!cache || limits !== cacheLimits) {

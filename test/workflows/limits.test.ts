@@ -60,7 +60,9 @@ describe("the parser's input is bounded", () => {
 describe("caps and unbounded builtins", () => {
   it("refuses more workflows in one file than the cap, at the one over it", () => {
     const defs = (n: number) =>
-      Array.from({ length: n }, (_, i) => `@workflow(triggers=[push()])\ndef w${i}(ctx):\n    pass\n`).join("");
+      Array.from({ length: n }, (_, i) => `@workflow(triggers=[push()])\ndef w${i}(ctx):\n    pass\n`).join(
+        "",
+      );
     const src = `from plue import workflow, push\n${defs(21)}`;
     expect(errorsOf(src)).toEqual([
       ".plue/workflows/t.py:63:5: more than 20 workflows in one file (PLUE_WORKFLOWS_PER_FILE): split the file",
@@ -71,7 +73,9 @@ describe("caps and unbounded builtins", () => {
   });
 
   it("bounds format widths and precisions before building the text", () => {
-    expect(errorOf(`f"{1:>1000000000}"`)).toMatch(/a format width of 1000000000 is over the limit of 1000000$/);
+    expect(errorOf(`f"{1:>1000000000}"`)).toMatch(
+      /a format width of 1000000000 is over the limit of 1000000$/,
+    );
     expect(errorOf(`"{:<1000000000}".format(1)`)).toMatch(/a format width of 1000000000 is over/);
     expect(errorOf(`f"{1.5:.1000f}"`)).toMatch(/a format precision of 1000 is over the limit of 100$/);
   });
