@@ -10,3 +10,25 @@ export function upstreamUrl(request: Request, config: EdgeConfig): URL {
   target.search = url.search;
   return target;
 }
+
+/**
+ * Paths the Worker answers 404 itself and never forwards: `/metrics` is for operators (the app
+ * serves it to direct loopback clients or a scrape token only; docs/operations.md). Matched the
+ * way Express would route it: case-insensitively, percent-decoded, with repeated or trailing
+ * slashes, and anything below it. Dot segments are already resolved by the URL parser.
+ */
+const NOT_FORWARDED = ["/metrics"];
+
+export function isNotForwarded(request: Request): boolean {
+  let path = new URL(request.url).pathname;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // Not valid percent-encoding: match it as it is.
+  }
+  const normal = path
+    .toLowerCase()
+    .replace(/\/{2,}/g, "/")
+    .replace(/\/+$/, "");
+  return NOT_FORWARDED.some((p) => normal === p || normal.startsWith(`${p}/`));
+}

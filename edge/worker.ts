@@ -13,7 +13,7 @@ import {
 } from "./cache-policy";
 import { type EdgeConfig, type EdgeEnv, parseEdgeConfig } from "./config";
 import { originRequestHeaders, withoutHopByHop } from "./headers";
-import { upstreamUrl } from "./upstream";
+import { isNotForwarded, upstreamUrl } from "./upstream";
 
 // A module Worker may export nothing but handlers: helpers live in the modules imported above.
 
@@ -39,6 +39,10 @@ export default {
 };
 
 async function handle(request: Request, config: EdgeConfig, ctx: EdgeContext): Promise<Response> {
+  if (isNotForwarded(request)) {
+    const path = new URL(request.url).pathname;
+    return errorResponse(404, "not_found", `no route for ${request.method} ${path}`);
+  }
   const target = upstreamUrl(request, config);
   if (!isCacheableRequest(request)) return withCacheStatus(await forward(request, target, config), "BYPASS");
 

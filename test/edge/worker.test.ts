@@ -254,6 +254,32 @@ describe("origin failures", () => {
   });
 });
 
+describe("operator-only paths", () => {
+  it.each([
+    "/metrics",
+    "/metrics/",
+    "/METRICS",
+    "/Metrics?format=text",
+    "//metrics",
+    "/%6detrics",
+    "/a/../metrics",
+    "/metrics/anything",
+  ])("answers %s with 404 itself and never forwards it", async (path) => {
+    const before = origin.requests.length;
+    const res = await rawRequest(edge.url, path, { authorization: "Bearer scrape-token-0123456789" });
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body).error.code).toBe("not_found");
+    expect(res.headers["cache-control"]).toBe("no-store");
+    expect(origin.requests.length).toBe(before);
+  });
+
+  it("still forwards paths that only start like it", async () => {
+    const res = await fetch(`${edge.url}/metricsx`);
+    expect(res.status).toBe(200);
+    expect(origin.hits("/metricsx")).toHaveLength(1);
+  });
+});
+
 describe("startEdge", () => {
   it("refuses a bad ORIGIN_URL before starting", async () => {
     await expect(startEdge({ originUrl: "not a url", port: 0 })).rejects.toThrow(/ORIGIN_URL is not a URL/);
