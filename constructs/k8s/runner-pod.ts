@@ -3,14 +3,15 @@
  * cold-start Job the app POSTs to the Kubernetes API at run time, and the policy tests all build it
  * here, so a runner can never be scheduled with weaker settings than this file states.
  *
- * This module is pure and dependency-free at run time (only types from kubernetes-models), so the
- * app may import it without loading cdk8s or Pulumi. The objects it returns are plain JSON.
+ * This module is pure and dependency-free at run time (only types from kubernetes-models, and the
+ * sandbox's limit constants), so the app may import it without loading cdk8s or Pulumi. The objects it returns are plain JSON.
  */
 import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IResourceRequirements } from "kubernetes-models/v1/ResourceRequirements";
+import { DEFAULT_LIMITS } from "../../runner/sandbox/types";
 import { GVISOR } from "../sandbox";
 import { LABEL, POOL, RUNNER_SELECTOR } from "./labels";
 
@@ -48,11 +49,28 @@ export interface RunnerResources {
   readonly limits: { readonly cpu: string; readonly memory: string; readonly ephemeralStorage: string };
 }
 
-/** Sized for an e2-standard-4 sandbox node: four runners fit by request, two by limit. */
+/** Bytes as a Kubernetes quantity: whole Gi or Mi where they divide, else plain bytes. */
+export function bytesQuantity(n: number): string {
+  if (n % 1024 ** 3 === 0) return `${n / 1024 ** 3}Gi`;
+  if (n % 1024 ** 2 === 0) return `${n / 1024 ** 2}Mi`;
+  return String(n);
+}
+
+/**
+ * Sized for an e2-standard-4 sandbox node: four runners fit by request, two by limit. In the pod
+ * the runner uses no sandbox of its own (PLUE_SANDBOX=none: gVisor and the pod are the sandbox),
+ * so the pod's limits are the whole-sandbox limits, taken from the sandbox's DEFAULT_LIMITS.
+ */
 export const DEFAULT_RUNNER_RESOURCES: RunnerResources = {
   requests: { cpu: "500m", memory: "1Gi", ephemeralStorage: "2Gi" },
-  limits: { cpu: "2", memory: "4Gi", ephemeralStorage: "10Gi" },
+  limits: {
+    cpu: String(DEFAULT_LIMITS.sandboxCpus),
+    memory: bytesQuantity(DEFAULT_LIMITS.sandboxMemoryBytes),
+    ephemeralStorage: "10Gi",
+  },
 };
+/** The workspace emptyDir's size limit: the sandbox's workspace limit. */
+export const DEFAULT_WORKSPACE_SIZE_LIMIT = bytesQuantity(DEFAULT_LIMITS.workspaceBytes);
 
 export interface RunnerPodProps {
   /** Runner image, pinned by tag or digest (policies refuse `:latest` and untagged images). */
@@ -78,7 +96,7 @@ export interface RunnerPodProps {
   readonly activeDeadlineSeconds?: number;
   /** @default "Always"; one-shot Job pods use "Never" */
   readonly restartPolicy?: "Always" | "Never";
-  /** Size cap of the workspace emptyDir. @default "8Gi" */
+  /** Size cap of the workspace emptyDir. @default DEFAULT_WORKSPACE_SIZE_LIMIT ("8Gi") */
   readonly workspaceSizeLimit?: string;
   /** Size cap of the /tmp emptyDir. @default "1Gi" */
   readonly tmpSizeLimit?: string;
@@ -137,7 +155,10 @@ export function runnerPodSpec(props: RunnerPodProps): PodSpec {
     ],
     containers: [container],
     volumes: [
-      { name: "workspace", emptyDir: { sizeLimit: props.workspaceSizeLimit ?? "8Gi" } },
+      {
+        name: "workspace",
+        emptyDir: { sizeLimit: props.workspaceSizeLimit ?? DEFAULT_WORKSPACE_SIZE_LIMIT },
+      },
       { name: "tmp", emptyDir: { sizeLimit: props.tmpSizeLimit ?? "1Gi" } },
     ],
   };

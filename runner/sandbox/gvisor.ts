@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { writeSandboxEtc } from "./bwrap";
+import { runInCgroup, sandboxCgroup, writeSandboxEtc } from "./bwrap";
+import { joinArgs } from "./cgroup";
 import { runProcess } from "./process";
 import {
   baseEnv,
@@ -96,7 +97,12 @@ export function ociSpec(input: OciSpecInput, argv: readonly string[]): Record<st
     mounts,
     linux: {
       namespaces: ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type })),
-      resources: { memory: { limit: limits.memoryBytes }, pids: { limit: limits.processes } },
+      // The whole-sandbox limits; runsc itself also runs inside the sandbox's cgroup.
+      resources: {
+        memory: { limit: limits.sandboxMemoryBytes, swap: limits.sandboxMemoryBytes },
+        pids: { limit: limits.sandboxPids },
+        cpu: { quota: Math.round(limits.sandboxCpus * 100_000), period: 100_000 },
+      },
     },
   };
 }
@@ -114,6 +120,8 @@ function makeRootfs(bundle: string): void {
 }
 
 export function createGvisorSandbox(workspace: string, limits: SandboxLimits = DEFAULT_LIMITS): Sandbox {
+  // runsc and its sentry run in the sandbox's cgroup (a root runsc is given --ignore-cgroups).
+  const cgroup = sandboxCgroup("gvisor", limits);
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "plue-gvisor-"));
   const etcDir = writeSandboxEtc();
   const stateDir = path.join(base, "state");
@@ -137,15 +145,18 @@ export function createGvisorSandbox(workspace: string, limits: SandboxLimits = D
         ...(isRoot ? ["--ignore-cgroups"] : ["--rootless"]),
       ];
       try {
-        return await runProcess("runsc", [...global, "run", "--bundle", bundle, id], {
-          cwd: "/",
-          env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-          timeoutMs: opts.timeoutMs,
-          signal: opts.signal,
-          maxOutputBytes: opts.maxOutputBytes,
-          stdin: opts.stdin,
-          onOutput: opts.onOutput,
-        });
+        const [file, ...args] = [...joinArgs(cgroup), "runsc", ...global, "run", "--bundle", bundle, id];
+        return await runInCgroup(cgroup, workspace, () =>
+          runProcess(file!, args, {
+            cwd: "/",
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+            timeoutMs: opts.timeoutMs,
+            signal: opts.signal,
+            maxOutputBytes: opts.maxOutputBytes,
+            stdin: opts.stdin,
+            onOutput: opts.onOutput,
+          }),
+        );
       } finally {
         // The sandbox processes are runsc's own children in their own sessions: delete by id.
         await runProcess("runsc", [...global, "delete", "--force", id], {
@@ -159,6 +170,7 @@ export function createGvisorSandbox(workspace: string, limits: SandboxLimits = D
     async dispose() {
       fs.rmSync(base, { recursive: true, force: true });
       fs.rmSync(etcDir, { recursive: true, force: true });
+      await cgroup.remove();
     },
   };
 }

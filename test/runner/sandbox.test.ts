@@ -244,7 +244,7 @@ describe("choosing a backend", () => {
       mounts: { destination: string; source: string; options?: string[] }[];
       linux: {
         namespaces: { type: string }[];
-        resources: { memory: { limit: number }; pids: { limit: number } };
+        resources: Record<string, unknown>;
       };
     };
     expect(spec.root.readonly).toBe(true);
@@ -254,7 +254,12 @@ describe("choosing a backend", () => {
     expect(spec.linux.namespaces.map((n) => n.type)).toEqual(
       expect.arrayContaining(["network", "pid", "ipc", "uts", "mount"]),
     );
-    expect(spec.linux.resources).toEqual({ memory: { limit: LIMITS.memoryBytes }, pids: { limit: 64 } });
+    // The whole-sandbox limits (the per-process ones are the rlimits above).
+    expect(spec.linux.resources).toEqual({
+      memory: { limit: LIMITS.sandboxMemoryBytes, swap: LIMITS.sandboxMemoryBytes },
+      pids: { limit: LIMITS.sandboxPids },
+      cpu: { quota: LIMITS.sandboxCpus * 100_000, period: 100_000 },
+    });
     expect(spec.process.rlimits).toContainEqual({
       type: "RLIMIT_FSIZE",
       hard: LIMITS.fileSizeBytes,
