@@ -375,7 +375,11 @@ export class RunService {
   private async replan(run: RunRow, repo: Repository): Promise<{ plan: Plan | null; error: string | null }> {
     const { files } = await this.definitions.evaluate(repo, run.commit_sha!, {
       event: run.trigger_context as WorkflowEventInput,
-      only: { workflow: run.workflow_name, ...(run.workflow_path ? { path: run.workflow_path } : {}), match: false },
+      only: {
+        workflow: run.workflow_name,
+        ...(run.workflow_path ? { path: run.workflow_path } : {}),
+        match: false,
+      },
     });
     const file = files.find((f) => f.path === run.workflow_path);
     if (!file) return { plan: null, error: `${run.workflow_path} no longer exists at ${run.commit_sha}` };

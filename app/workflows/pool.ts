@@ -116,6 +116,8 @@ export class WorkflowPool {
       maxThreads: this.options.threads,
       idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb },
+      // Linux nices each worker thread (@napi-rs/nice): on a busy machine, HTTP on the main thread wins.
+      niceIncrement: 10,
     });
     return this.pool;
   }
