@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import pino from "pino";
 import { type Config, loadConfig } from "../../app/config";
 import { createLogger } from "../../app/log";
 import { type Platform, startPlatform } from "../../app/platform";
@@ -32,9 +33,16 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
   };
 }
 
-/** Silent, unless PLUE_TEST_LOG names a level (`debug`): then the server's logs show while a test is debugged. */
+/**
+ * Silent, unless PLUE_TEST_LOG names a level (`debug`): then the server's logs show while a test is
+ * debugged. PLUE_TEST_LOG_FILE appends them to that file instead (at `trace` unless PLUE_TEST_LOG
+ * says otherwise), so a whole run's logs can be searched: scripts/scan-logs.sh looks for credentials.
+ */
 export function testLogger() {
+  const file = process.env.PLUE_TEST_LOG_FILE;
+  const level = process.env.PLUE_TEST_LOG ?? (file ? "trace" : "silent");
   return createLogger(
-    (process.env.PLUE_TEST_LOG as Parameters<typeof createLogger>[0] | undefined) ?? "silent",
+    level,
+    file ? { destination: pino.destination({ dest: file, append: true, sync: true }) } : {},
   );
 }
