@@ -13,14 +13,13 @@ import { type CallbackError, EventClient, type EventClientOptions } from "./even
 import { type PlanOutcome, runWorkflow } from "./plan";
 import {
   acquireWorkspaceVolume,
-  chownTree,
   type ResolvedSandbox,
   resolveSandbox,
   type Sandbox,
   type SandboxChoice,
   type WorkspaceVolume,
 } from "./sandbox/index";
-import { prepareWorkspace, type Workspace, WorkspaceError } from "./workspace";
+import { createWorkspace, fillWorkspace, type Workspace, WorkspaceError } from "./workspace";
 
 export interface RunOptions {
   readonly log: Pick<Logger, "info" | "warn" | "error" | "debug">;
@@ -60,11 +59,13 @@ export async function runAssignment(assignment: Assignment, opts: RunOptions): P
       events.emit("log", { stream: "system", text: note });
     }
     // The workspace goes in a volume of the workspace size limit where one can be had (sandbox/volume.ts).
-    volume = await acquireWorkspaceVolume(resolved.limits, opts.workspaceBaseDir);
-    workspace = await prepareWorkspace(assignment, { baseDir: volume?.dir ?? opts.workspaceBaseDir, signal });
+    volume = await acquireWorkspaceVolume(resolved.limits);
+    workspace = await createWorkspace(volume?.dir ?? opts.workspaceBaseDir);
     sandbox = resolved.create(workspace.dir);
-    chownTree(workspace.dir, sandbox.fileOwner);
-    const tools = { root: fs.realpathSync(workspace.dir), sandbox, signal };
+    // fileOwner is set only where this process is root (the app in in-process mode): a runner
+    // process has dropped to the sandbox's user before it got here (main.ts, startUp).
+    await fillWorkspace(workspace.dir, assignment, { signal, owner: sandbox.fileOwner });
+    const tools = { root: await fs.promises.realpath(workspace.dir), sandbox, signal };
     outcome =
       workload.type === "agent"
         ? await runAgent({ workload, events, tools, signal, client: opts.client })

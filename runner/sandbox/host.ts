@@ -5,12 +5,10 @@
  * process that never does (the app in in-process mode, tests) prepares the cgroup parent on
  * first use and, being root, makes one volume per workspace.
  */
-import { spawnSync } from "node:child_process";
-import os from "node:os";
 import { loadConfig } from "../../app/config";
 import { type CgroupHostOptions, CgroupParent } from "./cgroup";
 import { DEFAULT_LIMITS, type SandboxLimits } from "./types";
-import { createVolume, sweepVolumes, type WorkspaceVolume } from "./volume";
+import { createVolume, DEFAULT_VOLUME_PARENT, sweepVolumes, type WorkspaceVolume } from "./volume";
 
 /** Host user a root runner drops to for its sandboxes: RLIMIT_NPROC does not bind host root. */
 export const ROOT_DROP_UID = 65534;
@@ -52,15 +50,13 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): SandboxLimi
 let reserved: WorkspaceVolume | undefined;
 
 /** Root only: sweeps dead runners' volumes and makes this process's own. */
-export async function reserveWorkspaceVolume(parentDir: string, bytes: number): Promise<void> {
+export async function reserveWorkspaceVolume(
+  bytes: number,
+  parentDir = DEFAULT_VOLUME_PARENT,
+): Promise<void> {
   if (reserved || process.getuid?.() !== 0) return;
   await sweepVolumes(parentDir);
   reserved = await createVolume(parentDir, bytes, ROOT_DROP_OWNER, `r-${process.pid}`);
-  const dir = reserved.dir;
-  // A runner that is still root at exit unmounts its volume; after a drop, the next root sweeps it.
-  process.once("exit", () => {
-    if (process.getuid?.() === 0) spawnSync("umount", ["-l", dir], { stdio: "ignore" });
-  });
 }
 
 /**
@@ -70,7 +66,7 @@ export async function reserveWorkspaceVolume(parentDir: string, bytes: number): 
  */
 export async function acquireWorkspaceVolume(
   limits: SandboxLimits,
-  parentDir: string = os.tmpdir(),
+  parentDir: string = DEFAULT_VOLUME_PARENT,
 ): Promise<WorkspaceVolume | undefined> {
   if (reserved) {
     const v = reserved;

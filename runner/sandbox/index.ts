@@ -7,7 +7,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { loadConfig } from "../../app/config";
 import { createBwrapSandbox } from "./bwrap";
 import { createGvisorSandbox } from "./gvisor";
 import { cgroupParent, limitsFromEnv, reserveWorkspaceVolume } from "./host";
@@ -55,8 +54,7 @@ export async function prepareSandboxHost(env: NodeJS.ProcessEnv = process.env): 
     // Remembered: a sandbox that needs the cgroup is refused with the reason (PLUE_SANDBOX=none,
     // in a pod whose own limits are the sandbox, needs none).
   }
-  const config = loadConfig(env);
-  await reserveWorkspaceVolume(config.PLUE_WORKSPACE ?? os.tmpdir(), limitsFromEnv(env).workspaceBytes);
+  await reserveWorkspaceVolume(limitsFromEnv(env).workspaceBytes);
 }
 
 export function onPath(binary: string): boolean {

@@ -5,9 +5,17 @@
  * needs root: a root process makes one volume per workspace (in-process mode); a runner that
  * drops its privileges gets one from prepareSandboxHost, made before the drop, for its one
  * workload. The image is root's (0600, in a 0711 directory), so the runner's user cannot edit
- * the filesystem under the kernel's feet; volumes of runners that died are swept by the next
- * root runner.
+ * the filesystem under the kernel's feet.
+ *
+ * Unmounting needs root too, which a runner no longer has when it finishes: each volume gets a
+ * guard, a root shell started with it in its own session that waits on a pipe from the runner
+ * and unmounts and deletes the volume when the pipe closes (release, exit, or the runner being
+ * killed). Volumes live in one root-owned directory, apart from the runner's PLUE_WORKSPACE
+ * (which the local executor deletes the moment a runner exits); any a guard could not remove
+ * (a host crash) are swept by the next root runner.
  */
+
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -29,6 +37,10 @@ export class VolumeError extends Error {
 }
 
 const VOLUMES = "plue-volumes";
+/** Where volumes go by default: `/var/tmp/plue-volumes`. */
+export const DEFAULT_VOLUME_PARENT = "/var/tmp";
+/** Waits for its stdin to close, then unmounts ($1) and deletes the image ($2) as root. */
+const GUARD = 'read -r _; umount -l "$1"; rm -f "$2"; rmdir "$1"';
 const TOOL_TIMEOUT_MS = 60_000;
 /** Mounted volumes of this process, by mount point, so a sandbox can name its workspace's limit. */
 const mounted = new Map<string, number>();
@@ -81,16 +93,29 @@ export async function createVolume(
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  const guard = spawn("/bin/sh", ["-c", GUARD, "plue-volume-guard", dir, image], {
+    detached: true, // its own session: a kill of the runner's process group spares it
+    stdio: ["pipe", "ignore", "ignore"],
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+  });
+  guard.unref();
+  (guard.stdin as unknown as { unref(): void }).unref(); // the pipe must not keep the runner alive
+  guard.stdin!.on("error", () => {});
+  const gone = new Promise<void>((resolve) => {
+    guard.once("exit", () => resolve());
+    guard.once("error", () => resolve());
+  });
   mounted.set(dir, bytes);
   let released = false;
   return {
     dir,
     bytes,
     async release() {
-      if (released || process.getuid?.() !== 0) return;
+      if (released) return;
       released = true;
       mounted.delete(dir);
-      await releaseVolume(dir, image);
+      guard.stdin!.end();
+      await gone;
     },
   };
 }
