@@ -12,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import pino from "pino";
 import { loadConfig } from "../app/config";
 import { createLogger } from "../app/log";
+import { scrubText, secretValues } from "../app/redact";
 import { Assignment, ExitCode } from "../app/wire/protocol";
 import { runAssignment } from "./run";
 import { resolveSandbox } from "./sandbox/index";
@@ -118,7 +119,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process
   main().then(
     (code) => process.exit(code),
     (err) => {
-      process.stderr.write(`runner crashed: ${(err as Error)?.stack ?? err}\n`);
+      // Not through the logger, so scrubbed here: a crash may quote a URL or header with a token.
+      process.stderr.write(
+        `runner crashed: ${scrubText(String((err as Error)?.stack ?? err), secretValues())}\n`,
+      );
       process.exit(ExitCode.failed);
     },
   );
