@@ -189,6 +189,7 @@ export async function serveHttpBackend(
     const sideband =
       body?.commands?.capabilities.has("side-band-64k") || body?.commands?.capabilities.has("side-band");
     const note = refused && sideband ? sidebandMessage(refusalText(refused, options)) : Buffer.alloc(0);
+    if (head && !res.headersSent && !res.destroyed) res.writeHead(head.status, head.headers);
     send(Buffer.concat([note, output]));
   }
   if (!res.headersSent) {
@@ -240,7 +241,12 @@ function readPrelude(
   const source: Readable = gzip ? req.pipe(zlib.createGunzip()) : req;
   const commands = receivePack ? new ReceivePackCommands() : undefined;
   let first = false;
-  const probe = commands ?? new PktLineParser(() => ((first = true), false));
+  const probe =
+    commands ??
+    new PktLineParser(() => {
+      first = true;
+      return false; // upload-pack: its first packet is enough
+    });
   const held: Buffer[] = [];
   let bytes = 0;
   let raw = 0;
