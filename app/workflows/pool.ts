@@ -11,7 +11,7 @@
  * - Workers are started on first use, not at start-up, and then kept warm.
  */
 import fs from "node:fs";
-import { Piscina } from "piscina";
+import type { Piscina } from "piscina";
 import type { BatchRequest, BatchResponse, FileOutcome } from "./batch";
 import { type Deadline, deadlineMessage, type Limits } from "./interpreter";
 
@@ -36,7 +36,7 @@ export type BatchInput = Omit<BatchRequest, "deadline" | "limits">;
 export type PoolAnswer = BatchResponse & { spentMs: number };
 
 export class WorkflowPool {
-  private pool: Piscina | undefined;
+  private pool: Promise<Piscina> | undefined;
   /** Settles when a worker of the current pool has started (a cold start is not a file's fault). */
   private started: Promise<unknown> | undefined;
   private busy = 0;
@@ -63,7 +63,7 @@ export class WorkflowPool {
     const signal = AbortSignal.timeout(budget + KILL_GRACE_MS);
     try {
       const request: BatchRequest = { ...input, deadline, limits: this.options.limits ?? {} };
-      const res = (await this.piscina().run(request, { signal })) as BatchResponse;
+      const res = (await (await this.piscina()).run(request, { signal })) as BatchResponse;
       return { ...res, spentMs: spentMs + Date.now() - started };
     } catch (err) {
       if (signal.aborted) {
@@ -96,7 +96,7 @@ export class WorkflowPool {
 
   private ready(): Promise<unknown> {
     this.started ??= this.piscina()
-      .run("ping")
+      .then((pool) => pool.run("ping"))
       .catch(() => undefined);
     return this.started;
   }
@@ -106,19 +106,23 @@ export class WorkflowPool {
     const pool = this.pool;
     this.pool = undefined;
     this.started = undefined;
-    await pool?.destroy();
+    await (await pool)?.destroy();
   }
 
-  private piscina(): Piscina {
-    this.pool ??= new Piscina({
-      filename: workerFile(),
-      minThreads: this.options.threads,
-      maxThreads: this.options.threads,
-      idleTimeout: 60_000,
-      resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb },
-      // Linux nices each worker thread (@napi-rs/nice): on a busy machine, HTTP on the main thread wins.
-      niceIncrement: 10,
-    });
+  /** piscina is imported on first use: loading it costs ~90 ms that start-up need not pay. */
+  private piscina(): Promise<Piscina> {
+    this.pool ??= import("piscina").then(
+      ({ Piscina }) =>
+        new Piscina({
+          filename: workerFile(),
+          minThreads: this.options.threads,
+          maxThreads: this.options.threads,
+          idleTimeout: 60_000,
+          resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb },
+          // Linux nices each worker thread (@napi-rs/nice): on a busy machine, HTTP on the main thread wins.
+          niceIncrement: 10,
+        }),
+    );
     return this.pool;
   }
 

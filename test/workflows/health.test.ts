@@ -14,7 +14,9 @@ const git = new GitClient();
 
 beforeAll(async () => {
   p = await startAgentPlatform({ env: { PLUE_WORKFLOW_DEADLINE_MS: String(DEADLINE_MS) } });
-  p.executor.script = async (r) => r.event("done", { reason: "completed", outputs: {} });
+  p.executor.script = async (r) => {
+    await r.event("done", { reason: "completed", outputs: {} });
+  };
   alice = await p.user("alice");
 });
 afterAll(async () => {
