@@ -1,9 +1,10 @@
 /**
  * Tools that run programs: always inside the sandbox. `grep` runs GNU grep there too, so a
- * pathological pattern costs the sandbox's time limit, not the runner's event loop.
+ * pathological pattern costs the sandbox's time limit, not the runner's event loop. The runner
+ * itself only checks grep's path (asynchronously, through ./paths) and passes it as an argument.
  */
 import { z } from "zod";
-import { relativePath, resolveInWorkspace } from "./paths";
+import { checkPath } from "./paths";
 import { fail, ok, type Tool } from "./types";
 
 export const BASH_DEFAULT_TIMEOUT_MS = 120_000;
@@ -70,10 +71,12 @@ export const grep: Tool<typeof GrepInput> = {
     "Search file contents with a regular expression; returns path:line:text for each match (skips .git).",
   input: GrepInput,
   async run(input, ctx) {
-    resolveInWorkspace(ctx.root, input.path ?? "."); // refuses paths outside, symlinks included
-    const target = relativePath(ctx.root, input.path ?? ".");
+    // The sandbox sees only the workspace anyway; this gives the file tools' answer for a path
+    // that is outside, a symlink, or a FIFO, socket or device (which grep would wait on).
+    const target = (await checkPath(ctx.root, input.path ?? ".")).rel;
     const max = input.max_results ?? 100;
-    const args = ["grep", "-rnIP", "--color=never", "--exclude-dir=.git"];
+    // -r follows no symlink below the path; --devices=skip also skips FIFOs, sockets and devices.
+    const args = ["grep", "-rnIP", "--color=never", "--devices=skip", "--exclude-dir=.git"];
     if (input.ignore_case) args.push("-i");
     if (input.include) args.push(`--include=${input.include}`);
     // Without a path operand, grep -r searches "." and names files without a "./" prefix.

@@ -1,35 +1,71 @@
-/** File tools, run by the runner itself over the workspace with every path confined (./paths). */
+/**
+ * File tools, run by the runner itself over the workspace. Every path is walked and opened
+ * race-free through held directory handles (./paths), every read and write is on the handle, and
+ * nothing is synchronous: a FIFO, a device or a huge tree cannot stall the event loop.
+ */
 import fs from "node:fs";
-import path from "node:path";
+import type { FileHandle } from "node:fs/promises";
 import { z } from "zod";
-import { chownTree } from "../sandbox/index";
-import { displayPath, resolveInWorkspace, ToolInputError } from "./paths";
+import {
+  heldPath,
+  type OpenFile,
+  openChildDir,
+  openDirectory,
+  openFile,
+  readLinkAt,
+  ToolInputError,
+} from "./paths";
 import { fail, ok, type Tool, type ToolContext } from "./types";
 
 /** Files larger than this are refused by read_file and edit_file (the model gets a clear error). */
 export const MAX_FILE_BYTES = 2 * 1024 * 1024;
 const MAX_LIST_ENTRIES = 500;
 
-function readText(full: string, given: string): string {
-  const st = fs.statSync(full);
-  if (st.isDirectory()) throw new ToolInputError(`${given} is a directory; use list_files`);
-  if (!st.isFile()) throw new ToolInputError(`${given} is not a regular file`);
-  if (st.size > MAX_FILE_BYTES) {
-    throw new ToolInputError(
-      `${given} is ${st.size} bytes; read_file handles up to ${MAX_FILE_BYTES} (use grep or bash)`,
+/** The file's text, read from its handle; refuses big and binary files. */
+async function readText(file: OpenFile, given: string): Promise<string> {
+  const tooBig = (size: string | number) =>
+    new ToolInputError(
+      `${given} is ${size} bytes; read_file handles up to ${MAX_FILE_BYTES} (use grep or bash)`,
     );
+  if (file.stat.size > MAX_FILE_BYTES) throw tooBig(file.stat.size);
+  // Up to one byte more than allowed, so a file that grew since fstat is still measured.
+  let buf = Buffer.allocUnsafe(file.stat.size + 1);
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) {
+      if (n > MAX_FILE_BYTES) throw tooBig(`more than ${MAX_FILE_BYTES}`);
+      buf = Buffer.concat([buf], Math.min(buf.length * 2, MAX_FILE_BYTES + 1));
+    }
+    const { bytesRead } = await file.handle.read(buf, n, buf.length - n, n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
   }
-  const buf = fs.readFileSync(full);
-  if (buf.subarray(0, 8192).includes(0)) throw new ToolInputError(`${given} looks binary; not shown`);
-  return buf.toString("utf8");
+  const data = buf.subarray(0, n);
+  if (data.subarray(0, 8192).includes(0)) throw new ToolInputError(`${given} looks binary; not shown`);
+  return data.toString("utf8");
 }
 
-/** Gives files the tools create to the sandbox's host user, so commands can change them too. */
-function ownForSandbox(ctx: ToolContext, created: string | undefined, file: string): void {
-  const owner = ctx.sandbox.fileOwner;
-  if (!owner) return;
-  if (created) chownTree(created, owner);
-  fs.lchownSync(file, owner.uid, owner.gid);
+/** Replaces the whole content of an open file. */
+async function replaceContent(handle: FileHandle, text: string): Promise<number> {
+  const data = Buffer.from(text);
+  await handle.truncate(0);
+  for (let off = 0; off < data.length; )
+    off += (await handle.write(data, off, data.length - off, off)).bytesWritten;
+  return data.length;
+}
+
+async function withFile<T>(
+  ctx: ToolContext,
+  given: string,
+  mode: "read" | "update" | "write",
+  use: (f: OpenFile) => Promise<T>,
+) {
+  const file = await openFile(ctx.root, given, mode, ctx.sandbox.fileOwner);
+  try {
+    return await use(file);
+  } finally {
+    await file.handle.close();
+  }
 }
 
 const ReadInput = z.object({
@@ -42,8 +78,7 @@ export const readFile: Tool<typeof ReadInput> = {
   description: "Read a UTF-8 text file from the workspace. Use offset/limit (lines) for large files.",
   input: ReadInput,
   async run(input, ctx) {
-    const full = resolveInWorkspace(ctx.root, input.path);
-    const text = readText(full, input.path);
+    const text = await withFile(ctx, input.path, "read", (f) => readText(f, input.path));
     if (input.offset === undefined && input.limit === undefined) return ok(text);
     const lines = text.split("\n");
     const start = (input.offset ?? 1) - 1;
@@ -61,14 +96,11 @@ export const writeFile: Tool<typeof WriteInput> = {
   description: "Create or overwrite a file in the workspace with the given content.",
   input: WriteInput,
   async run(input, ctx) {
-    const full = resolveInWorkspace(ctx.root, input.path);
-    if (fs.statSync(full, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new ToolInputError(`${input.path} is a directory`);
-    }
-    const created = fs.mkdirSync(path.dirname(full), { recursive: true });
-    fs.writeFileSync(full, input.content);
-    ownForSandbox(ctx, created, full);
-    return ok(`wrote ${Buffer.byteLength(input.content)} bytes to ${displayPath(ctx.root, full)}`);
+    const { bytes, rel } = await withFile(ctx, input.path, "write", async (f) => ({
+      bytes: await replaceContent(f.handle, input.content),
+      rel: f.rel,
+    }));
+    return ok(`wrote ${bytes} bytes to ${rel}`);
   },
 };
 
@@ -85,20 +117,22 @@ export const editFile: Tool<typeof EditInput> = {
     "include enough surrounding context to make it unique.",
   input: EditInput,
   async run(input, ctx) {
-    const full = resolveInWorkspace(ctx.root, input.path);
-    const text = readText(full, input.path);
-    const count = text.split(input.old_string).length - 1;
-    if (count === 0) return fail(`old_string was not found in ${input.path}`);
-    if (count > 1 && !input.replace_all) {
-      return fail(
-        `old_string occurs ${count} times in ${input.path}; add context to make it unique or set replace_all`,
-      );
-    }
-    const next = input.replace_all
-      ? text.split(input.old_string).join(input.new_string)
-      : text.replace(input.old_string, () => input.new_string);
-    fs.writeFileSync(full, next);
-    return ok(`replaced ${input.replace_all ? count : 1} occurrence(s) in ${displayPath(ctx.root, full)}`);
+    // One handle for the read and the write: what is written is the file that was read.
+    return withFile(ctx, input.path, "update", async (f) => {
+      const text = await readText(f, input.path);
+      const count = text.split(input.old_string).length - 1;
+      if (count === 0) return fail(`old_string was not found in ${input.path}`);
+      if (count > 1 && !input.replace_all) {
+        return fail(
+          `old_string occurs ${count} times in ${input.path}; add context to make it unique or set replace_all`,
+        );
+      }
+      const next = input.replace_all
+        ? text.split(input.old_string).join(input.new_string)
+        : text.replace(input.old_string, () => input.new_string);
+      await replaceContent(f.handle, next);
+      return ok(`replaced ${input.replace_all ? count : 1} occurrence(s) in ${f.rel}`);
+    });
   },
 };
 
@@ -112,28 +146,40 @@ export const listFiles: Tool<typeof ListInput> = {
   input: ListInput,
   async run(input, ctx) {
     const given = input.path ?? ".";
-    const full = resolveInWorkspace(ctx.root, given);
-    if (!fs.statSync(full).isDirectory()) throw new ToolInputError(`${given} is not a directory`);
+    const top = await openDirectory(ctx.root, given);
     const out: string[] = [];
     let more = false;
-    const walk = (dir: string) => {
-      const entries = fs
-        .readdirSync(dir, { withFileTypes: true })
-        .sort((a, b) => a.name.localeCompare(b.name));
+    // Each directory is read through its own handle; a subdirectory is entered only if it opens
+    // as a real directory (never through a symlink), so a swap meanwhile cannot lead outside.
+    const walk = async (dir: FileHandle, prefix: string): Promise<void> => {
+      const entries = (await fs.promises.readdir(heldPath(dir), { withFileTypes: true })).sort((a, b) =>
+        a.name.localeCompare(b.name),
+      );
       for (const e of entries) {
         if (out.length >= MAX_LIST_ENTRIES) {
           more = true;
           return;
         }
-        const rel = path.relative(full, path.join(dir, e.name));
-        if (e.isSymbolicLink()) out.push(`${rel} -> ${fs.readlinkSync(path.join(dir, e.name))}`);
+        const rel = prefix + e.name;
+        if (e.isSymbolicLink()) out.push(`${rel} -> ${await readLinkAt(dir, e.name).catch(() => "?")}`);
         else if (e.isDirectory()) {
           out.push(`${rel}/`);
-          if (input.recursive && e.name !== ".git") walk(path.join(dir, e.name));
+          if (!input.recursive || e.name === ".git") continue;
+          const sub = await openChildDir(dir, e.name);
+          if (!sub) continue; // replaced by something else since readdir
+          try {
+            await walk(sub, `${rel}/`);
+          } finally {
+            await sub.close();
+          }
         } else out.push(rel);
       }
     };
-    walk(full);
+    try {
+      await walk(top.handle, "");
+    } finally {
+      await top.handle.close();
+    }
     if (out.length === 0) return ok(`(${given} is empty)`);
     if (more) out.push(`[truncated: showing the first ${MAX_LIST_ENTRIES} entries]`);
     return ok(out.join("\n"));
