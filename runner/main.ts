@@ -6,18 +6,25 @@
  * An assignment comes from, in order: a file named as the first argument, the environment
  * variable PLUE_ASSIGNMENT, or standard input (what the local executor uses: the task token then
  * appears in no argv and no environment).
+ *
+ * Before any of that, `startUp`: the root-only sandbox host set-up, then, when started as root,
+ * the drop to the unprivileged user the sandboxes run as (docs/runner.md, "Privileges").
  */
 import fs from "node:fs";
+import os from "node:os";
 import { pathToFileURL } from "node:url";
+import type { Logger } from "pino";
 import pino from "pino";
 import { loadConfig } from "../app/config";
 import { createLogger } from "../app/log";
 import { scrubText, secretValues } from "../app/redact";
 import { Assignment, ExitCode } from "../app/wire/protocol";
 import { runAssignment } from "./run";
-import { resolveSandbox } from "./sandbox/index";
+import { ROOT_DROP_UID } from "./sandbox/bwrap";
+import { prepareSandboxHost, resolveSandbox } from "./sandbox/index";
 import { exitWithParent, LIFELINE_ENV, standby } from "./standby";
 import { toolDefinitions } from "./tools/index";
+import type { FileOwner } from "./tools/paths";
 
 export class AssignmentError extends Error {
   constructor(message: string) {
@@ -66,6 +73,75 @@ export async function getAssignment(
   return parsed.data;
 }
 
+/** Who a root runner becomes: the host user its bwrap sandboxes already run as. */
+export const RUNNER_DROP: FileOwner = { uid: ROOT_DROP_UID, gid: ROOT_DROP_UID };
+
+/**
+ * What a runner does first, before it reads an assignment or makes a workspace: the set-up that
+ * needs root (prepareSandboxHost: cgroups, the workspace volume), then, if it is root, becoming
+ * `RUNNER_DROP` for good, so that the file tools, git and all the rest run with no more rights
+ * than the commands they serve. Its own directories (the workspace base and the temp dir, which
+ * is git's HOME too) are given to that user first when they are empty and it could not write
+ * them; one it still cannot write after the drop stops the runner with what to change.
+ */
+export async function startUp(opts: {
+  readonly workspaceBase?: string;
+  readonly log: Pick<Logger, "info">;
+}): Promise<void> {
+  const isRoot = process.getuid?.() === 0;
+  const dirs = [...new Set([opts.workspaceBase ?? os.tmpdir(), os.tmpdir()])];
+  if (isRoot) for (const dir of dirs) handOver(dir, RUNNER_DROP, opts.log);
+  await prepareSandboxHost();
+  if (!isRoot) return;
+  dropPrivileges(RUNNER_DROP);
+  for (const dir of dirs) {
+    try {
+      fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    } catch {
+      throw new Error(
+        `${dir} is not writable by uid ${RUNNER_DROP.uid}, the user a root runner drops to: make it ` +
+          "that user's, or point PLUE_WORKSPACE / TMPDIR at a directory it can write",
+      );
+    }
+  }
+  opts.log.info({ uid: RUNNER_DROP.uid, gid: RUNNER_DROP.gid }, "dropped root privileges");
+}
+
+/** Gives an empty root-owned directory of the runner's to `to`, when `to` could not write it. */
+function handOver(dir: string, to: FileOwner, log: Pick<Logger, "info">): void {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory()) return;
+  const bits = st.uid === to.uid ? st.mode >> 6 : st.gid === to.gid ? st.mode >> 3 : st.mode;
+  if ((bits & 0o3) === 0o3) return; // writable and searchable already (/tmp, say)
+  if (st.uid !== 0 || fs.readdirSync(dir).length > 0) return; // not ours to give: the check after the drop says so
+  fs.chownSync(dir, to.uid, to.gid);
+  log.info({ dir, uid: to.uid }, "gave the runner's directory to the user it drops to");
+}
+
+/**
+ * Becomes `to` for good: supplementary groups, then the group, then the user (real, effective
+ * and saved ids alike, so there is no way back), checked afterwards. Throws rather than go on
+ * with any privilege left.
+ */
+export function dropPrivileges(to: FileOwner): void {
+  process.setgroups!([]);
+  process.setgid!(to.gid);
+  process.setuid!(to.uid);
+  const ids = [process.getuid!(), process.geteuid!(), process.getgid!(), process.getegid!()];
+  const groups = process.getgroups!().filter((g) => g !== to.gid);
+  let regained = false;
+  try {
+    process.setuid!(0);
+    regained = true;
+  } catch {
+    // EPERM: as it should be
+  }
+  if (regained || groups.length > 0 || ids.join() !== [to.uid, to.uid, to.gid, to.gid].join())
+    throw new Error(
+      `could not drop root privileges (uid/euid/gid/egid ${ids.join("/")}, groups ${groups.join(",") || "none"})`,
+    );
+}
+
 export async function main(): Promise<number> {
   // The app's logger, credentials redacted (app/log.ts): a runner holds a task token, and in
   // standby also the pool secret and its runner token.
@@ -73,9 +149,10 @@ export async function main(): Promise<number> {
     destination: pino.destination(2),
     service: "runner",
   });
+  const config = loadConfig(process.env);
+  await startUp({ workspaceBase: config.PLUE_WORKSPACE, log });
   // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
   // tool schemas while it waits for the assignment, so a run starts with that done.
-  const config = loadConfig(process.env);
   const sandbox = resolveSandbox(config.PLUE_SANDBOX);
   sandbox.catch(() => {}); // reported by the run
   toolDefinitions();

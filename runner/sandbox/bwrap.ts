@@ -189,6 +189,9 @@ export async function runInCgroup(
 export function createBwrapSandbox(workspace: string, limits: SandboxLimits = DEFAULT_LIMITS): Sandbox {
   const cgroup = sandboxCgroup("bwrap", limits);
   const etcDir = writeSandboxEtc();
+  // Only a process that is still root gets here with a user to switch to: the app in in-process
+  // mode (and tests). A runner process has already become that user (runner/main.ts, startUp), so
+  // its commands run as itself and its workspace needs no owner set.
   const drop = process.getuid?.() === 0 ? ROOT_DROP_OWNER : undefined;
   return {
     backend: "bwrap",
