@@ -6,10 +6,14 @@
  *   POST /api/webhooks/mention {repository, handle, body?}   (a mention elsewhere, say a comment)
  * → 202 {delivery, runs: [{id, workflow, path, status, error}]}
  *
- * Authentication is the body's signature: `X-Plue-Signature-256: sha256=<hex HMAC-SHA256 of the raw
- * body with PLUE_WEBHOOK_SECRET>`, compared in constant time. `X-Plue-Delivery` is a unique id per
- * delivery; a second delivery with the same id is refused (409), so a captured request cannot be
- * replayed. Without PLUE_WEBHOOK_SECRET the webhooks are disabled (503).
+ * Authentication: `X-Plue-Timestamp: <unix seconds>`, `X-Plue-Delivery: <unique id>` and
+ * `X-Plue-Signature-256: sha256=<hex HMAC-SHA256 with PLUE_WEBHOOK_SECRET of
+ * "<timestamp>.<delivery>.<raw body>">`, compared in constant time. The signature binds the id and
+ * the time to the body, so a captured delivery can be neither re-sent under a new id nor later:
+ * timestamps older than PLUE_WEBHOOK_TOLERANCE_SECONDS (or over 60 s ahead) are refused, and each
+ * id is accepted once (UNIQUE in webhook_deliveries, so across replicas and racing retries).
+ * Rows are pruned once their timestamp is past the window: a replay of one would be stale.
+ * Without PLUE_WEBHOOK_SECRET the webhooks are disabled (503).
  *
  * The router parses its own bodies as raw bytes (the signature covers exactly what was sent), so
  * it is mounted before the API's JSON parser.
@@ -18,13 +22,20 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
+import type { Queryable } from "../db";
 import { branchName, ZERO_SHA } from "../workflows/events";
 import { WorkflowEventSchema } from "../workflows/index";
-import { badRequest, conflict, HttpError, notFound, unauthorized } from "./errors";
+import { badRequest, conflict, HttpError, notFound } from "./errors";
 
 export const SIGNATURE_HEADER = "x-plue-signature-256";
 export const DELIVERY_HEADER = "x-plue-delivery";
+export const TIMESTAMP_HEADER = "x-plue-timestamp";
 const DELIVERY_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+/** How far ahead of this server's clock a timestamp may be (the sender's clock may run fast). */
+const FUTURE_SKEW_SECONDS = 60;
+/** Rows are kept this long past the window, for replicas whose clocks run behind this one's. */
+const PRUNE_SLACK_SECONDS = 60;
+const PRUNE_EVERY_MS = 60_000;
 
 const KINDS = { push: "push", pr: "pull_request", issue: "issue", mention: "mention" } as const;
 type HookName = keyof typeof KINDS;
@@ -33,16 +44,43 @@ const Envelope = z.looseObject({
   repository: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/, "a repository as owner/name"),
 });
 
-/** `sha256=<hex>` of the body: what a sender puts in X-Plue-Signature-256. */
-export function signBody(secret: string, body: Buffer | string): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+export interface SignedDelivery {
+  /** Unix seconds, as sent in X-Plue-Timestamp. */
+  timestamp: number | string;
+  /** X-Plue-Delivery. */
+  delivery: string;
+  body: Buffer | string;
 }
 
-/** Whether `header` is the body's signature; constant time in the signature's bytes. */
-export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
+/** The bytes a sender signs: `<timestamp>.<delivery>.<raw body>`. */
+function signedPayload(d: SignedDelivery): Buffer {
+  return Buffer.concat([Buffer.from(`${d.timestamp}.${d.delivery}.`, "utf8"), Buffer.from(d.body)]);
+}
+
+/** `sha256=<hex>`: what a sender puts in X-Plue-Signature-256. */
+export function signDelivery(secret: string, d: SignedDelivery): string {
+  return `sha256=${createHmac("sha256", secret).update(signedPayload(d)).digest("hex")}`;
+}
+
+/** The three headers of a delivery of `body` signed now (for clients and tests). */
+export function deliveryHeaders(
+  secret: string,
+  body: Buffer | string,
+  delivery: string,
+  timestamp = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  return {
+    [TIMESTAMP_HEADER]: String(timestamp),
+    [DELIVERY_HEADER]: delivery,
+    [SIGNATURE_HEADER]: signDelivery(secret, { timestamp, delivery, body }),
+  };
+}
+
+/** Whether `header` signs the delivery; constant time in the signature's bytes. */
+export function verifySignature(secret: string, d: SignedDelivery, header: string | undefined): boolean {
   const m = /^sha256=([0-9a-f]{64})$/i.exec(header?.trim() ?? "");
   if (!m) return false;
-  const expected = createHmac("sha256", secret).update(body).digest();
+  const expected = createHmac("sha256", secret).update(signedPayload(d)).digest();
   return timingSafeEqual(expected, Buffer.from(m[1]!, "hex"));
 }
 
@@ -67,16 +105,7 @@ async function receive(ctx: AppContext, hook: HookName, req: Request) {
     );
   }
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  const signature = req.headers[SIGNATURE_HEADER];
-  if (typeof signature !== "string") {
-    throw unauthorized(`missing ${SIGNATURE_HEADER}: sign the body with HMAC-SHA256 (sha256=<hex>)`);
-  }
-  if (!verifySignature(secret, body, signature))
-    throw unauthorized("the webhook signature does not match the body");
-  const delivery = req.headers[DELIVERY_HEADER];
-  if (typeof delivery !== "string" || !DELIVERY_ID.test(delivery)) {
-    throw badRequest(`${DELIVERY_HEADER} must be a unique delivery id (letters, digits, . _ : -; up to 200)`);
-  }
+  const { delivery, timestamp } = authenticate(secret, body, req, ctx.config.PLUE_WEBHOOK_TOLERANCE_SECONDS);
 
   let json: unknown;
   try {
@@ -98,7 +127,7 @@ async function receive(ctx: AppContext, hook: HookName, req: Request) {
   if (!repo) throw notFound(`repository ${repository} not found`);
   const target = await targetOf(ctx, repo, event.data);
 
-  await recordDelivery(ctx, delivery, hook);
+  await recordDelivery(ctx, delivery, hook, timestamp);
   try {
     const runs = target ? await ctx.runs.trigger({ repo, event: event.data, ...target }) : [];
     return { delivery, runs };
@@ -138,10 +167,76 @@ async function targetOf(
   }
 }
 
-async function recordDelivery(ctx: AppContext, delivery: string, hook: HookName): Promise<void> {
+/**
+ * Checks the delivery's headers and signature, then its age; throws a 4xx naming what is wrong.
+ * The headers' form is checked first (400), the signature before the age (401 either way), so an
+ * unsigned request learns nothing about the window.
+ */
+function authenticate(
+  secret: string,
+  body: Buffer,
+  req: Request,
+  tolerance: number,
+): { delivery: string; timestamp: number } {
+  const signature = req.headers[SIGNATURE_HEADER];
+  if (typeof signature !== "string") {
+    throw new HttpError(
+      401,
+      "missing_signature",
+      `missing ${SIGNATURE_HEADER}: sign "<timestamp>.<delivery>.<body>" with HMAC-SHA256 (sha256=<hex>)`,
+    );
+  }
+  const delivery = req.headers[DELIVERY_HEADER];
+  if (typeof delivery !== "string" || !DELIVERY_ID.test(delivery)) {
+    throw badRequest(
+      `${DELIVERY_HEADER} must be a unique delivery id (letters, digits, . _ : -; up to 200)`,
+      "invalid_delivery",
+    );
+  }
+  const stamp = req.headers[TIMESTAMP_HEADER];
+  if (typeof stamp !== "string" || !/^\d{1,12}$/.test(stamp)) {
+    throw badRequest(`${TIMESTAMP_HEADER} must be the time of signing in Unix seconds`, "invalid_timestamp");
+  }
+  if (!verifySignature(secret, { timestamp: stamp, delivery, body }, signature)) {
+    throw new HttpError(
+      401,
+      "bad_signature",
+      `the webhook signature does not match "<${TIMESTAMP_HEADER}>.<${DELIVERY_HEADER}>.<body>"`,
+    );
+  }
+  const timestamp = Number(stamp);
+  const age = Math.floor(Date.now() / 1000) - timestamp;
+  if (age > tolerance) {
+    throw new HttpError(
+      401,
+      "stale_timestamp",
+      `the delivery was signed ${age} s ago; deliveries older than ${tolerance} s are refused (sign each attempt anew)`,
+    );
+  }
+  if (age < -FUTURE_SKEW_SECONDS) {
+    throw new HttpError(
+      401,
+      "future_timestamp",
+      `the delivery is signed ${-age} s in the future; check the sender's clock (up to ${FUTURE_SKEW_SECONDS} s is allowed)`,
+    );
+  }
+  return { delivery, timestamp };
+}
+
+/**
+ * Claims the delivery id: the UNIQUE constraint makes exactly one of any number of racing
+ * requests (on any replica) win; the others get 409.
+ */
+async function recordDelivery(
+  ctx: AppContext,
+  delivery: string,
+  hook: HookName,
+  timestamp: number,
+): Promise<void> {
   const r = await ctx.db.query(
-    "INSERT INTO webhook_deliveries (delivery_id, kind) VALUES ($1, $2) ON CONFLICT (delivery_id) DO NOTHING",
-    [delivery, hook],
+    `INSERT INTO webhook_deliveries (delivery_id, kind, signed_at) VALUES ($1, $2, to_timestamp($3))
+     ON CONFLICT (delivery_id) DO NOTHING`,
+    [delivery, hook, timestamp],
   );
   if (r.rowCount === 0) {
     throw conflict(
@@ -149,4 +244,31 @@ async function recordDelivery(ctx: AppContext, delivery: string, hook: HookName)
       "duplicate_delivery",
     );
   }
+  await pruneDeliveries(ctx);
+}
+
+const lastPrune = new WeakMap<AppContext, number>();
+
+/** At most once a minute per replica, after an accepted delivery. */
+async function pruneDeliveries(ctx: AppContext): Promise<void> {
+  const now = Date.now();
+  if (now - (lastPrune.get(ctx) ?? 0) < PRUNE_EVERY_MS) return;
+  lastPrune.set(ctx, now);
+  await pruneWebhookDeliveries(ctx.db, ctx.config.PLUE_WEBHOOK_TOLERANCE_SECONDS, now).catch((err) =>
+    ctx.log.warn({ err }, "pruning webhook deliveries failed"),
+  );
+}
+
+/**
+ * Drops deliveries whose timestamp is past the window (plus slack for replicas' clocks): a
+ * replay of one is refused as stale, so its row is no longer needed. Rows from before
+ * timestamps were signed have none and go too. Returns how many went.
+ */
+export async function pruneWebhookDeliveries(db: Queryable, toleranceSeconds: number, nowMs = Date.now()) {
+  const cutoff = Math.floor(nowMs / 1000) - toleranceSeconds - PRUNE_SLACK_SECONDS;
+  const r = await db.query(
+    "DELETE FROM webhook_deliveries WHERE signed_at < to_timestamp($1) OR signed_at IS NULL",
+    [cutoff],
+  );
+  return r.rowCount;
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { EventSource } from "eventsource";
 import type { z } from "zod";
 import { createApp } from "../../app/http/app";
-import { signBody } from "../../app/http/webhooks";
+import { signDelivery, TIMESTAMP_HEADER } from "../../app/http/webhooks";
 import { mentions } from "../../app/runs/service";
 import type { Plan } from "../../app/wire/plan";
 import type { StreamEvent, WorkflowWorkload } from "../../app/wire/protocol";
@@ -76,6 +76,8 @@ afterAll(async () => {
   git.cleanup();
 });
 
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 async function hook(
   name: "push" | "pr" | "issue" | "mention",
   payload: unknown,
@@ -84,7 +86,12 @@ async function hook(
   const body = opts.body ?? JSON.stringify(payload);
   const headers: Record<string, string> = { "content-type": "application/json" };
   const delivery = opts.delivery === undefined ? crypto.randomUUID() : opts.delivery;
-  const signature = opts.signature === undefined ? signBody(SECRET, body) : opts.signature;
+  const timestamp = nowSeconds();
+  headers[TIMESTAMP_HEADER] = String(timestamp);
+  const signature =
+    opts.signature === undefined
+      ? signDelivery(SECRET, { timestamp, delivery: delivery ?? "", body })
+      : opts.signature;
   if (delivery !== null) headers["x-plue-delivery"] = delivery;
   if (signature !== null) headers["x-plue-signature-256"] = signature;
   const res = await fetch(`${opts.base ?? p.url}/api/webhooks/${name}`, { method: "POST", headers, body });
@@ -155,10 +162,13 @@ describe("webhooks", () => {
   it("refuse a missing or wrong signature, and a body changed after signing", async () => {
     const payload = { repository: "alice/hooked", action: "opened", labels: ["bug"] };
     const missing = await hook("issue", payload, { signature: null });
-    expect(missing).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+    expect(missing).toMatchObject({ status: 401, body: { error: { code: "missing_signature" } } });
     expect(missing.body.error.message).toContain("x-plue-signature-256");
+    const sign = (secret: string, delivery: string, body: string) =>
+      signDelivery(secret, { timestamp: nowSeconds(), delivery, body });
     const wrong = await hook("issue", payload, {
-      signature: signBody("another-secret-0123456789", JSON.stringify(payload)),
+      delivery: "d-wrong",
+      signature: sign("another-secret-0123456789", "d-wrong", JSON.stringify(payload)),
     });
     expect(wrong.status).toBe(401);
     const garbled = await hook("issue", payload, { signature: "sha256=xyz" });
@@ -166,7 +176,8 @@ describe("webhooks", () => {
     const tampered = JSON.stringify({ ...payload, labels: ["bug", "urgent"] });
     const changed = await hook("issue", payload, {
       body: tampered,
-      signature: signBody(SECRET, JSON.stringify(payload)),
+      delivery: "d-tampered",
+      signature: sign(SECRET, "d-tampered", JSON.stringify(payload)),
     });
     expect(changed.status).toBe(401);
     // Signed with whitespace the JSON parser would ignore: the signature covers the raw bytes.
