@@ -29,6 +29,20 @@ export interface Caller {
   taskRepoId?: number;
 }
 
+/** The owner already has as many repositories as they may (PLUE_MAX_REPOS_PER_USER). */
+export class RepoLimitError extends Error {
+  constructor(
+    owner: string,
+    readonly limit: number,
+  ) {
+    super(`${owner} already owns ${limit} repositories, the most a user may (PLUE_MAX_REPOS_PER_USER)`);
+    this.name = "RepoLimitError";
+  }
+}
+
+/** Advisory-lock class for "repositories of one owner" (ASCII "repo"). */
+const OWNER_LOCK = 0x7265706f;
+
 export class RepoExistsError extends Error {
   constructor(owner: string, name: string) {
     super(`repository ${owner}/${name} already exists`);
@@ -169,12 +183,22 @@ export class RepoStore {
    */
   async create(
     owner: { id: number; username: string },
-    input: { name: string; visibility?: Visibility; defaultBranch?: string },
+    input: { name: string; visibility?: Visibility; defaultBranch?: string; maxRepos?: number },
   ): Promise<Repository> {
     validateOwner(owner.username);
     validateRepoName(input.name);
     const branch = validateBranchName(input.defaultBranch ?? "main");
     return this.db.transaction(async (tx) => {
+      if (input.maxRepos) {
+        // Serialises this owner's creations (on every replica) so that racing ones cannot both
+        // pass the count; the lock ends with the transaction.
+        await tx.query("SELECT pg_advisory_xact_lock($1, $2)", [OWNER_LOCK, owner.id]);
+        const n = await tx.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM repositories WHERE owner_id = $1",
+          [owner.id],
+        );
+        if (n.rows[0]!.n >= input.maxRepos) throw new RepoLimitError(owner.username, input.maxRepos);
+      }
       const row = await insertRow(tx, owner, input.name, input.visibility ?? "public", branch);
       const repo = toRepository(row);
       await this.initOnDisk(repo);

@@ -11,9 +11,10 @@ import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
 import { isRepoPath, NameError } from "../git/names";
-import { canWrite, RepoExistsError, type Repository } from "../git/repos";
+import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
 import { requireUser } from "./auth";
-import { badRequest, conflict, forbidden, notFound, parseBody } from "./errors";
+import { badRequest, conflict, forbidden, HttpError, notFound, parseBody } from "./errors";
+import { rateLimit } from "./rate-limit";
 
 const CreateRepo = z.object({
   name: z.string(),
@@ -38,16 +39,26 @@ export function reposRouter(ctx: AppContext): Router {
   router.post("/api/repos", requireUser, async (req, res) => {
     const body = parseBody(CreateRepo, req.body ?? {});
     const user = res.locals.user!;
+    // Admins (the operators) are not limited.
+    if (!user.is_admin) {
+      await rateLimit(ctx.db, user.id, {
+        action: "repository creation",
+        limit: config.PLUE_REPO_CREATES_PER_HOUR,
+        variable: "PLUE_REPO_CREATES_PER_HOUR",
+      });
+    }
     try {
       const repo = await git.repos.create(user, {
         name: body.name,
         visibility: body.visibility,
         defaultBranch: body.default_branch,
+        maxRepos: user.is_admin ? undefined : config.PLUE_MAX_REPOS_PER_USER,
       });
       res.status(201).location(`/api/repos/${repo.owner}/${repo.name}`).json(view(repo));
     } catch (err) {
       if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
       if (err instanceof RepoExistsError) throw conflict(err.message, "repo_exists");
+      if (err instanceof RepoLimitError) throw new HttpError(403, "repository_limit", err.message);
       throw err;
     }
   });

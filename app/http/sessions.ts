@@ -17,6 +17,7 @@ import { SseWriter } from "../events/sse";
 import { resolveStart, SessionStream } from "../sessions/stream";
 import { requireUser } from "./auth";
 import { badRequest, parseBody } from "./errors";
+import { rateLimit } from "./rate-limit";
 
 const CreateSession = z.object({
   repo: z
@@ -48,7 +49,15 @@ export function sessionsRouter(ctx: AppContext): Router {
 
   router.post("/api/sessions", async (req, res) => {
     const input = parseBody(CreateSession, req.body ?? {});
-    res.status(201).json(await sessions.create(res.locals.user!, input));
+    const user = res.locals.user!;
+    if (!user.is_admin) {
+      await rateLimit(db, user.id, {
+        action: "session creation",
+        limit: ctx.config.PLUE_SESSION_CREATES_PER_HOUR,
+        variable: "PLUE_SESSION_CREATES_PER_HOUR",
+      });
+    }
+    res.status(201).json(await sessions.create(user, input));
   });
 
   router.get("/api/sessions/:id", async (req, res) => {
