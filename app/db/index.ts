@@ -9,6 +9,7 @@ import path from "node:path";
 import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import pg from "pg";
 import type { Config } from "../config";
+import { DiskFullError, isDiskFull } from "../disk-full";
 
 export interface QueryResult<T> {
   rows: T[];
@@ -62,11 +63,35 @@ export async function openDb(options: DbOptions): Promise<Db> {
  * pool is a third of PGlite's start (~0.35 s of ~1.1 s here), and a one-machine database needs
  * far less; the OS page cache still holds its files.
  */
-export function createPglite(options: Omit<PGliteOptions, "startParams"> = {}): Promise<PGlite> {
-  return PGlite.create({
-    ...options,
-    startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=32MB"],
-  });
+export async function createPglite(options: Omit<PGliteOptions, "startParams"> = {}): Promise<PGlite> {
+  try {
+    return await PGlite.create({
+      ...options,
+      startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=32MB"],
+    });
+  } catch (err) {
+    // PGlite says only `ErrnoError {errno: 51}` (Emscripten's ENOSPC): say what it means.
+    if (!isDiskFull(err)) throw err;
+    const where = options.dataDir ?? "memory";
+    throw new DiskFullError(
+      `the embedded database (${where}) cannot start: no space left on the device holding it` +
+        `${freeSpace(options.dataDir)}. Free some space there (or set DATABASE_URL) and start again.`,
+      { cause: err },
+    );
+  }
+}
+
+/** ` (12 KiB free)`, or nothing when it cannot be told. */
+function freeSpace(dir: string | undefined): string {
+  if (!dir) return "";
+  try {
+    let at = dir;
+    while (!fs.existsSync(at)) at = path.dirname(at);
+    const s = fs.statfsSync(at);
+    return ` (${Math.floor((s.bavail * s.bsize) / 1024)} KiB free)`;
+  } catch {
+    return "";
+  }
 }
 
 function openPostgres(url: string, max: number): Db {

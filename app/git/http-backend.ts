@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable, Writable } from "node:stream";
 import zlib from "node:zlib";
+import { DISK_FULL_TEXT } from "../disk-full";
 import { gitEnv } from "./exec";
 import { PktLineParser, ReceivePackCommands, type RefUpdate, ReportStatus } from "./pktline";
 
@@ -59,9 +60,6 @@ const MAX_CGI_HEADER_BYTES = 64 * 1024;
 const COMMANDS_ALLOWANCE = 1024 * 1024;
 /** How much of a receive-pack command list is checked before http-backend starts. */
 const PRELUDE_BYTES = 64 * 1024;
-
-/** ENOSPC / EDQUOT as git and the C library spell them. */
-export const DISK_FULL_TEXT = /No space left on device|Disk quota exceeded/i;
 
 export async function serveHttpBackend(
   req: IncomingMessage,

@@ -4,6 +4,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
+import { isDiskFull } from "../disk-full";
 
 export class HttpError extends Error {
   constructor(
@@ -57,6 +58,13 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
 
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (isDiskFull(err)) {
+    return new HttpError(
+      507,
+      "insufficient_storage",
+      "the server's disk is full: nothing was written; try again later",
+    );
+  }
   const e = err as { status?: number; type?: string; message?: string };
   if (e?.type === "entity.parse.failed")
     return new HttpError(400, "malformed_json", "request body is not valid JSON");

@@ -87,7 +87,7 @@ describe("push size limit (PLUE_MAX_PUSH_SIZE=256kb)", () => {
     const res = await fetch(`${p.url}/pusher/declared.git/git-receive-pack`, {
       method: "POST",
       headers: { authorization: basic(), "content-type": "application/x-git-receive-pack-request" },
-      body: Buffer.alloc(1400 * KiB, "0"),
+      body: new Uint8Array(Buffer.alloc(1400 * KiB, "0")),
     });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({
@@ -146,7 +146,7 @@ describe("malformed smart-HTTP bodies", () => {
         "content-type": `application/x-${service}-request`,
         ...headers,
       },
-      body,
+      body: typeof body === "string" ? body : new Uint8Array(body),
     });
 
   const zero = "0".repeat(40);
