@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { createApiToken, createUser } from "./auth/tokens";
 import type { Config } from "./config";
@@ -15,6 +16,7 @@ import { migrate } from "./db/migrate";
 import { workloadForTaskToken } from "./dispatch/dispatcher";
 import { loadExecutor } from "./dispatch/index";
 import { generatePoolSecret, RunnerPool, usesWarmPool } from "./dispatch/pool";
+import { Recovery } from "./dispatch/recovery";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
 import { createApp } from "./http/app";
@@ -29,6 +31,8 @@ export interface Platform {
   readonly server: Server;
   /** The admin token, when this start created the admin (first start). */
   readonly adminToken?: string;
+  /** Finds and ends what a dead server left (app/dispatch/recovery.ts); swept at start and on a timer. */
+  readonly recovery: Recovery;
   close(): Promise<void>;
 }
 
@@ -37,7 +41,7 @@ export async function createContext(
   db: Db,
   log: Logger,
   services: AgentServiceOptions = {},
-): Promise<AppContext & { shutdown(): Promise<void> }> {
+): Promise<AppContext & { recovery: Recovery; shutdown(): Promise<void> }> {
   const hooks: Array<() => Promise<void> | void> = [];
   // A local warm pool needs a secret its runners share; Kubernetes must be given one (a Secret).
   if (usesWarmPool(config) && config.RUNNER_MODE === "local")
@@ -56,6 +60,16 @@ export async function createContext(
   });
   // Runs after the executor stopped (hooks run in reverse): long-polls end, runners poll elsewhere.
   hooks.unshift(() => runners.close());
+  // Last of all: this instance's row goes once its workloads have ended.
+  const recovery = new Recovery(
+    { db, log: log.child({ component: "recovery" }), dispatcher: agents.dispatcher, pool: runners },
+    {
+      intervalMs: config.PLUE_REAPER_INTERVAL_MS ?? 5_000,
+      leaseSeconds: config.PLUE_INSTANCE_LEASE_SECONDS,
+      dirs: [config.PLUE_WORKSPACE ?? os.tmpdir(), os.tmpdir()],
+    },
+  );
+  hooks.unshift(() => recovery.stop());
   const git = new GitService({ db, dataDir: config.dataDir, log });
   // Runners clone their workload's repository with their task token (and nothing else).
   git.setTaskTokenResolver(async (token) => {
@@ -74,6 +88,7 @@ export async function createContext(
     runners,
     ...agents,
     runs,
+    recovery,
     onShutdown: (hook) => void hooks.push(hook),
     async shutdown() {
       for (const hook of hooks.reverse()) {
@@ -139,6 +154,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
   const url = `http://${config.HOST}:${port}`;
   // With PORT=0 the address is known only now; runners and clone URLs need the real one.
   if (!config.PLUE_PUBLIC_URL) config.publicUrl = url;
+  // What a killed predecessor left (runs, sessions, runners, directories) ends before we report
+  // ready; after listening, so runs that were waiting on those start with the real URL.
+  await ctx.recovery.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -156,5 +174,5 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     })();
     return closing;
   };
-  return { ctx, url, server, adminToken, close };
+  return { ctx, url, server, adminToken, recovery: ctx.recovery, close };
 }

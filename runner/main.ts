@@ -175,9 +175,10 @@ export async function main(): Promise<number> {
     workloadLog.info({ code }, "runner finished");
     return code;
   };
+  // A local runner exits when the app that started it is gone (PLUE_LIFELINE; runner/standby.ts).
+  if (process.env[LIFELINE_ENV]) exitWithParent();
   if (process.env.MODE === "standby") {
     // Warm pool or cold start: register, long-poll for the assignment (runner/standby.ts).
-    if (process.env[LIFELINE_ENV] === "stdin") exitWithParent();
     stopOnSignals();
     return standby({ env: process.env, log, signal: controller.signal, run });
   }

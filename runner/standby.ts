@@ -9,6 +9,7 @@
  * started for one workload (`PLUE_TASK_ID`, a cold start) is handed that workload at registration,
  * or told it is taken and exits. While the app cannot be reached the runner retries with backoff.
  */
+import fs from "node:fs";
 import os from "node:os";
 import {
   Assignment,
@@ -39,7 +40,11 @@ export interface StandbyOptions {
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
 }
 
-/** Set to `stdin` on local runners: they exit when their standard input closes (the app is gone). */
+/**
+ * Local runners exit when the app that started them is gone: `stdin` (standby runners: their
+ * standard input closes) or `ppid:<pid>` (one-shot runners, whose stdin carries the assignment:
+ * their parent is no longer that pid). Kubernetes runners have neither; the pod is their lifeline.
+ */
 export const LIFELINE_ENV = "PLUE_LIFELINE";
 
 /** The app refused a pool request; `code` says why (PoolRejection). */
@@ -278,11 +283,42 @@ export class PoolClient {
   }
 }
 
-/** Exits when standard input closes: a local runner's parent (the app) is gone. */
-export function exitWithParent(code: number = ExitCode.failed): void {
-  process.stdin.on("end", () => process.exit(code));
-  process.stdin.on("error", () => process.exit(code));
-  process.stdin.resume();
+/**
+ * Exits when a local runner's parent (the app) is gone, as PLUE_LIFELINE says how to tell. A
+ * runner left behind would otherwise work on unsupervised (its app's successor fails its workload
+ * anyway). One stuck in a synchronous call never sees this: the next server kills it.
+ */
+export function exitWithParent(
+  code: number = ExitCode.failed,
+  lifeline: string | undefined = process.env[LIFELINE_ENV],
+): void {
+  if (lifeline === "stdin") {
+    process.stdin.on("end", () => process.exit(code));
+    process.stdin.on("error", () => process.exit(code));
+    process.stdin.resume();
+  } else if (lifeline?.startsWith("ppid:")) {
+    const parent = Number(lifeline.slice(5));
+    const check = () => {
+      if (parentPid() !== parent) process.exit(code);
+    };
+    check(); // the app may have died before this runner got here
+    setInterval(check, 500).unref();
+  }
+}
+
+/** The parent pid now (`process.ppid` is read once at start); /proc where there is one. */
+function parentPid(): number {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    try {
+      process.kill(process.ppid, 0); // no /proc: whether the first parent is still there
+      return process.ppid;
+    } catch {
+      return 1;
+    }
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

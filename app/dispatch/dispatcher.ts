@@ -29,6 +29,7 @@ import {
   type WorkflowWorkload,
 } from "../wire/protocol";
 import type { Executor, ExecutorHooks } from "./executor";
+import { thisInstance } from "./instance";
 
 export const TASK_TOKEN_PREFIX = "plue_task_";
 
@@ -156,7 +157,10 @@ export class Dispatcher {
     executor: ExecutorFactory,
     private readonly options: DispatcherOptions = DEFAULT_DISPATCHER,
   ) {
-    this.executor = executor({ onExit: (id, exit) => void this.onExit(id, exit) });
+    this.executor = executor({
+      onExit: (id, exit) => void this.onExit(id, exit),
+      onOverrun: (id, reason) => void this.failOverrun(id, reason),
+    });
   }
 
   /** Registers what happens, in the ending transaction, when a workload of `type` ends. */
@@ -180,8 +184,8 @@ export class Dispatcher {
     const flow = spec.type === "workflow" ? spec : undefined;
     await tx.query(
       `INSERT INTO workloads (id, type, session_id, model, system_prompt, max_turns, workflow_run_id,
-                              trigger_event, trigger_context, token_hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+                              trigger_event, trigger_context, token_hash, owner_instance)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         id,
         spec.type,
@@ -193,6 +197,7 @@ export class Dispatcher {
         flow?.trigger.event ?? null,
         flow ? JSON.stringify(flow.trigger.context) : null,
         hashToken(token),
+        thisInstance, // until a queue or a pool runner holds it, recovery asks whether we live
       ],
     );
     const appUrl = this.ctx.config.publicUrl;
@@ -372,6 +377,15 @@ export class Dispatcher {
       await this.endUnfinished(id, `runner ended without reporting an outcome: ${how}`);
     } catch (err) {
       if (!this.closed) this.ctx.log.error({ err, workload: id }, "ending an exited workload failed");
+    }
+  }
+
+  /** The executor stops a runner past its deadline: the workload fails now, naming the limit. */
+  private async failOverrun(id: string, reason: string): Promise<void> {
+    try {
+      await this.endUnfinished(id, reason, "wall_time_exceeded");
+    } catch (err) {
+      if (!this.closed) this.ctx.log.error({ err, workload: id }, "ending an overrun workload failed");
     }
   }
 

@@ -11,6 +11,11 @@ export interface ExecutorHooks {
    * event; this is the backstop for a runner that died without saying so.
    */
   onExit(workloadId: string, exit: { code: number | null; signal?: string | null; reason?: string }): void;
+  /**
+   * The executor is stopping a runner that overran its workload's deadline (`reason` names the
+   * limit): the workload fails now, whatever the runner still does.
+   */
+  onOverrun?(workloadId: string, reason: string): void;
 }
 
 export interface Executor {

@@ -46,6 +46,7 @@ function warmPoolOptions(config: Config): WarmPoolOptions {
   return {
     coldStartAfterMs: config.PLUE_COLD_START_AFTER_MS,
     queueTimeoutSeconds: config.PLUE_RUNNER_QUEUE_TIMEOUT_SECONDS,
+    reapIntervalMs: config.PLUE_REAPER_INTERVAL_MS,
   };
 }
 

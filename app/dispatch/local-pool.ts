@@ -6,19 +6,33 @@
  *
  * At most PLUE_RUNNER_CONCURRENCY runners work at once (claimed or cold) besides the N standing
  * by. Runners get the pool secret but none of the server's other secrets, and exit when this
- * process goes away (their stdin is a lifeline).
+ * process goes away (their stdin is a lifeline). Like the local executor's (local.ts), each is a
+ * titled process group with its own directory, and stopping one SIGKILLs everything it started.
+ * Pod names are `local-<instance>-…`, so recovery knows whose runners a dead server left.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import { RUNNER_ENV } from "../../constructs/k8s/runner-pod";
 import { resolveSandbox, type SandboxChoice } from "../../runner/sandbox/index";
 import { LIFELINE_ENV } from "../../runner/standby";
 import type { Logger } from "../log";
 import type { Assignment } from "../wire/protocol";
-import { describeExit, forwardLines, runnerCommand, WITHHELD_ENV } from "./local";
+import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "./instance";
+import {
+  describeExit,
+  forwardLines,
+  type RunnerCommand,
+  runnerCommand,
+  signalGroup,
+  WITHHELD_ENV,
+} from "./local";
 import type { ClaimEvent, RunnerRef } from "./pool";
 import type { ExitInfo } from "./slots";
 import type { ExitReport, RunnerBackend } from "./warm-pool";
+
+/** Pod names of local pool runners: `local-<instance>-…` (instance.ts). */
+export const LOCAL_POD_PREFIX = "local-";
 
 export interface LocalRunnersOptions {
   /** Standby runners kept ready (PLUE_WARM_POOL). */
@@ -50,10 +64,11 @@ export class LocalRunners implements RunnerBackend {
   private readonly runners = new Map<string, LocalRunner>();
   private readonly reports = new Set<Promise<void>>();
   private exitedReport?: ExitReport;
-  private command!: { file: string; args: string[]; cwd: string };
+  private command!: RunnerCommand;
   private env!: NodeJS.ProcessEnv;
+  private base!: string;
   private seq = 0;
-  private readonly prefix = `local-${process.pid}-${randomBytes(3).toString("hex")}`;
+  private readonly prefix = `${LOCAL_POD_PREFIX}${thisInstance}-${randomBytes(3).toString("hex")}`;
   /** Standby runners that died young in a row: refills back off so a broken setup does not spin. */
   private failures = 0;
   private refillTimer?: NodeJS.Timeout;
@@ -78,6 +93,7 @@ export class LocalRunners implements RunnerBackend {
     this.command = command;
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.opts.env };
     for (const name of WITHHELD_ENV) delete env[name];
+    this.base = env.PLUE_WORKSPACE ?? os.tmpdir();
     this.env = {
       ...env,
       [RUNNER_ENV.sandbox]: backend,
@@ -123,8 +139,11 @@ export class LocalRunners implements RunnerBackend {
     const r = this.runners.get(ref.podName);
     if (!r) return;
     r.stopping = true;
-    r.child.kill("SIGTERM");
-    const grace = setTimeout(() => r.child.kill("SIGKILL"), this.opts.killGraceMs ?? 5000);
+    signalGroup(r.child, "SIGTERM");
+    const grace = setTimeout(() => {
+      if (r.child.pid !== undefined && r.child.exitCode === null && r.child.signalCode === null)
+        killTree(r.child.pid);
+    }, this.opts.killGraceMs ?? 5000);
     grace.unref();
     await r.exited;
     clearTimeout(grace);
@@ -147,18 +166,26 @@ export class LocalRunners implements RunnerBackend {
   }
 
   private spawn(state: LocalRunner["state"], taskId?: string): LocalRunner {
-    const pod = `${this.prefix}-${++this.seq}`;
-    const child = spawn(this.command.file, this.command.args, {
+    const n = ++this.seq;
+    const pod = `${this.prefix}-${n}`;
+    const dir = makeRunnerDir(this.base, `${this.prefix.slice(-6)}-${n}`);
+    const child = spawn(this.command.file, [runnerTitleArg(pod), ...this.command.args], {
       cwd: this.command.cwd,
       env: {
         ...this.env,
         [RUNNER_ENV.appUrl]: this.opts.appUrl(),
         [RUNNER_ENV.podName]: pod,
         ...(taskId ? { [RUNNER_ENV.taskId]: taskId } : {}),
+        PLUE_WORKSPACE: dir,
+        TMPDIR: dir,
       },
       stdio: "pipe",
+      detached: true, // its own process group (local.ts)
     });
     child.stdin!.on("error", () => {}); // kept open: it is the runner's lifeline
+    const removeDir = () => removeRunnerDir(dir, this.log);
+    child.once("exit", removeDir);
+    child.once("error", removeDir);
     const log = this.log.child({ runner: pod });
     forwardLines(child.stdout!, log);
     forwardLines(child.stderr!, log);

@@ -4,6 +4,13 @@
  * token appears in no argv or environment; the runner's log lines come back into the app's log.
  * Abort sends SIGTERM (the runner ends with `done: aborted`), then SIGKILL after a grace.
  *
+ * Each runner is a process group of its own, titled `plue-runner:<instance>:<n>` (instance.ts),
+ * with its own directory `plue-run-<instance>-<n>` under PLUE_WORKSPACE (or the temp dir) as its
+ * workspace base and TMPDIR; the directory goes when the runner exits. A runner exits by itself
+ * when this process dies (PLUE_LIFELINE=ppid:…); one stuck past that is killed, and its directory
+ * removed, by the next server's recovery (recovery.ts). Past its deadline a runner is stopped
+ * from here (slots.ts), SIGKILL reaching every process it started.
+ *
  * From the bundle the runner is the `dist/runner.js` next to the app's own bundle; from a checkout
  * it is bundled from source at start, so a stale build is never picked by accident. One runner is
  * kept started ahead of need, so a run does not wait for Node to load the runner's modules.
@@ -15,9 +22,11 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { resolveSandbox, type SandboxChoice } from "../../runner/sandbox/index";
+import { LIFELINE_ENV } from "../../runner/standby";
 import type { Logger } from "../log";
 import { type Assignment, ExitCode } from "../wire/protocol";
 import type { ExecutorHooks } from "./executor";
+import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "./instance";
 import { type ExitInfo, type Running, SlotExecutor } from "./slots";
 
 export interface LocalExecutorOptions {
@@ -29,6 +38,16 @@ export interface LocalExecutorOptions {
   readonly killGraceMs?: number;
   /** Keep one runner started ahead of need (default true): a run then skips Node's start-up. */
   readonly prewarm?: boolean;
+  /** See SlotOptions. */
+  readonly wallTimeGraceMs?: number;
+  /** Another runner program (tests: a runner that hangs); a Node script, run like the real one. */
+  readonly command?: RunnerCommand;
+}
+
+export interface RunnerCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
 }
 
 /** Server secrets a runner has no use for: they stay out of its environment. */
@@ -54,7 +73,7 @@ export function describeExit(code: number | null, signal: string | null, stopped
 }
 
 /** How to start a runner: the `runner.js` beside this code when this is the bundle, else built from source. */
-export async function runnerCommand(): Promise<{ file: string; args: string[]; cwd: string }> {
+export async function runnerCommand(): Promise<RunnerCommand> {
   const here = fileURLToPath(import.meta.url);
   if (!here.endsWith(".ts")) {
     const bundled = path.join(path.dirname(here), "runner.js");
@@ -77,7 +96,8 @@ let built: Promise<string> | undefined;
 function sourceBundle(root: string): Promise<string> {
   built ??= (async () => {
     const { build } = await import("esbuild");
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-runner-"));
+    // Named for this process, so a later server removes it if this one is killed (recovery.ts).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `plue-bundle-${thisInstance}-`));
     const outfile = path.join(dir, "runner.mjs");
     await build({
       entryPoints: [path.join(root, "runner/main.ts")],
@@ -102,8 +122,11 @@ export class LocalExecutor extends SlotExecutor {
   /** Process ids of running runners, by workload (tests kill one to play a crash). */
   readonly pids = new Map<string, number>();
   private ready: Promise<void> | undefined;
-  private command!: { file: string; args: string[]; cwd: string };
+  private command!: RunnerCommand;
   private env!: NodeJS.ProcessEnv;
+  /** Where runner directories go: PLUE_WORKSPACE of the runners' environment, else the temp dir. */
+  private base!: string;
+  private seq = 0;
   /** A runner started ahead of need, its modules loaded, waiting for an assignment on stdin. */
   private spare: ChildProcess | undefined;
   private closing = false;
@@ -136,7 +159,7 @@ export class LocalExecutor extends SlotExecutor {
    */
   private async prepare(): Promise<void> {
     const [command, backend] = await Promise.all([
-      runnerCommand(),
+      this.opts.command ?? runnerCommand(),
       resolveSandbox(this.opts.sandbox).then(
         (r) => {
           for (const note of r.notes) this.log.warn(note);
@@ -146,8 +169,14 @@ export class LocalExecutor extends SlotExecutor {
       ),
     ]);
     this.command = command;
-    this.env = { ...process.env, ...this.opts.env, PLUE_SANDBOX: backend };
+    this.env = {
+      ...process.env,
+      ...this.opts.env,
+      PLUE_SANDBOX: backend,
+      [LIFELINE_ENV]: `ppid:${process.pid}`,
+    };
     for (const name of WITHHELD_ENV) delete this.env[name];
+    this.base = this.env.PLUE_WORKSPACE ?? os.tmpdir();
     this.refillSpare();
   }
 
@@ -164,12 +193,18 @@ export class LocalExecutor extends SlotExecutor {
   }
 
   private spawnRunner(): ChildProcess {
-    const child = spawn(this.command.file, this.command.args, {
+    const n = ++this.seq;
+    const dir = makeRunnerDir(this.base, n);
+    const child = spawn(this.command.file, [runnerTitleArg(n), ...this.command.args], {
       cwd: this.command.cwd,
-      env: this.env,
+      env: { ...this.env, PLUE_WORKSPACE: dir, TMPDIR: dir },
       stdio: "pipe",
+      detached: true, // its own process group: a signal to it reaches its helpers, not the app
     });
     child.stdin!.on("error", () => {}); // a runner that died before reading is reported by its exit
+    const removeDir = () => removeRunnerDir(dir, this.log);
+    child.once("exit", removeDir);
+    child.once("error", removeDir);
     return child;
   }
 
@@ -211,11 +246,24 @@ export class LocalExecutor extends SlotExecutor {
     return {
       stop: () => {
         stopped = true;
-        child.kill("SIGTERM");
+        signalGroup(child, "SIGTERM");
       },
-      kill: () => child.kill("SIGKILL"),
+      kill: () => {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+          killTree(child.pid);
+      },
       exited,
     };
+  }
+}
+
+/** Signals a runner's process group (it leads one: spawned detached), or the runner if that fails. */
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
   }
 }
 

@@ -113,12 +113,17 @@ describe("local executor", () => {
     await executor.dispatch(a);
     await s.waitFor("tool_end");
     try {
-      const [ws] = fs.readdirSync(base);
-      expect(ws).toMatch(/^plue-ws-/);
-      expect(fs.readFileSync(path.join(base, ws!, "marker"), "utf8")).toBe("here\n");
+      // Each runner has its own directory there, named for this server (recovery finds its owner).
+      const ws = fs
+        .readdirSync(base)
+        .flatMap((d) => fs.readdirSync(path.join(base, d)).map((w) => path.join(d, w)))
+        .filter((w) => fs.existsSync(path.join(base, w, "marker")));
+      expect(ws).toHaveLength(1);
+      expect(ws[0]).toMatch(/^plue-run-[0-9a-f]{8}-\d+-\d+-\d+\/plue-ws-/);
+      expect(fs.readFileSync(path.join(base, ws[0]!, "marker"), "utf8")).toBe("here\n");
       await executor.abort(a.workload.id);
       await e.of(a.workload.id);
-      expect(fs.readdirSync(base)).toEqual([]);
+      expect(fs.existsSync(path.join(base, path.dirname(ws[0]!)))).toBe(false);
     } finally {
       await executor.close();
       fs.rmSync(base, { recursive: true, force: true });
