@@ -23,6 +23,7 @@ beforeAll(async () => {
 afterAll(() => fake.close());
 beforeEach(async () => {
   sink = await startEventsSink();
+  fake.reset(); // a run that ended before its model call leaves its script queued
   fake.requests.length = 0;
 });
 afterEach(() => sink.close());
