@@ -42,6 +42,8 @@ export const DEFAULT_VOLUME_PARENT = "/var/tmp";
 /** Waits for its stdin to close, then unmounts ($1) and deletes the image ($2) as root. */
 const GUARD = 'read -r _; umount -l "$1"; rm -f "$2"; rmdir "$1"';
 const TOOL_TIMEOUT_MS = 60_000;
+/** How long a release waits for its guard; a volume it leaves is swept later. */
+const RELEASE_WAIT_MS = 10_000;
 /** Mounted volumes of this process, by mount point, so a sandbox can name its workspace's limit. */
 const mounted = new Map<string, number>();
 
@@ -114,8 +116,11 @@ export async function createVolume(
       if (released) return;
       released = true;
       mounted.delete(dir);
+      // Held while the guard unmounts: an unref'd child alone would let the event loop run dry
+      // here, and node would exit 0 in the middle of the run's clean-up.
+      guard.ref();
       guard.stdin!.end();
-      await gone;
+      await Promise.race([gone, new Promise((r) => setTimeout(r, RELEASE_WAIT_MS).unref())]);
     },
   };
 }

@@ -95,7 +95,7 @@ describe("local executor", () => {
     expect(s3.events).toHaveLength(0);
   });
 
-  it("puts workspaces under PLUE_WORKSPACE (a runner pod's workspace volume) and removes them", async () => {
+  it("gives each runner a directory under PLUE_WORKSPACE, its workspace a size-limited volume, and removes both", async () => {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), "plue-workspaces-"));
     fs.chmodSync(base, 0o755); // a root runner's sandboxes run as another user, who must reach it
     const e = exits();
@@ -106,24 +106,33 @@ describe("local executor", () => {
     });
     const s = await sink();
     fake.enqueue(
-      { content: [{ type: "tool_use", name: "bash", input: { command: "echo here > marker" } }] },
+      { content: [{ type: "tool_use", name: "bash", input: { command: "echo here > marker && pwd -P" } }] },
       hang,
     );
     const a = agentAssignment({ callbackUrl: s.url });
     await executor.dispatch(a);
     await s.waitFor("tool_end");
+    const pid = executor.pids.get(a.workload.id)!;
     try {
       // Each runner has its own directory there, named for this server (recovery finds its owner).
-      const ws = fs
-        .readdirSync(base)
-        .flatMap((d) => fs.readdirSync(path.join(base, d)).map((w) => path.join(d, w)))
-        .filter((w) => fs.existsSync(path.join(base, w, "marker")));
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      const own = environ.find((v) => v.startsWith("PLUE_WORKSPACE="))!.slice("PLUE_WORKSPACE=".length);
+      expect(path.dirname(own)).toBe(base);
+      expect(path.basename(own)).toMatch(/^plue-run-[0-9a-f]{8}-\d+-\d+-\d+$/);
+      expect(fs.existsSync(own)).toBe(true);
+      // A root runner's workspace is on the volume it reserved before dropping root
+      // (runner/sandbox/volume.ts); an unprivileged one (a runner pod) puts it under PLUE_WORKSPACE.
+      const volume = `/var/tmp/plue-volumes/r-${pid}`;
+      const ws = fs.readdirSync(volume).filter((w) => fs.existsSync(path.join(volume, w, "marker")));
       expect(ws).toHaveLength(1);
-      expect(ws[0]).toMatch(/^plue-run-[0-9a-f]{8}-\d+-\d+-\d+\/plue-ws-/);
-      expect(fs.readFileSync(path.join(base, ws[0]!, "marker"), "utf8")).toBe("here\n");
+      expect(ws[0]).toMatch(/^plue-ws-/);
+      expect(fs.readFileSync(path.join(volume, ws[0]!, "marker"), "utf8")).toBe("here\n");
+      expect(fs.readFileSync("/proc/mounts", "utf8")).toContain(` ${volume} ext4 `);
       await executor.abort(a.workload.id);
       await e.of(a.workload.id);
-      expect(fs.existsSync(path.join(base, path.dirname(ws[0]!)))).toBe(false);
+      expect(fs.existsSync(own)).toBe(false);
+      expect(fs.existsSync(volume)).toBe(false);
+      expect(fs.readFileSync("/proc/mounts", "utf8")).not.toContain(` ${volume} `);
     } finally {
       await executor.close();
       fs.rmSync(base, { recursive: true, force: true });
