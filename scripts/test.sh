@@ -2,7 +2,7 @@
 # The whole test run, from a fresh clone on a fresh Debian machine with Node 20: installs what the
 # tests need (Debian packages when missing, then the npm packages), starts a throwaway PostgreSQL, runs
 # typecheck + lint + every test on the embedded database, runs the database suites again on
-# Postgres, and ends with one line "N passed, N failed".
+# Postgres, scans every test server's log for credentials, and ends with one line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +36,14 @@ npm run --silent typecheck || { status=1; checks_failed=$((checks_failed + 1)); 
 npm run --silent lint || { status=1; checks_failed=$((checks_failed + 1)); }
 
 export NODE_OPTIONS=--experimental-vm-modules
+# Every test server logs at trace into one file, and the file is scanned for credentials at the end.
+export PLUE_TEST_LOG_FILE="$results/test.log"
 npx jest --json --outputFile="$results/pglite.json" || status=1
 # The database-facing suites again, this time on PostgreSQL.
 DATABASE_URL="$PLUE_TEST_POSTGRES_URL" npx jest --json --outputFile="$results/postgres.json" \
   test/db test/http test/streaming || status=1
+
+scripts/scan-logs.sh "$PLUE_TEST_LOG_FILE" || { status=1; checks_failed=$((checks_failed + 1)); }
 
 CHECKS_FAILED=$checks_failed node -e '
   const fs = require("fs");
