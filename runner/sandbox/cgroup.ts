@@ -17,6 +17,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { isAlive } from "./process";
 
 export interface CgroupLimits {
   /** memory.max (v2) / memory.limit_in_bytes and memsw (v1); swap is not allowed. */
@@ -343,15 +344,6 @@ function sweepDeadRunners(shared: string): void {
       tryRmdir(sub);
     }
     tryRmdir(dir);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { runProcess } from "./process";
+import { isAlive, runProcess } from "./process";
 
 export interface WorkspaceVolume {
   /** The mounted filesystem's root; workspaces are made inside it. */
@@ -150,15 +150,6 @@ export async function sweepVolumes(parent: string): Promise<void> {
     const m = /^[wr]-(\d+)(-[0-9a-f]+)?\.img$/.exec(entry);
     if (!m || isAlive(Number(m[1]))) continue;
     await releaseVolume(path.join(base, entry.slice(0, -4)), path.join(base, entry));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
