@@ -39,20 +39,26 @@ const servers: ChildProcess[] = [];
 let fake: FakeAnthropic;
 const git = new GitClient();
 let dataDir: string;
+/** The servers' own temp dir: any other server on this host (another test file's) would sweep a
+ * dead server's directories out of the shared one before this test looks for them. */
+let tmpDir: string;
 
 beforeAll(async () => {
   fake = await startFakeModelForRunners(); // the servers' runners inherit its URL
   fake.respond(() => ({ content: [{ type: "text", text: "Working on it" }], hang: true }));
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-crash-"));
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-crash-tmp-"));
+  fs.chmodSync(tmpDir, 0o755); // runners drop to another user, who must reach their directories
 });
 afterAll(async () => {
   for (const s of servers) killGroup(s);
   for (const s of servers) for (const pid of runnersOf(s.pid!)) kill(pid);
   for (const s of servers)
-    for (const d of dirsOf(s.pid!)) fs.rmSync(path.join(os.tmpdir(), d), { recursive: true, force: true });
+    for (const d of dirsOf(s.pid!)) fs.rmSync(path.join(tmpDir, d), { recursive: true, force: true });
   await fake?.close();
   git.cleanup();
   fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.rmSync(tmpDir, { recursive: true, force: true });
 });
 
 function kill(pid: number): void {
@@ -95,7 +101,7 @@ function runnersOf(serverPid: number): number[] {
 /** Directories a server made in the temp dir (runner dirs, its runner bundle). */
 function dirsOf(serverPid: number): string[] {
   const mark = new RegExp(`^plue-(run|bundle)-${boot}-${serverPid}-\\d+-`);
-  return fs.readdirSync(os.tmpdir()).filter((n) => mark.test(n));
+  return fs.readdirSync(tmpDir).filter((n) => mark.test(n));
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms: number) {
@@ -120,6 +126,7 @@ async function startServer(
     RUNNER_MODE: "local",
     PLUE_WARM_POOL: "0",
     PLUE_REAPER_INTERVAL_MS: String(REAPER_MS),
+    TMPDIR: tmpDir,
   };
   delete env.DATABASE_URL; // the embedded database, on disk
   delete env.PLUE_WORKSPACE;
@@ -253,7 +260,7 @@ it("after SIGKILL of the whole server group, a restart ends what was running wit
   );
   expect((await after.request("DELETE", "/api/repos/admin/crash")).status).toBe(204);
   // What the killed server left in the temp dir is gone.
-  expect(left.filter((d) => fs.existsSync(path.join(os.tmpdir(), d)))).toEqual([]);
+  expect(left.filter((d) => fs.existsSync(path.join(tmpDir, d)))).toEqual([]);
 
   killGroup(second.child);
 });
