@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
+import { VOLUME_GUARD_ARGV } from "../../runner/sandbox/volume";
 
 /** `plue-runner:<instance>:<n>`: the title of every local runner process (its /proc cmdline). */
 export const RUNNER_TITLE = "plue-runner";
@@ -81,17 +82,10 @@ export function aliveHere(id: string): boolean | undefined {
   return processStart(n.pid) === n.start;
 }
 
-/** runner/sandbox/volume.ts's guard, exactly: `sh -c GUARD plue-volume-guard <dir> <image>`. */
-const VOLUME_GUARD = [
-  "/bin/sh",
-  "-c",
-  'read -r _; umount -l "$1"; rm -f "$2"; rmdir "$1"',
-  "plue-volume-guard",
-];
-
+/** A workspace volume's guard (runner/sandbox/volume.ts): spared so it can unmount the volume. */
 function isVolumeGuard(p: ProcEntry): boolean {
   const argv = p.cmdline.split("\0");
-  return VOLUME_GUARD.every((a, i) => argv[i] === a);
+  return VOLUME_GUARD_ARGV.every((a, i) => argv[i] === a);
 }
 
 interface ProcEntry {

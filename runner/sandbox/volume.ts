@@ -41,6 +41,8 @@ const VOLUMES = "plue-volumes";
 export const DEFAULT_VOLUME_PARENT = "/var/tmp";
 /** Waits for its stdin to close, then unmounts ($1) and deletes the image ($2) as root. */
 const GUARD = 'read -r _; umount -l "$1"; rm -f "$2"; rmdir "$1"';
+/** A guard's command line before its two arguments; a server's tree kill spares exactly this. */
+export const VOLUME_GUARD_ARGV = ["/bin/sh", "-c", GUARD, "plue-volume-guard"] as const;
 const TOOL_TIMEOUT_MS = 60_000;
 /** How long a release waits for its guard; a volume it leaves is swept later. */
 const RELEASE_WAIT_MS = 10_000;
@@ -95,7 +97,7 @@ export async function createVolume(
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const guard = spawn("/bin/sh", ["-c", GUARD, "plue-volume-guard", dir, image], {
+  const guard = spawn(VOLUME_GUARD_ARGV[0], [...VOLUME_GUARD_ARGV.slice(1), dir, image], {
     detached: true, // its own session: a kill of the runner's process group spares it
     stdio: ["pipe", "ignore", "ignore"],
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
