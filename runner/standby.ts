@@ -20,6 +20,7 @@ import {
   RunnerHeartbeat,
 } from "../app/wire/protocol";
 import { RUNNER_ENV } from "../constructs/k8s/runner-pod";
+import { isAlive } from "./sandbox/process";
 
 type Log = {
   info(o: object, m?: string): void;
@@ -312,12 +313,9 @@ function parentPid(): number {
     const stat = fs.readFileSync("/proc/self/stat", "utf8");
     return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
   } catch {
-    try {
-      process.kill(process.ppid, 0); // no /proc: whether the first parent is still there
-      return process.ppid;
-    } catch {
-      return 1;
-    }
+    // No /proc: whether the first parent is still there (EPERM counts: a runner that dropped
+    // root may not signal its root parent, which is alive all the same).
+    return isAlive(process.ppid) ? process.ppid : 1;
   }
 }
 
