@@ -164,7 +164,8 @@ async function refuseKind(
  */
 async function openDirAt(w: Walk, dir: FileHandle, i: number, create?: { owner?: FileOwner }) {
   const target = at(dir, w.names[i]!);
-  let made = false;
+  let tried = false;
+  let made = false; // by this call: only then is it given to the owner
   for (;;) {
     try {
       const next = await fs.promises.open(target, DIR_FLAGS);
@@ -176,11 +177,15 @@ async function openDirAt(w: Walk, dir: FileHandle, i: number, create?: { owner?:
       }
       return next;
     } catch (err) {
-      if (code(err) === "ENOENT" && create && !made) {
-        await fs.promises.mkdir(target, 0o755).catch((e) => {
-          if (code(e) !== "EEXIST") throw e;
-        });
-        made = true;
+      if (code(err) === "ENOENT" && create && !tried) {
+        tried = true;
+        made = await fs.promises.mkdir(target, 0o755).then(
+          () => true,
+          (e) => {
+            if (code(e) !== "EEXIST") throw e;
+            return false; // made meanwhile by someone else: open what is there, with the same checks
+          },
+        );
         continue;
       }
       if (code(err) === "ENOTDIR" || code(err) === "ELOOP") throw await refusal(w, dir, i, "directory", err);
