@@ -225,6 +225,9 @@ test("a pushed workflow's run page goes green: DAG, durations, live logs", async
   await createRepo(p.url, p.token, { name: "ci" });
   const dir = await git.repoWith("ci", { ".plue/workflows/ci.py": CI, "README.md": "# ci\n" });
   await git.ok(["push", "-q", cloneUrl(p.url, "admin", "ci", p.token), "main"], dir);
+  // The push is evaluated in a worker after git answers; the page lists what exists when it loads.
+  for (let i = 0; i < 300 && (await api("GET", "/api/repos/admin/ci/runs")).runs.length === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
 
   await page.goto("/admin/ci/runs");
   const link = page.locator("table.runs-table").getByRole("link", { name: "ci", exact: true });
