@@ -19,17 +19,18 @@ function startDev(env: Record<string, string>, port: number) {
   return { child, output: () => out };
 }
 
-async function waitHealthy(url: string, child: ChildProcess, ms = 90_000) {
+/** Waits for 200 from /api/health; a failure says what the process printed, so CI shows why. */
+async function waitHealthy(url: string, dev: ReturnType<typeof startDev>, ms = 90_000) {
   const start = Date.now();
   while (Date.now() - start < ms) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+    if (dev.child.exitCode !== null) throw new Error(`exited with ${dev.child.exitCode}:\n${dev.output()}`);
     try {
-      const r = await fetch(`${url}/api/health`);
+      const r = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5_000) });
       if (r.ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error("never became healthy");
+  throw new Error(`never became healthy:\n${dev.output()}`);
 }
 
 const exited = (c: ChildProcess) => new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
@@ -45,7 +46,7 @@ describe("plue dev", () => {
     const env = { PLUE_DATA_DIR: dataDir, DATABASE_URL: "" };
     delete (env as Record<string, string | undefined>).DATABASE_URL;
     const first = startDev(env as Record<string, string>, port);
-    await waitHealthy(`http://127.0.0.1:${port}`, first.child);
+    await waitHealthy(`http://127.0.0.1:${port}`, first);
     const token = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim();
     expect(first.output()).toContain(token);
     const code = exited(first.child);
@@ -53,7 +54,7 @@ describe("plue dev", () => {
     expect(await code).toBe(0);
 
     const second = startDev(env as Record<string, string>, port);
-    await waitHealthy(`http://127.0.0.1:${port}`, second.child);
+    await waitHealthy(`http://127.0.0.1:${port}`, second);
     // Same database: the admin token from the first start still works, and no new one was made.
     expect(fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()).toBe(token);
     expect(second.output()).not.toContain("new admin token");
@@ -83,7 +84,7 @@ describe("plue dev", () => {
       return startDev({ DATABASE_URL: url, PLUE_DATA_DIR: dataDir }, port);
     });
     try {
-      await Promise.all(procs.map((p, i) => waitHealthy(`http://127.0.0.1:${ports[i]}`, p.child)));
+      await Promise.all(procs.map((p, i) => waitHealthy(`http://127.0.0.1:${ports[i]}`, p)));
       const bodies = await Promise.all(
         ports.map((port) => fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.json())),
       );
