@@ -16,9 +16,9 @@ import type { z } from "zod";
 import { hashToken, newToken } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
+import { AppError } from "../errors";
 import { type EventHub, workloadTopic } from "../events/hub";
 import { appendEvents, lastSeq } from "../events/store";
-import { HttpError } from "../http/errors";
 import {
   type AgentWorkload,
   type Assignment,
@@ -89,14 +89,15 @@ export interface DispatcherOptions {
 export const DEFAULT_DISPATCHER: DispatcherOptions = { abortGraceMs: 5_000, killGraceMs: 5_000 };
 
 /** A rejected runner callback, rendered as `EventRejection`. */
-export class EventRejectionError extends HttpError {
+export class EventRejectionError extends AppError {
   constructor(
     status: number,
     code: EventRejection["error"]["code"],
     message: string,
-    readonly extra: { expected_seq?: number; ack?: number } = {},
+    details: { expected_seq?: number; ack?: number } = {},
   ) {
-    super(status, code, message);
+    super(status, code, message, details);
+    this.name = "EventRejectionError";
   }
 }
 

@@ -24,7 +24,7 @@ import { EventEmitter } from "node:events";
 import { hashToken, newToken } from "../auth/tokens";
 import type { Config } from "../config";
 import type { Db, Queryable } from "../db";
-import { HttpError } from "../http/errors";
+import { AppError } from "../errors";
 import type { Logger } from "../log";
 import type {
   Assignment,
@@ -65,9 +65,15 @@ export function usesWarmPool(config: Pick<Config, "RUNNER_MODE" | "PLUE_WARM_POO
 }
 
 /** A refused pool request, rendered as `PoolRejection` by the app's error handler. */
-export class PoolError extends HttpError {
+export class PoolError extends AppError {
   constructor(status: number, code: PoolRejection["error"]["code"], message: string) {
-    super(status, code, message, status === 401 ? { "WWW-Authenticate": 'Bearer realm="plue-runners"' } : {});
+    super(
+      status,
+      code,
+      message,
+      {},
+      status === 401 ? { "WWW-Authenticate": 'Bearer realm="plue-runners"' } : {},
+    );
     this.name = "PoolError";
   }
 }

@@ -5,9 +5,10 @@
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context";
+import { forbidden, unauthorized } from "../errors";
 import { httpRequestDuration, metricsAccess, registry } from "../metrics";
 import { authenticate, tokenFrom } from "./auth";
-import { errorHandler, forbidden, notFoundHandler, unauthorized } from "./errors";
+import { errorHandler, notFoundHandler } from "./errors";
 import { routers } from "./routes";
 import { webhooksRouter } from "./webhooks";
 

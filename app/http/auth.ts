@@ -10,7 +10,7 @@
 import type { RequestHandler } from "express";
 import { type User, userForToken } from "../auth/tokens";
 import type { Queryable } from "../db";
-import { type HttpError, unauthorized } from "./errors";
+import { type AppError, unauthorized } from "../errors";
 
 declare global {
   namespace Express {
@@ -80,7 +80,7 @@ export interface TokenOptions {
   /** Accept HTTP Basic (token as password) as well as Bearer. @default false */
   readonly basic?: boolean;
   /** The 401 for a malformed header. @default `unauthorized(message)` (WWW-Authenticate: Bearer) */
-  readonly challenge?: (message: string) => HttpError;
+  readonly challenge?: (message: string) => AppError;
 }
 
 /** The token a request carries, if any; a malformed header throws the route's 401. */

@@ -1,29 +1,12 @@
 /**
- * Handlers throw `HttpError`; one middleware renders every error as
- * `{"error":{"code","message"}}` with the right status and never leaks a stack trace.
+ * Renders errors for HTTP: services and handlers throw `AppError` (app/errors.ts); one middleware
+ * renders every error as `{"error":{"code","message",...details}}` with its status and headers, and
+ * never leaks a stack trace.
  */
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import { isDiskFull } from "../disk-full";
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
-}
-
-export const badRequest = (message: string, code = "bad_request") => new HttpError(400, code, message);
-export const unauthorized = (message = "authentication required") =>
-  new HttpError(401, "unauthorized", message, { "WWW-Authenticate": 'Bearer realm="plue"' });
-export const forbidden = (message = "not allowed") => new HttpError(403, "forbidden", message);
-export const notFound = (message = "not found") => new HttpError(404, "not_found", message);
-export const conflict = (message: string, code = "conflict") => new HttpError(409, code, message);
+import { AppError, badRequest, notFound } from "../errors";
 
 /** Parses `value` with a zod schema, turning failures into a 400 that names each field. */
 export function parseBody<T>(schema: { parse(v: unknown): T }, value: unknown): T {
@@ -44,7 +27,7 @@ export const notFoundHandler: RequestHandler = (req) => {
 
 /** Body-parser and friends mark their errors with `status`/`type`; map those, hide the rest. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
-  const e = toHttpError(err);
+  const e = toAppError(err);
   if (e.status >= 500) req.log?.error({ err }, "request failed");
   if (res.headersSent) {
     res.destroy();
@@ -53,13 +36,13 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   res
     .status(e.status)
     .set(e.headers)
-    .json({ error: { code: e.code, message: e.message } });
+    .json({ error: { code: e.code, message: e.message, ...e.details } });
 };
 
-function toHttpError(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
   if (isDiskFull(err)) {
-    return new HttpError(
+    return new AppError(
       507,
       "insufficient_storage",
       "the server's disk is full: nothing was written; try again later",
@@ -67,12 +50,12 @@ function toHttpError(err: unknown): HttpError {
   }
   const e = err as { status?: number; type?: string; message?: string };
   if (e?.type === "entity.parse.failed")
-    return new HttpError(400, "malformed_json", "request body is not valid JSON");
+    return new AppError(400, "malformed_json", "request body is not valid JSON");
   if (e?.type === "entity.too.large")
-    return new HttpError(413, "payload_too_large", "request body is too large");
+    return new AppError(413, "payload_too_large", "request body is too large");
   if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported")
-    return new HttpError(415, "unsupported_encoding", e.message ?? "unsupported encoding");
+    return new AppError(415, "unsupported_encoding", e.message ?? "unsupported encoding");
   if (typeof e?.status === "number" && e.status >= 400 && e.status < 500)
-    return new HttpError(e.status, "bad_request", e.message ?? "bad request");
-  return new HttpError(500, "internal", "internal server error");
+    return new AppError(e.status, "bad_request", e.message ?? "bad request");
+  return new AppError(500, "internal", "internal server error");
 }

@@ -7,13 +7,14 @@
  * Cache-Control and a strong ETag (the object id); revalidation needs only the path → id lookup.
  * User content is never given an active type: text/plain or octet-stream, nosniff, CSP sandbox.
  *
- * `FileServer` does the work on plain Node request/response objects and throws `HttpError`
+ * `FileServer` does the work on plain Node request/response objects and throws `AppError`
  * before writing anything when it cannot answer; the Express routes here and the fast path in
  * `fast-files.ts` are both thin adapters around it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Router } from "express";
 import type { AppContext } from "../context";
+import { AppError, badRequest, notFound } from "../errors";
 import type { ObjectContent } from "../git/catfile";
 import {
   fullOid,
@@ -26,7 +27,6 @@ import {
 import type { Caller, Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
-import { badRequest, HttpError, notFound } from "./errors";
 
 /** Blobs up to this size are read in one piece; larger ones are streamed. */
 const BUFFERED_BLOB_BYTES = 256 * 1024;
@@ -182,7 +182,7 @@ function checked<T>(fn: () => T): T {
 function target(params: FileParams): { commit: string; path: string } {
   const commit = fullOid(params.sha);
   if (!commit) {
-    throw new HttpError(
+    throw new AppError(
       400,
       "commit_sha_required",
       `'${params.sha.slice(0, 80)}' is not a full commit id: resolve the ref first with ` +

@@ -8,11 +8,11 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import type { AppContext } from "../context";
+import { AppError, forbidden, notFound, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
 import { isRepoPath, RESERVED_OWNERS } from "../git/names";
 import { type Caller, canRead, canWrite, type Repository } from "../git/repos";
 import { tokenFrom } from "./auth";
-import { forbidden, HttpError, notFound } from "./errors";
 
 type Service = "git-upload-pack" | "git-receive-pack";
 
@@ -28,8 +28,7 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : Number(v.toFixed(1))} ${units[i]}`;
 }
 
-const basicChallenge = (message: string) =>
-  new HttpError(401, "unauthorized", message, { "WWW-Authenticate": 'Basic realm="plue", charset="UTF-8"' });
+const basicChallenge = (message: string) => unauthorized(message, 'Basic realm="plue", charset="UTF-8"');
 
 export function gitHttpRouter(ctx: AppContext): Router {
   const { git, log } = ctx;
@@ -77,7 +76,7 @@ export function gitHttpRouter(ctx: AppContext): Router {
     } catch (err) {
       if (err instanceof GitRequestError) {
         const message = err.code === "push_too_large" && limit ? limit.message : err.message;
-        throw new HttpError(err.status, err.code, message);
+        throw new AppError(err.status, err.code, message);
       }
       throw err;
     } finally {

@@ -13,46 +13,32 @@
  * one open while it works, so it stops at once even while it waits on the model. 401 once the
  * workload has ended (its token is cleared), 403 for another workload's token.
  */
-import { type Request, type Response, Router } from "express";
+import { type Request, Router } from "express";
 import { hashToken } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
 import { EventRejectionError, TASK_TOKEN_PREFIX, workloadForTaskToken } from "../dispatch/dispatcher";
+import { unauthorized } from "../errors";
 import { InvalidBatchError, SeqGapError } from "../events/store";
-import {
-  type AbortPoll,
-  EventBatch,
-  type EventRejection,
-  MAX_ABORT_WAIT_SECONDS,
-  MAX_BATCH_EVENTS,
-} from "../wire/protocol";
+import { type AbortPoll, EventBatch, MAX_ABORT_WAIT_SECONDS, MAX_BATCH_EVENTS } from "../wire/protocol";
 import { tokenFrom } from "./auth";
-import { HttpError, parseBody, unauthorized } from "./errors";
+import { parseBody } from "./errors";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function internalTasksRouter(ctx: AppContext): Router {
   const router = Router();
   router.post("/internal/tasks/:id/events", async (req, res) => {
-    try {
-      const ack = await accept(ctx, req);
-      res.json(ack);
-    } catch (err) {
-      reject(res, err);
-    }
+    res.json(await accept(ctx, req));
   });
   router.get("/internal/tasks/:id/abort", async (req, res) => {
-    try {
-      const { id } = await authorize(ctx, req, { ended: false });
-      const wait = waitSeconds(req.query.wait);
-      // A runner that goes away (its connection closes) is not waited for.
-      const gone = new AbortController();
-      res.once("close", () => gone.abort());
-      const abort = await ctx.dispatcher.waitForAbort(id, wait * 1000, gone.signal);
-      if (!res.writableEnded && !res.destroyed) res.json({ abort } satisfies AbortPoll);
-    } catch (err) {
-      reject(res, err);
-    }
+    const { id } = await authorize(ctx, req, { ended: false });
+    const wait = waitSeconds(req.query.wait);
+    // A runner that goes away (its connection closes) is not waited for.
+    const gone = new AbortController();
+    res.once("close", () => gone.abort());
+    const abort = await ctx.dispatcher.waitForAbort(id, wait * 1000, gone.signal);
+    if (!res.writableEnded && !res.destroyed) res.json({ abort } satisfies AbortPoll);
   });
   return router;
 }
@@ -129,14 +115,4 @@ async function accept(ctx: AppContext, req: Request) {
     if (err instanceof InvalidBatchError) throw new EventRejectionError(400, "invalid_batch", err.message);
     throw err;
   }
-}
-
-/** Renders rejections with their extra fields; everything else goes to the app's error handler. */
-function reject(res: Response, err: unknown): void {
-  if (!(err instanceof HttpError) || err.status >= 500) throw err;
-  const extra = err instanceof EventRejectionError ? err.extra : {};
-  const body: EventRejection = {
-    error: { code: err.code as EventRejection["error"]["code"], message: err.message, ...extra },
-  };
-  res.status(err.status).set(err.headers).json(body);
 }

@@ -6,8 +6,8 @@
  * not run on the embedded PGlite. Creations are rare, so one statement per creation is cheap.
  */
 import type { Queryable } from "../db";
+import { tooManyRequests } from "../errors";
 import type { Logger } from "../log";
-import { HttpError } from "./errors";
 
 export interface RateLimit {
   /** What is limited, in messages and keys: "repository creation". */
@@ -38,11 +38,9 @@ export async function rateLimit(db: Queryable, userId: number, rule: RateLimit, 
   const { count, retry } = r.rows[0]!;
   if (count <= rule.limit) return;
   const retryAfter = Math.max(1, retry);
-  throw new HttpError(
-    429,
-    "rate_limited",
+  throw tooManyRequests(
     `too many ${rule.action}s: at most ${rule.limit} per ${window === HOUR ? "hour" : `${window} s`} (${rule.variable}); try again in ${retryAfter} s`,
-    { "Retry-After": String(retryAfter) },
+    retryAfter,
   );
 }
 

@@ -10,10 +10,11 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
+import { AppError, badRequest, conflict, forbidden, notFound } from "../errors";
 import { isRepoPath, NameError } from "../git/names";
 import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
 import { requireUser } from "./auth";
-import { badRequest, conflict, forbidden, HttpError, notFound, parseBody } from "./errors";
+import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
 
 const CreateRepo = z.object({
@@ -58,7 +59,7 @@ export function reposRouter(ctx: AppContext): Router {
     } catch (err) {
       if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
       if (err instanceof RepoExistsError) throw conflict(err.message, "repo_exists");
-      if (err instanceof RepoLimitError) throw new HttpError(403, "repository_limit", err.message);
+      if (err instanceof RepoLimitError) throw new AppError(403, "repository_limit", err.message);
       throw err;
     }
   });

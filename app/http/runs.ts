@@ -13,6 +13,7 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
+import { badRequest, notFound } from "../errors";
 import { SseWriter } from "../events/sse";
 import { readEvents } from "../events/store";
 import { isRepoPath } from "../git/names";
@@ -21,7 +22,7 @@ import { formatRunEvent } from "../runs/log";
 import { RunStream, resolveRunStart } from "../runs/stream";
 import { RUN_STATUSES } from "../runs/views";
 import { requireUser } from "./auth";
-import { badRequest, notFound, parseBody } from "./errors";
+import { parseBody } from "./errors";
 import { lastEventId } from "./sessions";
 
 const ListQuery = z.object({

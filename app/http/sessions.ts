@@ -13,10 +13,11 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
+import { badRequest } from "../errors";
 import { SseWriter } from "../events/sse";
 import { resolveStart, SessionStream } from "../sessions/stream";
 import { requireUser } from "./auth";
-import { badRequest, parseBody } from "./errors";
+import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
 
 const CreateSession = z.object({

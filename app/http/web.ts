@@ -19,8 +19,8 @@ import { hasModelCredentials } from "../../runner/model";
 import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
 import { parseRoute, type Route, urls } from "../../web/src/routes";
 import type { AppContext } from "../context";
+import { AppError, badRequest, notFound } from "../errors";
 import { fullOid, isRepoPath, NameError, validateTreePath } from "../git/names";
-import { badRequest, HttpError, notFound } from "./errors";
 
 /** Markdown files larger than this are not rendered (the UI shows them as text instead). */
 export const MAX_MARKDOWN_BYTES = 512 * 1024;
@@ -173,7 +173,7 @@ async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Pro
     throw notFound(found.reason === "commit" ? `commit ${commit} not found` : `path '${path}' not found`);
   if (found.object.type !== "blob") throw notFound(`'${path}' is not a file`);
   if (found.object.size > MAX_MARKDOWN_BYTES) {
-    throw new HttpError(
+    throw new AppError(
       413,
       "too_large",
       `'${path}' is larger than ${MAX_MARKDOWN_BYTES} bytes; not rendered`,

@@ -23,9 +23,9 @@ import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
+import { AppError, badRequest, conflict, notFound } from "../errors";
 import { branchName, ZERO_SHA } from "../workflows/events";
 import { WorkflowEventSchema } from "../workflows/index";
-import { badRequest, conflict, HttpError, notFound } from "./errors";
 
 export const SIGNATURE_HEADER = "x-plue-signature-256";
 export const DELIVERY_HEADER = "x-plue-delivery";
@@ -98,7 +98,7 @@ export function webhooksRouter(ctx: AppContext): Router {
 async function receive(ctx: AppContext, hook: HookName, req: Request) {
   const secret = ctx.config.PLUE_WEBHOOK_SECRET;
   if (!secret) {
-    throw new HttpError(
+    throw new AppError(
       503,
       "webhooks_disabled",
       "webhooks are disabled: set PLUE_WEBHOOK_SECRET on the server",
@@ -111,7 +111,7 @@ async function receive(ctx: AppContext, hook: HookName, req: Request) {
   try {
     json = JSON.parse(body.toString("utf8"));
   } catch {
-    throw new HttpError(400, "malformed_json", "request body is not valid JSON");
+    throw new AppError(400, "malformed_json", "request body is not valid JSON");
   }
   const envelope = Envelope.safeParse(json);
   if (!envelope.success)
@@ -147,7 +147,7 @@ async function targetOf(
   const resolve = async (rev: string, what: string) => {
     const commit = await ctx.git.resolveRef(repo, rev).catch(() => undefined);
     if (!commit)
-      throw new HttpError(422, "unknown_commit", `${what} ${rev} is not in ${repo.owner}/${repo.name}`);
+      throw new AppError(422, "unknown_commit", `${what} ${rev} is not in ${repo.owner}/${repo.name}`);
     return commit;
   };
   switch (event.kind) {
@@ -180,7 +180,7 @@ function authenticate(
 ): { delivery: string; timestamp: number } {
   const signature = req.headers[SIGNATURE_HEADER];
   if (typeof signature !== "string") {
-    throw new HttpError(
+    throw new AppError(
       401,
       "missing_signature",
       `missing ${SIGNATURE_HEADER}: sign "<timestamp>.<delivery>.<body>" with HMAC-SHA256 (sha256=<hex>)`,
@@ -198,7 +198,7 @@ function authenticate(
     throw badRequest(`${TIMESTAMP_HEADER} must be the time of signing in Unix seconds`, "invalid_timestamp");
   }
   if (!verifySignature(secret, { timestamp: stamp, delivery, body }, signature)) {
-    throw new HttpError(
+    throw new AppError(
       401,
       "bad_signature",
       `the webhook signature does not match "<${TIMESTAMP_HEADER}>.<${DELIVERY_HEADER}>.<body>"`,
@@ -207,14 +207,14 @@ function authenticate(
   const timestamp = Number(stamp);
   const age = Math.floor(Date.now() / 1000) - timestamp;
   if (age > tolerance) {
-    throw new HttpError(
+    throw new AppError(
       401,
       "stale_timestamp",
       `the delivery was signed ${age} s ago; deliveries older than ${tolerance} s are refused (sign each attempt anew)`,
     );
   }
   if (age < -FUTURE_SKEW_SECONDS) {
-    throw new HttpError(
+    throw new AppError(
       401,
       "future_timestamp",
       `the delivery is signed ${-age} s in the future; check the sender's clock (up to ${FUTURE_SKEW_SECONDS} s is allowed)`,

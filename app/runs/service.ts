@@ -20,11 +20,11 @@ import type { User } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Db, Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
+import { AppError, conflict, forbidden, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { git } from "../git/exec";
 import type { PushEvent } from "../git/push-events";
 import { canRead, canWrite, type Repository } from "../git/repos";
-import { conflict, forbidden, HttpError, notFound } from "../http/errors";
 import { type Assignment, Limits } from "../wire/protocol";
 import {
   formatError,
@@ -139,7 +139,7 @@ export class RunService {
   async trigger(input: TriggerInput): Promise<CreatedRun[]> {
     const parsed = WorkflowEventSchema.safeParse(input.event);
     if (!parsed.success) {
-      throw new HttpError(
+      throw new AppError(
         422,
         "invalid_event",
         `invalid event: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
@@ -249,7 +249,7 @@ export class RunService {
     const header = found.result.workflows.find((w) => w.name === name)!;
     const match = matchTriggers(header, event);
     if (!match.matched)
-      throw new HttpError(422, "not_dispatchable", `cannot dispatch ${name}: ${match.reason}`);
+      throw new AppError(422, "not_dispatchable", `cannot dispatch ${name}: ${match.reason}`);
     const outcome = found.plans.find((p) => p.name === name)?.outcome ?? {
       ok: false as const,
       errors: [{ ...header.source, message: `${name} was not evaluated` }],

@@ -5,10 +5,10 @@
  * if the run ends without one (cancelled while waiting, a broken workflow file).
  */
 import type { Queryable } from "../db";
+import { badRequest } from "../errors";
 import type { EventHub, LiveEvent, Subscription } from "../events/hub";
 import type { SseWriter } from "../events/sse";
 import { eventById } from "../events/store";
-import { badRequest } from "../http/errors";
 import { TERMINAL_EVENTS } from "../wire/protocol";
 import { runTopic } from "./service";
 

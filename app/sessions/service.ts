@@ -10,9 +10,9 @@ import type { User } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
 import type { Dispatcher, EndStatus, WorkloadEnd, WorkloadStatus } from "../dispatch/dispatcher";
+import { conflict, notFound } from "../errors";
 import { type EventHub, sessionTopic } from "../events/hub";
 import { allEvents } from "../events/store";
-import { conflict, notFound } from "../http/errors";
 import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
 import { foldEvents, mergeRoles } from "./fold";
 

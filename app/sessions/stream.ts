@@ -9,10 +9,10 @@
  *   EventSource to stop reconnecting.
  */
 import type { Queryable } from "../db";
+import { badRequest } from "../errors";
 import { type EventHub, type LiveEvent, type Subscription, sessionTopic } from "../events/hub";
 import type { SseWriter } from "../events/sse";
 import { eventById } from "../events/store";
-import { badRequest } from "../http/errors";
 import { TERMINAL_EVENTS } from "../wire/protocol";
 
 export type StreamStart =

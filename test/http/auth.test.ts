@@ -1,6 +1,6 @@
 import { createApiToken, createUser, hashToken, userForToken } from "../../app/auth/tokens";
+import { AppError } from "../../app/errors";
 import { MalformedAuthorization, parseAuthorization, tokenFrom } from "../../app/http/auth";
-import { HttpError } from "../../app/http/errors";
 import { openTestDb } from "../helpers/db";
 
 describe("API tokens", () => {
@@ -72,10 +72,10 @@ describe("API tokens", () => {
         try {
           tokenFrom(header, { basic: true });
         } catch (e) {
-          return e as HttpError;
+          return e as AppError;
         }
       })();
-      expect(err).toBeInstanceOf(HttpError);
+      expect(err).toBeInstanceOf(AppError);
       expect(err!.status).toBe(401);
       expect(err!.headers["WWW-Authenticate"]).toMatch(/^Bearer /);
       if (header.length > 8) expect(err!.message).not.toContain(header.slice(7));
@@ -85,7 +85,8 @@ describe("API tokens", () => {
   });
 
   it("a route's own challenge replaces the default", () => {
-    const challenge = (m: string) => new HttpError(401, "unauthorized", m, { "WWW-Authenticate": "Basic" });
+    const challenge = (m: string) =>
+      new AppError(401, "unauthorized", m, {}, { "WWW-Authenticate": "Basic" });
     expect(() => tokenFrom("Bearer  x", { challenge })).toThrow(
       expect.objectContaining({ headers: { "WWW-Authenticate": "Basic" } }),
     );
