@@ -13,7 +13,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { z } from "zod";
-import { hashToken, newToken } from "../auth/tokens";
+import { hashToken } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
 import { AppError } from "../errors";
@@ -30,21 +30,12 @@ import {
 } from "../wire/protocol";
 import type { Executor, ExecutorHooks } from "./executor";
 import { thisInstance } from "./instance";
+import { type EndStatus, isLiveWorkload, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "./status";
+import { newTaskToken, workloadForTaskToken } from "./tokens";
 
-export const TASK_TOKEN_PREFIX = "plue_task_";
-
-/** A new task token: shown only to the workload's runner; the workload row keeps its hash. */
-export function newTaskToken(): string {
-  return newToken(TASK_TOKEN_PREFIX);
-}
 const ABORT_CHANNEL = "plue_workload_abort";
 /** Ends every abort long-poll when the dispatcher closes (not a workload id: those are UUIDs). */
 const CLOSING = "closing";
-const LIVE = ["pending", "running", "aborting"] as const;
-const LIVE_SQL = "('pending', 'running', 'aborting')";
-
-export type WorkloadStatus = (typeof LIVE)[number] | "succeeded" | "failed" | "aborted";
-export type EndStatus = "succeeded" | "failed" | "aborted";
 type ServiceContext = Pick<AppContext, "config" | "db" | "log">;
 
 /** A workload as the dispatcher creates it: the wire workload without its id. */
@@ -99,47 +90,6 @@ export class EventRejectionError extends AppError {
     super(status, code, message, details);
     this.name = "EventRejectionError";
   }
-}
-
-/** What a task token grants: read access to its workload's repository (git smart HTTP). */
-export interface TaskTokenGrant {
-  workloadId: string;
-  type: "agent" | "workflow";
-  sessionId: string | null;
-  workflowRunId: string | null;
-  repoId: number | null;
-}
-
-/** The live workload a task token belongs to; undefined for unknown tokens and ended workloads. */
-export async function workloadForTaskToken(
-  db: Queryable,
-  token: string,
-): Promise<TaskTokenGrant | undefined> {
-  if (!token.startsWith(TASK_TOKEN_PREFIX) || token.length > 200) return undefined;
-  const r = await db.query<{
-    id: string;
-    type: "agent" | "workflow";
-    session_id: string | null;
-    workflow_run_id: string | null;
-    repo_id: number | null;
-  }>(
-    `SELECT w.id, w.type, w.session_id, w.workflow_run_id, COALESCE(s.repo_id, r.repo_id)::int AS repo_id
-       FROM workloads w
-       LEFT JOIN sessions s ON s.id = w.session_id
-       LEFT JOIN workflow_runs r ON r.id = w.workflow_run_id
-      WHERE w.token_hash = $1 AND w.status IN ${LIVE_SQL}`,
-    [hashToken(token)],
-  );
-  const row = r.rows[0];
-  return (
-    row && {
-      workloadId: row.id,
-      type: row.type,
-      sessionId: row.session_id,
-      workflowRunId: row.workflow_run_id,
-      repoId: row.repo_id,
-    }
-  );
 }
 
 export class Dispatcher {
@@ -260,7 +210,7 @@ export class Dispatcher {
   async requestAbort(workloadId: string, alsoInTx?: (tx: Queryable) => Promise<void>): Promise<boolean> {
     const marked = await this.ctx.db.transaction(async (tx) => {
       const r = await tx.query(
-        `UPDATE workloads SET status = 'aborting' WHERE id = $1 AND status IN ${LIVE_SQL} RETURNING id`,
+        `UPDATE workloads SET status = 'aborting' WHERE id = $1 AND status IN ${LIVE_WORKLOAD_SQL} RETURNING id`,
         [workloadId],
       );
       if (r.rowCount === 0) return false;
@@ -282,7 +232,7 @@ export class Dispatcher {
   async endUnfinished(workloadId: string, reason: string, code = "runner_lost"): Promise<boolean> {
     const ended = await this.ctx.db.transaction(async (tx) => {
       const w = await lockWorkload(tx, workloadId);
-      if (!w || !(LIVE as readonly string[]).includes(w.status)) return false;
+      if (!w || !isLiveWorkload(w.status)) return false;
       const seq = (await lastSeq(tx, workloadId)) + 1;
       const terminal: RunnerEvent =
         w.status === "aborting"
@@ -336,7 +286,7 @@ export class Dispatcher {
     if (!w) throw new EventRejectionError(404, "not_found", `no workload ${workloadId}`);
     const hash = hashToken(token);
     if (w.token_hash && w.token_hash.length === hash.length && timingSafeEqual(w.token_hash, hash)) return w;
-    if (!(LIVE as readonly string[]).includes(w.status)) {
+    if (!isLiveWorkload(w.status)) {
       throw new EventRejectionError(
         409,
         "workload_ended",

@@ -31,9 +31,9 @@ import type { Queryable } from "../db";
 import type { Logger } from "../log";
 import type { Assignment } from "../wire/protocol";
 import { type ClaimEvent, DEADLINE_GRACE_SECONDS, type RunnerRef } from "./pool";
+import { isLiveWorkload, LIVE_WORKLOAD_SQL } from "./status";
 import type { ExitReport, RunnerBackend } from "./warm-pool";
 
-const LIVE = ["pending", "running", "aborting"];
 /** Every runner pod, warm or cold. */
 export const RUNNER_POD_SELECTOR = `${LABEL.name}=${APP_NAME},${LABEL.component}=${COMPONENT.runner}`;
 /** Container states from which a cold pod never starts: its workload fails now, not at the queue timeout. */
@@ -182,7 +182,7 @@ export class KubernetesRunners implements RunnerBackend {
     );
     const deadPods = podNames.filter((name) => {
       const r = runners.get(name);
-      return !r || r.status === "terminated" || !LIVE.includes(r.workload ?? "");
+      return !r || r.status === "terminated" || !isLiveWorkload(r.workload);
     });
     const activeJobs = jobs.items.filter((j) => !j.status?.completionTime && !finished(j));
     const taskIds = activeJobs.map((j) => j.metadata!.labels![LABEL.taskId]!);
@@ -192,7 +192,7 @@ export class KubernetesRunners implements RunnerBackend {
       (
         await this.db.query<{ id: string }>(
           `SELECT id::text FROM workloads WHERE id::text = ANY($1)
-              AND (status IN ('pending', 'running', 'aborting') OR ended_at > now() - interval '1 minute')`,
+              AND (status IN ${LIVE_WORKLOAD_SQL} OR ended_at > now() - interval '1 minute')`,
           [taskIds],
         )
       ).rows.map((r) => r.id),

@@ -33,8 +33,9 @@ import type {
   RegisterResponse,
   RunnerHeartbeat,
 } from "../wire/protocol";
-import { newTaskToken } from "./dispatcher";
 import { claimLatency, setPoolMetricsSource } from "./pool-metrics";
+import { isLiveWorkload } from "./status";
+import { newTaskToken } from "./tokens";
 
 export const RUNNER_TOKEN_PREFIX = "plue_runner_";
 /** Payload: a ClaimEvent (JSON). Wakes the claimed runner's long-poll on whichever replica holds it. */
@@ -345,9 +346,10 @@ export class RunnerPool {
       [runnerId],
     );
     const row = r.rows[0]!;
+    // Stop: the app gave up on this runner, or its workload is aborting or has ended.
     const abort =
       row.status === "terminated" ||
-      (row.status === "claimed" && !["pending", "running"].includes(row.workload ?? ""));
+      (row.status === "claimed" && (row.workload === "aborting" || !isLiveWorkload(row.workload)));
     return { status: row.status, abort };
   }
 

@@ -16,9 +16,9 @@ import type { Logger } from "../log";
 import type { ExecutorHooks } from "./executor";
 import { type RunnerPool, silentSql } from "./pool";
 import { reapedRunners } from "./pool-metrics";
+import { LIVE_WORKLOAD_SQL } from "./status";
 import type { RunnerBackend } from "./warm-pool";
 
-const LIVE_SQL = "('pending', 'running', 'aborting')";
 const BATCH = 200;
 
 export interface ReaperDeps {
@@ -126,7 +126,7 @@ export class Reaper {
     const { db, pool, hooks, backend } = this.deps;
     const r = await db.query<{ id: string }>(
       `SELECT r.id FROM runner_pool r JOIN workloads w ON w.id = r.claimed_by_task_id
-        WHERE r.status = 'claimed' AND r.deadline_at < now() AND w.status IN ${LIVE_SQL}
+        WHERE r.status = 'claimed' AND r.deadline_at < now() AND w.status IN ${LIVE_WORKLOAD_SQL}
         LIMIT ${BATCH}`,
     );
     let n = 0;
@@ -149,7 +149,7 @@ export class Reaper {
          FROM workloads w
          JOIN LATERAL (SELECT pod_name, status, terminated_reason FROM runner_pool
                         WHERE claimed_by_task_id = w.id ORDER BY claimed_at DESC NULLS LAST LIMIT 1) r ON true
-        WHERE w.status IN ${LIVE_SQL} AND r.status = 'terminated'
+        WHERE w.status IN ${LIVE_WORKLOAD_SQL} AND r.status = 'terminated'
           AND NOT EXISTS (SELECT 1 FROM runner_queue q WHERE q.workload_id = w.id)
         LIMIT ${BATCH}`,
     );
@@ -166,7 +166,7 @@ export class Reaper {
     const { db, pool, hooks, queueTimeoutSeconds, coldStartAfterMs } = this.deps;
     await db.query(
       `DELETE FROM runner_queue q USING workloads w
-        WHERE w.id = q.workload_id AND w.status NOT IN ${LIVE_SQL}`,
+        WHERE w.id = q.workload_id AND w.status NOT IN ${LIVE_WORKLOAD_SQL}`,
     );
     const expired = await db.query<{ workload_id: string }>(
       `DELETE FROM runner_queue WHERE queued_at < now() - $1::float8 * interval '1 second'

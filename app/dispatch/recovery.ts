@@ -36,8 +36,8 @@ import type { Dispatcher } from "./dispatcher";
 import { aliveHere, dirOwner, killTree, runnerProcesses, thisInstance } from "./instance";
 import { LOCAL_POD_PREFIX } from "./local-pool";
 import type { RunnerPool } from "./pool";
+import { LIVE_WORKLOAD_SQL } from "./status";
 
-const LIVE_SQL = "('pending', 'running', 'aborting')";
 const BATCH = 500;
 export const RESTARTED = "runner lost: server restarted";
 
@@ -151,7 +151,7 @@ export class Recovery {
     const r = await this.deps.db.query<{ id: string; fresh: boolean | null }>(
       `WITH named AS (
          SELECT DISTINCT owner_instance AS id FROM workloads
-          WHERE status IN ${LIVE_SQL} AND owner_instance IS NOT NULL
+          WHERE status IN ${LIVE_WORKLOAD_SQL} AND owner_instance IS NOT NULL
          UNION
          SELECT substring(pod_name from '^${LOCAL_POD_PREFIX}([0-9a-f]{8}-[0-9]+-[0-9]+)-') FROM runner_pool
           WHERE status <> 'terminated' AND pod_name LIKE '${LOCAL_POD_PREFIX}%'
@@ -212,7 +212,7 @@ export class Recovery {
     if (dead.size === 0) return 0;
     const r = await this.deps.db.query<{ id: string; owner_instance: string }>(
       `SELECT w.id, w.owner_instance FROM workloads w
-        WHERE w.status IN ${LIVE_SQL} AND w.owner_instance = ANY($1::text[]) AND ${UNHELD}
+        WHERE w.status IN ${LIVE_WORKLOAD_SQL} AND w.owner_instance = ANY($1::text[]) AND ${UNHELD}
         LIMIT ${BATCH}`,
       [[...dead.keys()]],
     );
@@ -227,7 +227,7 @@ export class Recovery {
   private async failUnowned(): Promise<number> {
     const r = await this.deps.db.query<{ id: string }>(
       `SELECT w.id FROM workloads w
-        WHERE w.status IN ${LIVE_SQL} AND w.owner_instance IS NULL AND ${UNHELD}
+        WHERE w.status IN ${LIVE_WORKLOAD_SQL} AND w.owner_instance IS NULL AND ${UNHELD}
           AND COALESCE((SELECT max(e.created_at) FROM task_events e WHERE e.workload_id = w.id), w.created_at)
               < now() - $1::float8 * interval '1 second'
         LIMIT ${BATCH}`,

@@ -4,7 +4,8 @@
  * progress), and the terminal event sets the run's final status, outputs and error.
  */
 import type { Queryable } from "../db";
-import type { EndStatus, WorkloadEnd } from "../dispatch/dispatcher";
+import type { WorkloadEnd } from "../dispatch/dispatcher";
+import type { EndStatus } from "../dispatch/status";
 import type { EventDataOf, RunnerEvent } from "../wire/protocol";
 import type { RunStatus } from "./views";
 

@@ -20,6 +20,7 @@ import type { User } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Db, Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
+import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import { AppError, conflict, forbidden, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { git } from "../git/exec";
@@ -39,7 +40,6 @@ import { endRun, foldStepEvents, runEnding } from "./fold";
 import {
   findRun,
   LIVE_RUN_SQL,
-  LIVE_WORKLOAD_SQL,
   listRuns,
   type RunFilter,
   type RunRow,

@@ -6,7 +6,6 @@ export const RUN_STATUSES = ["queued", "running", "success", "failure", "cancell
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const LIVE_RUN = ["queued", "running"] as const;
 export const LIVE_RUN_SQL = "('queued', 'running')";
-export const LIVE_WORKLOAD_SQL = "('pending', 'running', 'aborting')";
 
 export type StepStatus = "pending" | "running" | "success" | "failure" | "skipped" | "cancelled";
 

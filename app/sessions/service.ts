@@ -9,7 +9,8 @@
 import type { User } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
-import type { Dispatcher, EndStatus, WorkloadEnd, WorkloadStatus } from "../dispatch/dispatcher";
+import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
+import { type EndStatus, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "../dispatch/status";
 import { conflict, notFound } from "../errors";
 import { type EventHub, sessionTopic } from "../events/hub";
 import { allEvents } from "../events/store";
@@ -194,7 +195,7 @@ export class SessionService {
   async abort(user: User, id: string): Promise<{ workload_id: string; status: "aborting" }> {
     await this.owned(this.ctx.db, user, id);
     const r = await this.ctx.db.query<{ id: string }>(
-      `SELECT id FROM workloads WHERE session_id = $1 AND status IN ('pending', 'running', 'aborting')
+      `SELECT id FROM workloads WHERE session_id = $1 AND status IN ${LIVE_WORKLOAD_SQL}
         ORDER BY created_at DESC LIMIT 1`,
       [id],
     );

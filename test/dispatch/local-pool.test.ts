@@ -5,7 +5,9 @@
  * claimed runner killed with SIGKILL fails its workload with a reason and the pool refills;
  * abort stops a claimed runner gracefully.
  */
+
 import type { LocalRunners } from "../../app/dispatch/local-pool";
+import { isLiveWorkload } from "../../app/dispatch/status";
 import type { WarmPoolExecutor } from "../../app/dispatch/warm-pool";
 import { registry } from "../../app/metrics";
 import { ExitCode } from "../../app/wire/protocol";
@@ -66,11 +68,7 @@ async function start(message: string): Promise<{ session: string; id: string }> 
 }
 
 const ended = (id: string) =>
-  waitFor(
-    async () => !["pending", "running", "aborting"].includes((await workload(id)).status),
-    20_000,
-    "the end",
-  );
+  waitFor(async () => !isLiveWorkload((await workload(id)).status), 20_000, "the end");
 /** The runner's exit code reaches the workload when its process has exited (after the run ended). */
 const exited = (id: string) =>
   waitFor(async () => (await workload(id)).exit_code !== null, 10_000, "the exit");

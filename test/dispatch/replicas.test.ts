@@ -5,6 +5,7 @@
  * while runners long-poll it — they carry on with the same registration and take the next workload.
  */
 import { openDb } from "../../app/db";
+import { isLiveWorkload } from "../../app/dispatch/status";
 import { createPostgresDatabase } from "../helpers/db";
 import type { ScriptedRunner } from "../helpers/scripted-runner";
 import {
@@ -16,7 +17,6 @@ import {
   waitFor,
 } from "../helpers/standby-runner";
 
-const LIVE = ["pending", "running", "aborting"];
 /** Each test gets its own database (its runners must not serve another test's workloads). */
 let database: Awaited<ReturnType<typeof createPostgresDatabase>> | undefined;
 const replicas: PoolPlatform[] = [];
@@ -77,7 +77,7 @@ describe("two replicas on one Postgres", () => {
         )
       ).rows;
     await waitFor(
-      async () => (await states()).every((w) => !LIVE.includes(w.status)),
+      async () => (await states()).every((w) => !isLiveWorkload(w.status)),
       45_000,
       "all 200 to end",
     );

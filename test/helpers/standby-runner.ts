@@ -14,6 +14,7 @@ import { type Config, loadConfig } from "../../app/config";
 import type { Db } from "../../app/db";
 import type { ClaimEvent, RunnerRef } from "../../app/dispatch/pool";
 import { RunnerPool } from "../../app/dispatch/pool";
+import { isLiveWorkload } from "../../app/dispatch/status";
 import type { ExitReport, RunnerBackend } from "../../app/dispatch/warm-pool";
 import { WarmPoolExecutor } from "../../app/dispatch/warm-pool";
 import { type Platform, startPlatform } from "../../app/platform";
@@ -347,7 +348,7 @@ export async function startPoolPlatform(
       let row = await workload(id);
       const live = async () => {
         row = await workload(id);
-        return !["pending", "running", "aborting"].includes(row.status);
+        return !isLiveWorkload(row.status);
       };
       await waitFor(live, ms, `workload ${id} to end`);
       return row;

@@ -3,7 +3,7 @@
  * seq policy (retries ignored, gaps refused with the next expected seq), every bad-input case
  * storing nothing, and what ending a workload does (token cleared, history folded, status).
  */
-import { workloadForTaskToken } from "../../app/dispatch/dispatcher";
+import { workloadForTaskToken } from "../../app/dispatch/tokens";
 import { MAX_BATCH_EVENTS } from "../../app/wire/protocol";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 import type { ScriptedRunner } from "../helpers/scripted-runner";
