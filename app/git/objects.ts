@@ -6,8 +6,8 @@
 import { Readable } from "node:stream";
 import type { CatFileProcess, ObjectContent, ObjectInfo } from "./catfile";
 import { CatFileError } from "./catfile";
+import type { CatFilePool, CheckoutMode } from "./catfile-pool";
 import { fullOid } from "./names";
-import type { CatFilePool, CheckoutMode } from "./pool";
 
 export type EntryType = "tree" | "blob" | "symlink" | "commit";
 

@@ -6,9 +6,9 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CatFileError, CatFileProcess } from "../../app/git/catfile";
+import { CatFilePool } from "../../app/git/catfile-pool";
 import { git } from "../../app/git/exec";
 import { ObjectReader, parseTree } from "../../app/git/objects";
-import { CatFilePool } from "../../app/git/pool";
 import { writeCommit } from "../../app/git/write";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plue-catfile-"));
