@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import type { Db } from "./db";
 import type { Dispatcher } from "./dispatch/dispatcher";
-import type { RunnerPool } from "./dispatch/pool";
+import type { RunnerRegistry } from "./dispatch/registry";
 import type { EventHub } from "./events/hub";
 import type { SseOptions } from "./events/sse";
 import type { GitService } from "./git/service";
@@ -23,8 +23,8 @@ export interface AppContext {
   readonly events: EventHub;
   /** Workloads: creation, task tokens, runner callbacks, abort (app/dispatch). */
   readonly dispatcher: Dispatcher;
-  /** The warm pool's runner registry (app/dispatch/pool.ts), behind /internal/runners. */
-  readonly runners: RunnerPool;
+  /** The warm pool's runner registry (app/dispatch/registry.ts), behind /internal/runners. */
+  readonly runners: RunnerRegistry;
   /** Agent sessions (app/sessions). */
   readonly sessions: SessionService;
   /** Workflow runs: triggers, folding, cancel, rerun (app/runs). */

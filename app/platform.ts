@@ -13,9 +13,9 @@ import type { Config } from "./config";
 import type { AppContext } from "./context";
 import { type Db, openDatabase } from "./db";
 import { migrate } from "./db/migrate";
-import { loadExecutor } from "./dispatch/index";
-import { generatePoolSecret, RunnerPool, usesWarmPool } from "./dispatch/pool";
+import { loadExecutor } from "./dispatch/executors/index";
 import { Recovery } from "./dispatch/recovery";
+import { generatePoolSecret, RunnerRegistry, usesWarmPool } from "./dispatch/registry";
 import { workloadForTaskToken } from "./dispatch/tokens";
 import { seedDemo } from "./git/seed";
 import { GitService } from "./git/service";
@@ -46,7 +46,7 @@ export async function createContext(
   // A local warm pool needs a secret its runners share; Kubernetes must be given one (a Secret).
   if (usesWarmPool(config) && config.RUNNER_MODE === "local")
     config.PLUE_POOL_SECRET ??= generatePoolSecret();
-  const runners = new RunnerPool(
+  const runners = new RunnerRegistry(
     { db, log },
     {
       secret: config.PLUE_POOL_SECRET ?? generatePoolSecret(),
@@ -62,7 +62,7 @@ export async function createContext(
   hooks.unshift(() => runners.close());
   // Last of all: this instance's row goes once its workloads have ended.
   const recovery = new Recovery(
-    { db, log: log.child({ component: "recovery" }), dispatcher: agents.dispatcher, pool: runners },
+    { db, log: log.child({ component: "recovery" }), dispatcher: agents.dispatcher, runners },
     {
       intervalMs: config.PLUE_REAPER_INTERVAL_MS ?? 5_000,
       leaseSeconds: config.PLUE_INSTANCE_LEASE_SECONDS,

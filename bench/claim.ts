@@ -14,8 +14,8 @@ import pino from "pino";
 import type { Config } from "../app/config";
 import { openDb } from "../app/db";
 import type { Dispatcher } from "../app/dispatch/dispatcher";
-import { LocalRunners } from "../app/dispatch/local-pool";
-import type { RunnerBackend } from "../app/dispatch/warm-pool";
+import type { RunnerBackend } from "../app/dispatch/executor";
+import { LocalStandbyRunners } from "../app/dispatch/executors/local-standby";
 import { Limits } from "../app/wire/protocol";
 import { createPostgresDatabase } from "../test/helpers/db";
 import { POOL_SECRET, type PoolPlatform, startPoolPlatform, waitFor } from "../test/helpers/standby-runner";
@@ -146,7 +146,7 @@ async function cold(): Promise<{ delivered: number[] }> {
     coldStartAfterMs: 0,
     env: { PLUE_RUNNER_POLL_SECONDS: "50" },
     backend: ({ config }: { config: Config }) =>
-      new LocalRunners(log, {
+      new LocalStandbyRunners(log, {
         size: 0,
         concurrency: 1,
         sandbox: "none",

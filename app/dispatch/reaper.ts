@@ -13,18 +13,17 @@
  */
 import type { Db } from "../db";
 import type { Logger } from "../log";
-import type { ExecutorHooks } from "./executor";
-import { type RunnerPool, silentSql } from "./pool";
+import type { ExecutorHooks, RunnerBackend } from "./executor";
 import { reapedRunners } from "./pool-metrics";
+import { type RunnerRegistry, silentSql } from "./registry";
 import { LIVE_WORKLOAD_SQL } from "./status";
-import type { RunnerBackend } from "./warm-pool";
 
 const BATCH = 200;
 
 export interface ReaperDeps {
   readonly db: Db;
   readonly log: Logger;
-  readonly pool: RunnerPool;
+  readonly runners: RunnerRegistry;
   readonly backend: RunnerBackend;
   readonly hooks: ExecutorHooks;
   /** Cold-starts a queued workload if it is still waiting (the executor's, idempotent). */
@@ -84,7 +83,7 @@ export class Reaper {
       ["lost workloads", async () => ({ lost: await this.failLost() })],
       ["queue", () => this.sweepQueue()],
       ["orphans", async () => ({ orphans: await this.collectOrphans() })],
-      ["prune", async () => void (await this.prune())],
+      ["prune", async () => void (await this.deps.runners.prune())],
     ];
     for (const [name, step] of steps) {
       if (this.stopped) break;
@@ -98,8 +97,8 @@ export class Reaper {
   }
 
   private async reapSilent(): Promise<number> {
-    const { db, pool, hooks, backend } = this.deps;
-    const seconds = pool.silenceSeconds;
+    const { db, runners, hooks, backend } = this.deps;
+    const seconds = runners.silenceSeconds;
     const r = await db.query<{ id: string }>(
       `SELECT id FROM runner_pool r WHERE status <> 'terminated' AND ${silentSql("$1")} LIMIT ${BATCH}`,
       [seconds],
@@ -107,7 +106,7 @@ export class Reaper {
     let n = 0;
     for (const { id } of r.rows) {
       const reason = `stopped responding (no heartbeat for ${seconds} s)`;
-      const t = await pool.terminate({ id }, reason, { silentFor: seconds });
+      const t = await runners.terminate({ id }, reason, { silentFor: seconds });
       if (!t?.now) continue; // another replica took it, or it spoke meanwhile
       n++;
       reapedRunners.inc({ reason: "silent" });
@@ -123,7 +122,7 @@ export class Reaper {
   }
 
   private async stopOverdue(): Promise<number> {
-    const { db, pool, hooks, backend } = this.deps;
+    const { db, runners, hooks, backend } = this.deps;
     const r = await db.query<{ id: string }>(
       `SELECT r.id FROM runner_pool r JOIN workloads w ON w.id = r.claimed_by_task_id
         WHERE r.status = 'claimed' AND r.deadline_at < now() AND w.status IN ${LIVE_WORKLOAD_SQL}
@@ -132,7 +131,7 @@ export class Reaper {
     let n = 0;
     for (const { id } of r.rows) {
       const reason = "overran its workload's time limit";
-      const t = await pool.terminate({ id }, reason, { requeue: false });
+      const t = await runners.terminate({ id }, reason, { requeue: false });
       if (!t?.now) continue;
       n++;
       reapedRunners.inc({ reason: "overdue" });
@@ -163,46 +162,26 @@ export class Reaper {
   }
 
   private async sweepQueue(): Promise<Pick<SweepResult, "expired" | "coldStarted">> {
-    const { db, pool, hooks, queueTimeoutSeconds, coldStartAfterMs } = this.deps;
-    await db.query(
-      `DELETE FROM runner_queue q USING workloads w
-        WHERE w.id = q.workload_id AND w.status NOT IN ${LIVE_WORKLOAD_SQL}`,
-    );
-    const expired = await db.query<{ workload_id: string }>(
-      `DELETE FROM runner_queue WHERE queued_at < now() - $1::float8 * interval '1 second'
-       RETURNING workload_id`,
-      [queueTimeoutSeconds],
-    );
-    for (const { workload_id } of expired.rows) {
-      hooks.onExit(workload_id, {
+    const { runners, hooks, queueTimeoutSeconds, coldStartAfterMs } = this.deps;
+    const { queue } = runners;
+    await queue.dropEnded();
+    const expired = await queue.expire(queueTimeoutSeconds);
+    for (const id of expired) {
+      hooks.onExit(id, {
         code: null,
         reason: `no runner became available within ${queueTimeoutSeconds} s`,
       });
     }
-    const due = await db.query<{ workload_id: string }>(
-      `SELECT workload_id FROM runner_queue
-        WHERE cold_started_at IS NULL AND queued_at < now() - $1::float8 * interval '1 millisecond'
-        ORDER BY queued_at LIMIT 50`,
-      [coldStartAfterMs],
-    );
-    for (const { workload_id } of due.rows) await this.deps.coldStart(workload_id);
+    const due = await queue.dueForColdStart(coldStartAfterMs);
+    for (const id of due) await this.deps.coldStart(id);
     // A queue wake can be lost in a race (a runner woken for it got its own claim instead).
-    if (pool.waiting > 0) {
-      const left = await db.query("SELECT 1 FROM runner_queue LIMIT 1");
-      if (left.rowCount > 0) pool.nudge();
-    }
-    return { expired: expired.rowCount, coldStarted: due.rowCount };
+    if (runners.waiting > 0 && !(await queue.isEmpty())) runners.nudge();
+    return { expired: expired.length, coldStarted: due.length };
   }
 
   private async collectOrphans(): Promise<number> {
     const n = (await this.deps.backend.collectOrphans?.()) ?? 0;
     if (n > 0) reapedRunners.inc({ reason: "orphan" }, n);
     return n;
-  }
-
-  private async prune(): Promise<void> {
-    await this.deps.db.query(
-      "DELETE FROM runner_pool WHERE status = 'terminated' AND terminated_at < now() - interval '1 hour'",
-    );
   }
 }

@@ -33,9 +33,9 @@ import path from "node:path";
 import type { Db } from "../db";
 import type { Logger } from "../log";
 import type { Dispatcher } from "./dispatcher";
+import { LOCAL_POD_PREFIX } from "./executors/local-standby";
 import { aliveHere, dirOwner, killTree, runnerProcesses, thisInstance } from "./instance";
-import { LOCAL_POD_PREFIX } from "./local-pool";
-import type { RunnerPool } from "./pool";
+import type { RunnerRegistry } from "./registry";
 import { LIVE_WORKLOAD_SQL } from "./status";
 
 const BATCH = 500;
@@ -54,7 +54,7 @@ export interface RecoveryDeps {
   readonly db: Db;
   readonly log: Logger;
   readonly dispatcher: Pick<Dispatcher, "endUnfinished">;
-  readonly pool: Pick<RunnerPool, "terminate">;
+  readonly runners: Pick<RunnerRegistry, "terminate">;
 }
 
 export interface RecoveryResult {
@@ -198,7 +198,7 @@ export class Recovery {
     for (const row of r.rows) {
       const reason = dead.get(row.owner);
       if (!reason) continue;
-      const t = await this.deps.pool.terminate({ pod: row.pod_name }, reason);
+      const t = await this.deps.runners.terminate({ pod: row.pod_name }, reason);
       if (!t?.now) continue;
       n++;
       if (t.workloadId && !t.requeued)

@@ -10,7 +10,7 @@
  */
 import { type Request, Router } from "express";
 import type { AppContext } from "../context";
-import { PoolError } from "../dispatch/pool";
+import { PoolError } from "../dispatch/registry";
 import { RegisterRequest } from "../wire/protocol";
 import { tokenFrom } from "./auth";
 import { parseBody } from "./errors";

@@ -9,7 +9,7 @@ import {
   type DispatcherOptions,
   type ExecutorFactory,
 } from "../dispatch/dispatcher";
-import { NoExecutor } from "../dispatch/no-executor";
+import { NoExecutor } from "../dispatch/executors/no-executor";
 import { EventHub, type HubOptions } from "../events/hub";
 import { DEFAULT_SSE, type SseOptions } from "../events/sse";
 import { SessionService } from "./service";

@@ -11,7 +11,7 @@
 
 import pino from "pino";
 import type { Db } from "../../app/db";
-import { KubernetesRunners } from "../../app/dispatch/kubernetes";
+import { KubernetesRunners } from "../../app/dispatch/executors/kubernetes";
 import { LABEL, POOL } from "../../constructs/k8s/labels";
 import { RUNNER_CONTAINER, runnerPodSpec, warmRunnerLabels } from "../../constructs/k8s/runner-pod";
 import { fromManifest, runnerPodHardened } from "../../policies/kubernetes";

@@ -13,10 +13,9 @@ import os from "node:os";
 import path from "node:path";
 import { jest } from "@jest/globals";
 import pino from "pino";
-import type { ExecutorHooks } from "../../app/dispatch/executor";
+import type { ExecutorHooks, ExitInfo } from "../../app/dispatch/executor";
+import { LocalExecutor } from "../../app/dispatch/executors/local";
 import { thisInstance } from "../../app/dispatch/instance";
-import { LocalExecutor } from "../../app/dispatch/local";
-import type { ExitInfo } from "../../app/dispatch/slots";
 import { agentAssignment } from "../helpers/assignments";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 

@@ -12,11 +12,10 @@ import pino, { type Logger } from "pino";
 import { createApiToken, createUser } from "../../app/auth/tokens";
 import { type Config, loadConfig } from "../../app/config";
 import type { Db } from "../../app/db";
-import type { ClaimEvent, RunnerRef } from "../../app/dispatch/pool";
-import { RunnerPool } from "../../app/dispatch/pool";
+import type { ClaimEvent, ExitReport, RunnerBackend, RunnerRef } from "../../app/dispatch/executor";
+import { WarmPoolExecutor } from "../../app/dispatch/executors/warm-pool-executor";
+import { RunnerRegistry } from "../../app/dispatch/registry";
 import { isLiveWorkload } from "../../app/dispatch/status";
-import type { ExitReport, RunnerBackend } from "../../app/dispatch/warm-pool";
-import { WarmPoolExecutor } from "../../app/dispatch/warm-pool";
 import { type Platform, startPlatform } from "../../app/platform";
 import { type Assignment, ExitCode } from "../../app/wire/protocol";
 import { standby } from "../../runner/standby";
@@ -308,7 +307,7 @@ export async function startPoolPlatform(
       log: opts.runnerLog,
     });
   let executor!: WarmPoolExecutor;
-  const pool = new RunnerPool(
+  const runners = new RunnerRegistry(
     { db, log: opts.log ?? silent },
     { secret: POOL_SECRET, pollSeconds: config.PLUE_RUNNER_POLL_SECONDS, enabled: true },
   );
@@ -317,7 +316,7 @@ export async function startPoolPlatform(
     log: opts.log ?? silent,
     services: {
       executor: (hooks) =>
-        (executor = new WarmPoolExecutor(hooks, opts.log ?? silent, pool, backend, {
+        (executor = new WarmPoolExecutor(hooks, opts.log ?? silent, runners, backend, {
           coldStartAfterMs: opts.coldStartAfterMs ?? 60_000,
           queueTimeoutSeconds: opts.queueTimeoutSeconds ?? 600,
           reapIntervalMs: 300,

@@ -7,7 +7,7 @@
  * stays usable.
  */
 import { EventSource } from "eventsource";
-import type { LocalExecutor } from "../../app/dispatch/local";
+import type { LocalExecutor } from "../../app/dispatch/executors/local";
 import { EVENT_TYPES, type StreamEvent } from "../../app/wire/protocol";
 import { cloneUrl, createRepo, GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";

@@ -4,7 +4,7 @@
  * without an executor. Every case must end the stream with one terminal event.
  */
 import { EventSource } from "eventsource";
-import { NoExecutor } from "../../app/dispatch/no-executor";
+import { NoExecutor } from "../../app/dispatch/executors/no-executor";
 import { EVENT_TYPES, type StreamEvent } from "../../app/wire/protocol";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 import type { ScriptedRunner } from "../helpers/scripted-runner";

@@ -1,8 +1,9 @@
 /**
- * The local warm pool (`RUNNER_MODE=local PLUE_WARM_POOL=N`): N standby runner processes that use
- * exactly the Kubernetes pods' protocol — register with the pool secret, long-poll, run one
- * workload, exit — so the claim path runs for real on one machine. A claimed runner is replaced at
- * once; a cold start is one more process started for one workload (`PLUE_TASK_ID`).
+ * The local standby runners, the warm pool on one machine (`RUNNER_MODE=local PLUE_WARM_POOL=N`):
+ * N standby runner processes that use exactly the Kubernetes pods' protocol — register with the
+ * pool secret, long-poll, run one workload, exit — so the claim path runs for real on one machine.
+ * A claimed runner is replaced at once; a cold start is one more process started for one workload
+ * (`PLUE_TASK_ID`).
  *
  * At most PLUE_RUNNER_CONCURRENCY runners work at once (claimed or cold) besides the N standing
  * by. Runners get the pool secret but none of the server's other secrets, and exit when this
@@ -13,12 +14,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { RUNNER_ENV } from "../../constructs/k8s/runner-pod";
-import { resolveSandbox, type SandboxChoice } from "../../runner/sandbox/index";
-import { LIFELINE_ENV } from "../../runner/standby";
-import type { Logger } from "../log";
-import type { Assignment } from "../wire/protocol";
-import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "./instance";
+import { RUNNER_ENV } from "../../../constructs/k8s/runner-pod";
+import { resolveSandbox, type SandboxChoice } from "../../../runner/sandbox/index";
+import { LIFELINE_ENV } from "../../../runner/standby";
+import type { Logger } from "../../log";
+import type { Assignment } from "../../wire/protocol";
+import type { ClaimEvent, ExitInfo, ExitReport, RunnerBackend, RunnerRef } from "../executor";
+import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "../instance";
 import {
   describeExit,
   forwardLines,
@@ -27,14 +29,11 @@ import {
   signalGroup,
   WITHHELD_ENV,
 } from "./local";
-import type { ClaimEvent, RunnerRef } from "./pool";
-import type { ExitInfo } from "./slots";
-import type { ExitReport, RunnerBackend } from "./warm-pool";
 
 /** Pod names of local pool runners: `local-<instance>-…` (instance.ts). */
 export const LOCAL_POD_PREFIX = "local-";
 
-export interface LocalRunnersOptions {
+export interface LocalStandbyRunnersOptions {
   /** Standby runners kept ready (PLUE_WARM_POOL). */
   readonly size: number;
   /** Runners working at once, claimed or cold (PLUE_RUNNER_CONCURRENCY). */
@@ -59,7 +58,7 @@ interface LocalRunner {
   readonly exited: Promise<void>;
 }
 
-export class LocalRunners implements RunnerBackend {
+export class LocalStandbyRunners implements RunnerBackend {
   readonly kind = "local" as const;
   private readonly runners = new Map<string, LocalRunner>();
   private readonly reports = new Set<Promise<void>>();
@@ -76,7 +75,7 @@ export class LocalRunners implements RunnerBackend {
 
   constructor(
     private readonly log: Logger,
-    private readonly opts: LocalRunnersOptions,
+    private readonly opts: LocalStandbyRunnersOptions,
   ) {}
 
   async start(exited: ExitReport): Promise<void> {

@@ -9,16 +9,9 @@
  * after `killGraceMs` — and if even that does not end it (in-process code cannot be killed) the
  * slot is given up after one more `killGraceMs`, so a stuck runner never holds a slot for good.
  */
-import type { Logger } from "../log";
-import type { Assignment } from "../wire/protocol";
-import type { Executor, ExecutorHooks } from "./executor";
-import { DEADLINE_GRACE_SECONDS } from "./pool";
-
-export interface ExitInfo {
-  code: number | null;
-  signal?: string | null;
-  reason?: string;
-}
+import type { Logger } from "../../log";
+import type { Assignment } from "../../wire/protocol";
+import { DEADLINE_GRACE_SECONDS, type Executor, type ExecutorHooks, type ExitInfo } from "../executor";
 
 /** One started workload, as a subclass runs it. */
 export interface Running {

@@ -3,10 +3,10 @@
  * only when chosen: the Kubernetes client and the model SDK cost most of a second to load, and a
  * local platform uses neither at start.
  */
-import type { Config } from "../config";
-import type { AppContext } from "../context";
-import type { ExecutorFactory } from "./dispatcher";
-import type { WarmPoolOptions } from "./warm-pool";
+import type { Config } from "../../config";
+import type { AppContext } from "../../context";
+import type { ExecutorFactory } from "../dispatcher";
+import type { WarmPoolOptions } from "./warm-pool-executor";
 
 type ExecutorContext = Pick<AppContext, "config" | "log" | "runners">;
 
@@ -17,11 +17,11 @@ export async function loadExecutor(ctx: ExecutorContext): Promise<ExecutorFactor
   switch (config.RUNNER_MODE) {
     case "local": {
       if (config.PLUE_WARM_POOL > 0) {
-        const [{ LocalRunners }, { WarmPoolExecutor }] = await Promise.all([
-          import("./local-pool"),
-          import("./warm-pool"),
+        const [{ LocalStandbyRunners }, { WarmPoolExecutor }] = await Promise.all([
+          import("./local-standby"),
+          import("./warm-pool-executor"),
         ]);
-        const backend = new LocalRunners(log, {
+        const backend = new LocalStandbyRunners(log, {
           size: config.PLUE_WARM_POOL,
           concurrency,
           sandbox: config.PLUE_SANDBOX,
@@ -68,7 +68,7 @@ async function kubernetesExecutor({ config, log, runners }: ExecutorContext): Pr
   }
   const [{ KubernetesRunners }, { WarmPoolExecutor }] = await Promise.all([
     import("./kubernetes"),
-    import("./warm-pool"),
+    import("./warm-pool-executor"),
   ]);
   const backend = new KubernetesRunners(runners.db, log, {
     namespace: config.PLUE_RUNNER_NAMESPACE!,

@@ -25,14 +25,19 @@ import {
   type V1Pod,
   Watch,
 } from "@kubernetes/client-node";
-import { APP_NAME, COMPONENT, LABEL, POOL } from "../../constructs/k8s/labels";
-import { RUNNER_CONTAINER, RUNNER_JOB_PREFIX, runnerJob } from "../../constructs/k8s/runner-pod";
-import type { Queryable } from "../db";
-import type { Logger } from "../log";
-import type { Assignment } from "../wire/protocol";
-import { type ClaimEvent, DEADLINE_GRACE_SECONDS, type RunnerRef } from "./pool";
-import { isLiveWorkload, LIVE_WORKLOAD_SQL } from "./status";
-import type { ExitReport, RunnerBackend } from "./warm-pool";
+import { APP_NAME, COMPONENT, LABEL, POOL } from "../../../constructs/k8s/labels";
+import { RUNNER_CONTAINER, RUNNER_JOB_PREFIX, runnerJob } from "../../../constructs/k8s/runner-pod";
+import type { Queryable } from "../../db";
+import type { Logger } from "../../log";
+import type { Assignment } from "../../wire/protocol";
+import {
+  type ClaimEvent,
+  DEADLINE_GRACE_SECONDS,
+  type ExitReport,
+  type RunnerBackend,
+  type RunnerRef,
+} from "../executor";
+import { isLiveWorkload, LIVE_WORKLOAD_SQL } from "../status";
 
 /** Every runner pod, warm or cold. */
 export const RUNNER_POD_SELECTOR = `${LABEL.name}=${APP_NAME},${LABEL.component}=${COMPONENT.runner}`;

@@ -1,46 +1,20 @@
 /**
- * The warm-pool executor: a workload goes to a standby runner claimed from the pool (pool.ts);
- * when none is free it waits in the queue, and if no runner has taken it after a short wait a
- * runner is started for it alone (a cold start) — a runner process locally, a Job on Kubernetes —
- * which registers the same way and is handed that workload. Whatever took it first wins; the
- * other runner is refused and exits.
+ * The warm-pool executor: a workload goes to a standby runner claimed from the pool (claims.ts);
+ * when none is free it waits in the queue (queue.ts), and if no runner has taken it after a short
+ * wait a runner is started for it alone (a cold start) — a runner process locally, a Job on
+ * Kubernetes — which registers the same way and is handed that workload. Whatever took it first
+ * wins; the other runner is refused and exits. Its reaper (reaper.ts) sweeps up after runners.
  *
- * What differs between local processes and Kubernetes pods sits behind `RunnerBackend`: starting
- * a cold runner, stopping one, keeping the pool filled, and reporting runners that ended.
+ * What differs between local processes and Kubernetes pods sits behind `RunnerBackend`
+ * (executor.ts): starting a cold runner, stopping one, keeping the pool filled, and reporting
+ * runners that ended.
  */
-import type { Logger } from "../log";
-import type { Assignment } from "../wire/protocol";
-import type { Executor, ExecutorHooks } from "./executor";
-import type { ClaimEvent, RunnerPool, RunnerRef } from "./pool";
-import { coldStarts } from "./pool-metrics";
-import { Reaper } from "./reaper";
-import type { ExitInfo } from "./slots";
-
-/**
- * A runner ended. `pod` names it (the pod, or the local process's name); `finishedAt`, when known,
- * keeps a late report from touching a successor registered in the same pod after the exit.
- */
-export type ExitReport = (runner: { pod: string; finishedAt?: Date }, exit: ExitInfo) => Promise<void>;
-
-export interface RunnerBackend {
-  readonly kind: "local" | "kubernetes";
-  /** Starts keeping the pool and watching runners; `exited` is called for every runner that ends. */
-  start(
-    exited: ExitReport,
-    coldStartFailed: (workloadId: string, reason: string) => Promise<void>,
-  ): Promise<void>;
-  /** Whether a cold start may begin now (a local process budget; Kubernetes always may). */
-  canColdStart(): boolean;
-  /** Starts a runner for exactly this workload. */
-  coldStart(assignment: Assignment): Promise<void>;
-  /** A pool runner was claimed, on any replica (`mine`: by this one). */
-  claimed(e: ClaimEvent, mine: boolean): void;
-  /** Stops a runner (SIGTERM then SIGKILL / pod or Job deletion). Idempotent. */
-  stop(runner: RunnerRef): Promise<void>;
-  /** Deletes runners nothing needs any more (Kubernetes objects left behind); returns how many. */
-  collectOrphans?(): Promise<number>;
-  close(): Promise<void>;
-}
+import type { Logger } from "../../log";
+import type { Assignment } from "../../wire/protocol";
+import type { Executor, ExecutorHooks, ExitInfo, RunnerBackend } from "../executor";
+import { coldStarts } from "../pool-metrics";
+import { Reaper } from "../reaper";
+import type { RunnerRegistry } from "../registry";
 
 export interface WarmPoolOptions {
   /** How long a workload waits for a pool runner before it gets a cold start. */
@@ -61,29 +35,29 @@ export class WarmPoolExecutor implements Executor {
   constructor(
     private readonly hooks: ExecutorHooks,
     private readonly log: Logger,
-    readonly pool: RunnerPool,
+    readonly runners: RunnerRegistry,
     readonly backend: RunnerBackend,
     private readonly options: WarmPoolOptions,
   ) {
     this.name = backend.kind;
     this.reaper = new Reaper({
-      db: pool.db,
+      db: runners.db,
       log,
-      pool,
+      runners,
       backend,
       hooks,
       coldStart: (id) => this.coldStartIfWaiting(id),
       coldStartAfterMs: options.coldStartAfterMs,
       queueTimeoutSeconds: options.queueTimeoutSeconds,
     });
-    this.reaper.start(options.reapIntervalMs ?? Math.max(250, (pool.pollSeconds * 1000) / 2));
+    this.reaper.start(options.reapIntervalMs ?? Math.max(250, (runners.pollSeconds * 1000) / 2));
   }
 
-  /** Subscribes to the pool, starts the backend (local: spawns the standby runners; Kubernetes: watches pods). */
+  /** Subscribes to the registry's signals, starts the backend (local: spawns the standby runners; Kubernetes: watches pods). */
   warmUp(): Promise<void> {
     this.started ??= (async () => {
-      await this.pool.start();
-      this.pool.onClaimed((e) => this.backend.claimed(e, e.origin === this.pool.id));
+      await this.runners.start();
+      this.runners.onClaimed((e) => this.backend.claimed(e, e.origin === this.runners.id));
       await this.backend.start(
         (runner, exit) => this.runnerExited(runner, exit),
         (id, reason) => this.coldStartFailed(id, reason),
@@ -98,8 +72,8 @@ export class WarmPoolExecutor implements Executor {
   async dispatch(assignment: Assignment): Promise<void> {
     if (this.closed) throw new Error(`the ${this.name} executor is shutting down`);
     await this.warmUp();
-    if (await this.pool.claim(assignment)) return;
-    await this.pool.enqueue(assignment);
+    if (await this.runners.claims.claim(assignment)) return;
+    await this.runners.queue.enqueue(assignment);
     const id = assignment.workload.id;
     const timer = setTimeout(() => {
       this.timers.delete(id);
@@ -112,11 +86,11 @@ export class WarmPoolExecutor implements Executor {
   /** Queued: dropped and reported at once. Claimed: its runner is stopped (only one replica finds it). */
   async abort(workloadId: string): Promise<void> {
     this.clearTimer(workloadId);
-    if (await this.pool.dequeue(workloadId)) {
+    if (await this.runners.queue.dequeue(workloadId)) {
       this.hooks.onExit(workloadId, { code: null, reason: "aborted before a runner took it" });
       return;
     }
-    const runner = await this.pool.runnerFor(workloadId);
+    const runner = await this.runners.claims.runnerFor(workloadId);
     if (runner) await this.backend.stop(runner);
   }
 
@@ -131,7 +105,7 @@ export class WarmPoolExecutor implements Executor {
   async coldStartIfWaiting(workloadId: string): Promise<void> {
     if (this.closed || !this.backend.canColdStart()) return;
     try {
-      const assignment = await this.pool.markColdStart(workloadId);
+      const assignment = await this.runners.queue.markColdStart(workloadId);
       if (!assignment) return; // a runner took it, or a cold start is already on its way
       coldStarts.inc({ backend: this.backend.kind });
       await this.backend.coldStart(assignment);
@@ -142,7 +116,7 @@ export class WarmPoolExecutor implements Executor {
   }
 
   private async coldStartFailed(workloadId: string, reason: string): Promise<void> {
-    if (await this.pool.dequeue(workloadId)) {
+    if (await this.runners.queue.dequeue(workloadId)) {
       this.hooks.onExit(workloadId, {
         code: null,
         reason: `no pool runner was free and the cold start failed: ${reason}`,
@@ -154,7 +128,7 @@ export class WarmPoolExecutor implements Executor {
   private async runnerExited(runner: { pod: string; finishedAt?: Date }, exit: ExitInfo): Promise<void> {
     try {
       const how = exit.reason ?? "exited";
-      const t = await this.pool.terminate({ pod: runner.pod }, `ended: ${how}`, {
+      const t = await this.runners.terminate({ pod: runner.pod }, `ended: ${how}`, {
         registeredBefore: runner.finishedAt,
       });
       if (t?.workloadId && !t.requeued)

@@ -6,9 +6,9 @@
  * abort stops a claimed runner gracefully.
  */
 
-import type { LocalRunners } from "../../app/dispatch/local-pool";
+import type { LocalStandbyRunners } from "../../app/dispatch/executors/local-standby";
+import type { WarmPoolExecutor } from "../../app/dispatch/executors/warm-pool-executor";
 import { isLiveWorkload } from "../../app/dispatch/status";
-import type { WarmPoolExecutor } from "../../app/dispatch/warm-pool";
 import { registry } from "../../app/metrics";
 import { ExitCode } from "../../app/wire/protocol";
 import { GitClient } from "../git/client";
@@ -125,7 +125,7 @@ def ci(ctx):
     await waitFor(async () => (await available()).length === 2, 20_000, "two standby runners");
     const { id } = await start("hang, please");
     await waitFor(async () => (await workload(id)).status === "running", 20_000, "the first token");
-    const backend = executor.backend as LocalRunners;
+    const backend = executor.backend as LocalStandbyRunners;
     const pid = backend.pidFor(id);
     expect(pid).toBeDefined();
     process.kill(pid!, "SIGKILL");

@@ -21,13 +21,13 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { resolveSandbox, type SandboxChoice } from "../../runner/sandbox/index";
-import { LIFELINE_ENV } from "../../runner/standby";
-import type { Logger } from "../log";
-import { type Assignment, ExitCode } from "../wire/protocol";
-import type { ExecutorHooks } from "./executor";
-import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "./instance";
-import { type ExitInfo, type Running, SlotExecutor } from "./slots";
+import { resolveSandbox, type SandboxChoice } from "../../../runner/sandbox/index";
+import { LIFELINE_ENV } from "../../../runner/standby";
+import type { Logger } from "../../log";
+import { type Assignment, ExitCode } from "../../wire/protocol";
+import type { ExecutorHooks, ExitInfo } from "../executor";
+import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "../instance";
+import { type Running, SlotExecutor } from "./slots";
 
 export interface LocalExecutorOptions {
   readonly concurrency: number;
@@ -82,7 +82,7 @@ export async function runnerCommand(): Promise<RunnerCommand> {
   }
   return {
     file: process.execPath,
-    args: [await sourceBundle(path.resolve(path.dirname(here), "../.."))],
+    args: [await sourceBundle(path.resolve(path.dirname(here), "../../.."))],
     cwd: "/",
   };
 }

@@ -3,11 +3,11 @@
  * runner's own code runs inside the app process, still reporting through the events callback
  * and still running every tool command in the sandbox. Abort goes through an AbortController.
  */
-import { runAssignment } from "../../runner/run";
-import type { SandboxChoice } from "../../runner/sandbox/index";
-import type { Logger } from "../log";
-import { type Assignment, ExitCode } from "../wire/protocol";
-import type { ExecutorHooks } from "./executor";
+import { runAssignment } from "../../../runner/run";
+import type { SandboxChoice } from "../../../runner/sandbox/index";
+import type { Logger } from "../../log";
+import { type Assignment, ExitCode } from "../../wire/protocol";
+import type { ExecutorHooks } from "../executor";
 import { describeExit } from "./local";
 import { type Running, SlotExecutor } from "./slots";
 
