@@ -149,18 +149,18 @@ export async function maxEventId(db: Queryable, workloadId: string): Promise<num
   return Number(r.rows[0]?.id ?? 0);
 }
 
-/** One event by id, with its workload's session (resolving a Last-Event-ID). */
-export async function eventById(
-  db: Queryable,
-  id: number,
-): Promise<(StreamEvent & { session_id: string | null }) | undefined> {
-  const r = await db.query<EventRow & { session_id: string | null }>(
-    `SELECT e.id::text AS id, e.workload_id, e.seq, e.type, e.data, w.session_id
+/** A stored event with what its workload belongs to: a session, or a workflow run. */
+export type OwnedEvent = StreamEvent & { session_id: string | null; run_id: string | null };
+
+/** One event by id, with its workload's owner (resolving a Last-Event-ID). */
+export async function eventById(db: Queryable, id: number): Promise<OwnedEvent | undefined> {
+  const r = await db.query<EventRow & { session_id: string | null; run_id: string | null }>(
+    `SELECT e.id::text AS id, e.workload_id, e.seq, e.type, e.data, w.session_id, w.workflow_run_id AS run_id
        FROM task_events e JOIN workloads w ON w.id = e.workload_id WHERE e.id = $1`,
     [id],
   );
   const row = r.rows[0];
-  return row && { ...toStreamEvent(row), session_id: row.session_id };
+  return row && { ...toStreamEvent(row), session_id: row.session_id, run_id: row.run_id };
 }
 
 function toStreamEvent(r: EventRow): StreamEvent {

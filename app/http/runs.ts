@@ -14,16 +14,15 @@ import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
 import { badRequest, notFound } from "../errors";
-import { SseWriter } from "../events/sse";
 import { readEvents } from "../events/store";
 import { isRepoPath } from "../git/names";
 import type { Repository } from "../git/repos";
 import { formatRunEvent } from "../runs/log";
-import { RunStream, resolveRunStart } from "../runs/stream";
+import { runSource } from "../runs/stream";
 import { RUN_STATUSES } from "../runs/views";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
-import { lastEventId } from "./sessions";
+import { serveStream } from "./streams";
 
 const ListQuery = z.object({
   status: z.enum(RUN_STATUSES).optional(),
@@ -91,20 +90,7 @@ export function runsRouter(ctx: AppContext): Router {
 
   router.get("/api/runs/:id/stream", async (req, res) => {
     const run = await runs.visible(res.locals.user, req.params.id);
-    const start = await resolveRunStart(db, run.id, lastEventId(req.headers["last-event-id"], req.query));
-    if (start.kind === "finished") {
-      res.status(204).end(); // the client saw the end: EventSource stops reconnecting
-      return;
-    }
-    const sse = new SseWriter(res, ctx.sse);
-    sse.open();
-    const stream = new RunStream(db, ctx.events, sse, run.id);
-    try {
-      await stream.start(start);
-    } catch (err) {
-      req.log?.warn({ err }, "run stream failed; the client will resume");
-      sse.end();
-    }
+    await serveStream(ctx, req, res, runSource(db, run.id));
   });
 
   router.post("/api/runs/:id/cancel", requireUser, async (req, res) => {

@@ -13,12 +13,11 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
-import { badRequest } from "../errors";
-import { SseWriter } from "../events/sse";
-import { resolveStart, SessionStream } from "../sessions/stream";
+import { sessionSource } from "../sessions/stream";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
+import { serveStream } from "./streams";
 
 const CreateSession = z.object({
   repo: z
@@ -40,7 +39,7 @@ const ListSessions = z.object({
 });
 
 export function sessionsRouter(ctx: AppContext): Router {
-  const { sessions, events, db } = ctx;
+  const { sessions, db } = ctx;
   const router = Router();
   router.use("/api/sessions", requireUser);
 
@@ -90,42 +89,10 @@ export function sessionsRouter(ctx: AppContext): Router {
 
   router.get("/api/sessions/:id/stream", async (req, res) => {
     const session = await sessions.owned(db, res.locals.user!, req.params.id);
-    const follow = isTrue(req.query.follow);
-    const start = await resolveStart(
-      db,
-      session.id,
-      lastEventId(req.headers["last-event-id"], req.query),
-      follow,
-    );
-    if (start.kind === "finished") {
-      res.status(204).end(); // the run was seen to its end: EventSource stops reconnecting
-      return;
-    }
-    const sse = new SseWriter(res, ctx.sse);
-    sse.open();
-    const stream = new SessionStream(db, events, sse, session.id, follow);
-    try {
-      await stream.start(start);
-    } catch (err) {
-      req.log?.warn({ err }, "stream failed; the client will resume");
-      sse.end();
-    }
+    await serveStream(ctx, req, res, sessionSource(db, session.id, isTrue(req.query.follow)));
   });
 
   return router;
-}
-
-/** The header wins over `?lastEventId=` (a fresh EventSource can only pass the latter). */
-export function lastEventId(
-  header: string | string[] | undefined,
-  query: Record<string, unknown>,
-): number | undefined {
-  const raw = typeof header === "string" && header !== "" ? header : query.lastEventId;
-  if (raw === undefined || raw === "") return undefined;
-  if (typeof raw !== "string" || !/^\d{1,15}$/.test(raw)) {
-    throw badRequest("Last-Event-ID must be an event id (a non-negative integer)");
-  }
-  return Number(raw);
 }
 
 const isTrue = (v: unknown) => v === "1" || v === "true";
