@@ -9,12 +9,11 @@
  * answers without reading it back.
  */
 import type { Db, Queryable } from "../db";
+import { CLAIMED_CHANNEL } from "../events/topics";
 import type { Assignment } from "../wire/protocol";
 import { type ClaimEvent, DEADLINE_GRACE_SECONDS, type RunnerRef } from "./executor";
 import type { AssignmentSeal } from "./seal";
 
-/** Payload: a ClaimEvent (JSON). Wakes the claimed runner's long-poll on whichever replica holds it. */
-export const CLAIMED_CHANNEL = "plue_runner_claimed";
 /** Sealed assignments (base64) up to this length travel in the claim signal (NOTIFY stops at 8000 bytes). */
 export const MAX_SIGNALLED = 6800;
 /** At most this many claims go in one statement. */

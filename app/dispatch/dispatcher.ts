@@ -17,8 +17,9 @@ import { hashToken } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
 import { AppError } from "../errors";
-import { type EventHub, workloadTopic } from "../events/hub";
+import type { EventHub } from "../events/hub";
 import { appendEvents, lastSeq } from "../events/store";
+import { ABORT_CHANNEL, workloadTopic } from "../events/topics";
 import {
   type AgentWorkload,
   type Assignment,
@@ -33,7 +34,6 @@ import { thisInstance } from "./instance";
 import { type EndStatus, isLiveWorkload, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "./status";
 import { newTaskToken, workloadForTaskToken } from "./tokens";
 
-const ABORT_CHANNEL = "plue_workload_abort";
 /** Ends every abort long-poll when the dispatcher closes (not a workload id: those are UUIDs). */
 const CLOSING = "closing";
 type ServiceContext = Pick<AppContext, "config" | "db" | "log">;

@@ -7,15 +7,15 @@
  * the queue signal, on any replica) takes the oldest one, and a cold runner started for one
  * workload takes exactly that one. Whoever takes it first wins: the rest find it gone.
  */
+
 import { hashToken } from "../auth/tokens";
 import type { Db, Queryable } from "../db";
+import { QUEUED_CHANNEL } from "../events/topics";
 import type { Assignment } from "../wire/protocol";
 import type { AssignmentSeal } from "./seal";
 import { LIVE_WORKLOAD_SQL } from "./status";
 import { newTaskToken } from "./tokens";
 
-/** Payload: the workload id. Wakes one waiting runner to take it from the queue. */
-export const QUEUED_CHANNEL = "plue_runner_queued";
 /** A workload is handed to a fresh runner at most this many times (its runners vanished unstarted). */
 export const MAX_CLAIMS = 2;
 

@@ -8,12 +8,14 @@
  * share its database, its seal (seal.ts) and its id; the long-polls held here (waiters.ts) are
  * woken by the claim and queue signals it listens to.
  */
+
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hashToken, newToken } from "../auth/tokens";
 import type { Config } from "../config";
 import type { Db } from "../db";
 import { AppError } from "../errors";
+import { CLAIMED_CHANNEL, QUEUED_CHANNEL } from "../events/topics";
 import type { Logger } from "../log";
 import type {
   Assignment,
@@ -22,10 +24,10 @@ import type {
   RegisterResponse,
   RunnerHeartbeat,
 } from "../wire/protocol";
-import { announceClaim, CLAIMED_CHANNEL, Claims, markClaimed } from "./claims";
+import { announceClaim, Claims, markClaimed } from "./claims";
 import type { ClaimEvent, RunnerRef } from "./executor";
 import { claimLatency, setPoolMetricsSource } from "./pool-metrics";
-import { QUEUED_CHANNEL, RunnerQueue } from "./queue";
+import { RunnerQueue } from "./queue";
 import { AssignmentSeal } from "./seal";
 import { isLiveWorkload } from "./status";
 import { Waiters } from "./waiters";

@@ -1,11 +1,12 @@
 /**
  * Live fan-out of the event log, one hub per replica.
  *
- * A writer commits rows, then signals a topic (`w:<workload>` "new events", `s:<session>` "new
- * run") with `db.notify`: Postgres NOTIFY reaches every replica, PGlite's emitter this process.
- * Payloads are only the topic; readers read rows from the table. Per workload, one feed per
- * replica reads new rows once and hands them to every local subscriber, each frame encoded once,
- * so 200 streams of one session cost one query per signal, not 200.
+ * A writer commits rows, then signals a topic (topics.ts: a workload's "new events", a session's
+ * "new run", a workflow run's "has a workload or ended") with `db.notify`: Postgres NOTIFY reaches
+ * every replica, PGlite's emitter this process. Payloads are only the topic; readers read rows
+ * from the table. Per workload, one feed per replica reads new rows once and hands them to every
+ * local subscriber, each frame encoded once, so 200 streams of one session cost one query per
+ * signal, not 200.
  *
  * A subscriber joins the feed first, then replays from the table, then drains what the feed
  * buffered meanwhile, skipping ids it already has: no gap, no duplicate. A slow poll backs up
@@ -16,8 +17,8 @@ import type { Logger } from "../log";
 import type { StreamEvent } from "../wire/protocol";
 import { encodeEvent } from "./sse";
 import { maxEventId, readEvents } from "./store";
+import { EVENTS_CHANNEL, workloadTopic } from "./topics";
 
-const CHANNEL = "plue_events";
 const PAGE = 1000;
 
 /** A stored event and its SSE frame, encoded once for every subscriber. */
@@ -32,9 +33,6 @@ export interface HubOptions {
   /** Safety poll of active feeds, for signals lost between replicas. */
   pollMs: number;
 }
-
-export const workloadTopic = (workloadId: string) => `w:${workloadId}`;
-export const sessionTopic = (sessionId: string) => `s:${sessionId}`;
 
 export interface Subscription {
   close(): void;
@@ -56,14 +54,14 @@ export class EventHub {
 
   /** Subscribes this replica to the channel; idempotent. */
   start(): Promise<unknown> {
-    this.listening ??= this.db.listen(CHANNEL, (topic) => this.fire(topic));
+    this.listening ??= this.db.listen(EVENTS_CHANNEL, (topic) => this.fire(topic));
     return this.listening;
   }
 
   /** Tells every replica that `topic` changed. Call after the change is committed. */
   async signal(topic: string): Promise<void> {
     try {
-      await this.db.notify(CHANNEL, topic);
+      await this.db.notify(EVENTS_CHANNEL, topic);
     } catch (err) {
       // The rows are committed; the safety poll delivers them even without the signal.
       this.log.warn({ err, topic }, "event signal failed");

@@ -23,6 +23,7 @@ import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
 import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import { AppError, conflict, forbidden, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
+import { runTopic } from "../events/topics";
 import { git } from "../git/exec";
 import type { PushEvent } from "../git/push-events";
 import { canRead, canWrite, type Repository } from "../git/repos";
@@ -48,7 +49,6 @@ import {
   runView,
 } from "./views";
 
-export const runTopic = (runId: string) => `r:${runId}`;
 const ZERO_SHA = /^0{40}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Changed paths computed for `paths=` filters (beyond that the filters pass, see glob.ts). */

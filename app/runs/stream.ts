@@ -5,8 +5,8 @@
  * without one (cancelled while waiting, a broken workflow file).
  */
 import type { Queryable } from "../db";
+import { runTopic } from "../events/topics";
 import type { WorkloadSource } from "../events/workload-stream";
-import { runTopic } from "./service";
 
 export function runSource(db: Queryable, runId: string): WorkloadSource {
   return {

@@ -12,8 +12,9 @@ import type { Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
 import { type EndStatus, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "../dispatch/status";
 import { conflict, notFound } from "../errors";
-import { type EventHub, sessionTopic } from "../events/hub";
+import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
+import { sessionTopic } from "../events/topics";
 import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
 import { foldEvents, mergeRoles } from "./fold";
 

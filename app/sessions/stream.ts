@@ -4,7 +4,7 @@
  * `follow` continues with each later run, in the order they were created.
  */
 import type { Queryable } from "../db";
-import { sessionTopic } from "../events/hub";
+import { sessionTopic } from "../events/topics";
 import type { WorkloadSource } from "../events/workload-stream";
 
 export function sessionSource(db: Queryable, sessionId: string, follow: boolean): WorkloadSource {
