@@ -11,11 +11,10 @@
 import { type Request, Router } from "express";
 import type { AppContext } from "../context";
 import { PoolError } from "../dispatch/registry";
+import { isUuid } from "../wire/ids";
 import { RegisterRequest } from "../wire/protocol";
 import { tokenFrom } from "./auth";
 import { parseBody } from "./errors";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function internalRunnersRouter(ctx: AppContext): Router {
   const router = Router();
@@ -62,7 +61,7 @@ function runner(req: Request): { id: string; token: string } {
   const token = tokenFrom(req.headers.authorization, { challenge: poolChallenge });
   if (!token) throw new PoolError(401, "unauthorized", "a runner token is required (Authorization: Bearer)");
   const id = req.params.id as string;
-  if (!UUID.test(id)) throw new PoolError(404, "not_found", `no runner ${id}`);
+  if (!isUuid(id)) throw new PoolError(404, "not_found", `no runner ${id}`);
   return { id, token };
 }
 

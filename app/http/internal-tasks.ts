@@ -21,11 +21,10 @@ import { EventRejectionError } from "../dispatch/dispatcher";
 import { TASK_TOKEN_PREFIX, workloadForTaskToken } from "../dispatch/tokens";
 import { unauthorized } from "../errors";
 import { InvalidBatchError, SeqGapError } from "../events/store";
+import { isUuid } from "../wire/ids";
 import { type AbortPoll, EventBatch, MAX_ABORT_WAIT_SECONDS, MAX_BATCH_EVENTS } from "../wire/protocol";
 import { tokenFrom } from "./auth";
 import { parseBody } from "./errors";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function internalTasksRouter(ctx: AppContext): Router {
   const router = Router();
@@ -76,7 +75,7 @@ async function authorize(
   if (!owner) throw unauthorized("the task token is not valid (or the workload ended)");
   const id = req.params.id as string;
   if (owner === id) return { token, id };
-  if (!UUID.test(id) || !(await workloadExists(ctx.db, id))) {
+  if (!isUuid(id) || !(await workloadExists(ctx.db, id))) {
     throw new EventRejectionError(404, "not_found", `no workload ${id}`);
   }
   throw new EventRejectionError(403, "forbidden", "the task token is for another workload");

@@ -27,6 +27,7 @@ import { runTopic } from "../events/topics";
 import { git } from "../git/exec";
 import type { PushEvent } from "../git/push-events";
 import { canRead, canWrite, type Repository } from "../git/repos";
+import { isUuid } from "../wire/ids";
 import { type Assignment, Limits } from "../wire/protocol";
 import {
   formatError,
@@ -50,7 +51,6 @@ import {
 } from "./views";
 
 const ZERO_SHA = /^0{40}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Changed paths computed for `paths=` filters (beyond that the filters pass, see glob.ts). */
 const MAX_CHANGED_PATHS = 1000;
 
@@ -288,7 +288,7 @@ export class RunService {
 
   /** A run the caller may see (404 otherwise, without saying whether it exists). */
   async visible(user: User | undefined, id: string): Promise<RunRow> {
-    const run = UUID.test(id) ? await findRun(this.db, id) : undefined;
+    const run = isUuid(id) ? await findRun(this.db, id) : undefined;
     const repo = run && (await this.ctx.git.repos.byId(run.repo_id));
     if (!run || !repo || !canRead({ user }, repo)) throw notFound(`no run ${id}`);
     return run;
@@ -561,7 +561,7 @@ export class RunService {
   private async sessionFor(event: WorkflowEvent): Promise<string | null> {
     if (event.kind !== "chat" && event.kind !== "mention") return null;
     const sessionId = event.session_id;
-    if (typeof sessionId !== "string" || !UUID.test(sessionId)) return null;
+    if (typeof sessionId !== "string" || !isUuid(sessionId)) return null;
     const r = await this.db.query("SELECT 1 FROM sessions WHERE id = $1", [sessionId]);
     return r.rowCount > 0 ? sessionId : null;
   }

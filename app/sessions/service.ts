@@ -15,6 +15,7 @@ import { conflict, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
 import { sessionTopic } from "../events/topics";
+import { isUuid } from "../wire/ids";
 import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
 import { foldEvents, mergeRoles } from "./fold";
 
@@ -49,7 +50,6 @@ const SESSION_STATUS_AFTER: Record<EndStatus, SessionStatus> = {
 };
 
 type ServiceContext = Pick<AppContext, "config" | "db" | "log">;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface SessionRow {
   id: string;
@@ -212,7 +212,7 @@ export class SessionService {
 
   /** The session if `user` may see it; 404 otherwise (existence is not revealed). */
   async owned(db: Queryable, user: User, id: string, lock = false): Promise<SessionRow> {
-    if (!UUID.test(id)) throw notFound(`no session ${id}`);
+    if (!isUuid(id)) throw notFound(`no session ${id}`);
     const r = await db.query<SessionRow>(
       `SELECT s.id, s.user_id::int AS user_id, s.title, s.status, s.repo_id::int AS repo_id,
               CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo,
