@@ -13,7 +13,7 @@ import { isZeroOid, validateTreePath } from "./names";
 import { ObjectReader, type TreeEntry } from "./objects";
 import type { RefUpdate } from "./pktline";
 import { type PushEvent, PushEventBus, type PushListener, recordPushEvents } from "./push-events";
-import { type Caller, canRead, RepoStore, type Repository } from "./repos";
+import { type Caller, RepoStore, type Repository } from "./repos";
 import { RepoSizes } from "./size";
 
 /**
@@ -85,15 +85,6 @@ export class GitService {
     if (user) return { user };
     const task = await this.taskTokens?.(token);
     return task ? { taskRepoId: task.repoId } : undefined;
-  }
-
-  /**
-   * The repository if it exists and `caller` may read it; a private one is otherwise invisible.
-   * Reads the repository cache (see `RepoStore.findCached`).
-   */
-  async visibleRepo(caller: Caller, owner: string, name: string): Promise<Repository | undefined> {
-    const repo = await this.repos.findCached(owner, name);
-    return repo && canRead(caller, repo) ? repo : undefined;
   }
 
   /** Deletes a repository: its row, its directory, and the cat-file processes reading it. */

@@ -16,17 +16,11 @@ import { Router } from "express";
 import type { AppContext } from "../context";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ObjectContent } from "../git/catfile";
-import {
-  fullOid,
-  isRepoPath,
-  NameError,
-  RESERVED_OWNERS,
-  validateRefName,
-  validateTreePath,
-} from "../git/names";
+import { fullOid, NameError, RESERVED_OWNERS, validateRefName, validateTreePath } from "../git/names";
 import type { Caller, Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
+import { visibleRepo } from "./repo-access";
 
 /** Blobs up to this size are read in one piece; larger ones are streamed. */
 const BUFFERED_BLOB_BYTES = 256 * 1024;
@@ -104,8 +98,7 @@ export class FileServer {
 
   /** The repository if the caller may read it; 404 otherwise, exactly as if it did not exist. */
   private async visible(owner: string, name: string, caller: Caller) {
-    const repo = isRepoPath(owner, name) ? await this.git.visibleRepo(caller, owner, name) : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    const repo = await visibleRepo(this.git, caller, owner, name);
     return { repo, gitDir: this.git.repos.gitDir(repo) };
   }
 

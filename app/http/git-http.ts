@@ -8,11 +8,12 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import type { AppContext } from "../context";
-import { AppError, forbidden, notFound, unauthorized } from "../errors";
+import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
-import { isRepoPath, RESERVED_OWNERS } from "../git/names";
-import { type Caller, canRead, canWrite, type Repository } from "../git/repos";
+import { RESERVED_OWNERS } from "../git/names";
+import { type Caller, canWrite, type Repository } from "../git/repos";
 import { tokenFrom } from "./auth";
+import { findVisibleRepo, repoNotFound } from "./repo-access";
 
 type Service = "git-upload-pack" | "git-receive-pack";
 
@@ -46,14 +47,13 @@ export function gitHttpRouter(ctx: AppContext): Router {
   async function handle(req: Request, res: Response, service: Service, tail: string) {
     const { owner, repo: name } = req.params as { owner: string; repo: string };
     const who = await caller(req);
-    const repo = isRepoPath(owner, name) ? await git.repos.find(owner, name) : undefined;
-    const readable = repo !== undefined && canRead(who ?? {}, repo);
-    if (!who && (service === "git-receive-pack" || !readable)) {
+    const repo = await findVisibleRepo(git, who ?? {}, owner, name, { fresh: true });
+    if (!who && (service === "git-receive-pack" || !repo)) {
       throw basicChallenge(
         service === "git-receive-pack" ? "pushing needs a token" : "authentication required",
       );
     }
-    if (!repo || !readable) throw notFound(`repository ${owner}/${name} not found`);
+    if (!repo) throw repoNotFound(owner, name);
     if (service === "git-receive-pack" && !canWrite(who ?? {}, repo)) {
       throw forbidden(`you may not push to ${repo.owner}/${repo.name}`);
     }

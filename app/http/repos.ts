@@ -10,12 +10,13 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
-import { AppError, badRequest, conflict, forbidden, notFound } from "../errors";
-import { isRepoPath, NameError } from "../git/names";
+import { AppError, badRequest, conflict, forbidden } from "../errors";
+import { NameError } from "../git/names";
 import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
+import { repoAccess } from "./repo-access";
 
 const CreateRepo = z.object({
   name: z.string(),
@@ -26,6 +27,7 @@ const CreateRepo = z.object({
 export function reposRouter(ctx: AppContext): Router {
   const { git, config } = ctx;
   const router = Router();
+  const access = repoAccess(git);
 
   const view = (repo: Repository) => ({
     id: repo.id,
@@ -69,20 +71,13 @@ export function reposRouter(ctx: AppContext): Router {
     res.json(repos.map(view));
   });
 
-  router.get("/api/repos/:owner/:repo", async (req, res) => {
-    const { owner, repo: name } = req.params;
-    const repo = isRepoPath(owner, name)
-      ? await git.visibleRepo({ user: res.locals.user }, owner, name)
-      : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
-    res.json(view(repo));
+  router.get("/api/repos/:owner/:repo", access, (_req, res) => {
+    res.json(view(res.locals.repo!));
   });
 
-  router.delete("/api/repos/:owner/:repo", requireUser, async (req, res) => {
-    const { owner, repo: name } = req.params as { owner: string; repo: string };
+  router.delete("/api/repos/:owner/:repo", requireUser, access, async (_req, res) => {
     const user = res.locals.user!;
-    const repo = isRepoPath(owner, name) ? await git.visibleRepo({ user }, owner, name) : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+    const repo = res.locals.repo!;
     if (!canWrite({ user }, repo))
       throw forbidden(`only the owner of ${repo.owner}/${repo.name} (or an admin) can delete it`);
     if (await ctx.runs.hasLiveRuns(repo)) {
@@ -96,12 +91,8 @@ export function reposRouter(ctx: AppContext): Router {
     res.status(204).end();
   });
 
-  router.get("/api/repos/:owner/:repo/refs", async (req, res) => {
-    const { owner, repo: name } = req.params;
-    const repo = isRepoPath(owner, name)
-      ? await git.visibleRepo({ user: res.locals.user }, owner, name)
-      : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+  router.get("/api/repos/:owner/:repo/refs", access, async (_req, res) => {
+    const repo = res.locals.repo!;
     const listing = await git.listRefs(repo);
     // Refs move: cache as briefly as the single-ref endpoint does.
     res.set("Cache-Control", `${repo.visibility === "public" ? "public" : "private"}, max-age=5`);

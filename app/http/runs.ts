@@ -13,15 +13,14 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
-import { badRequest, notFound } from "../errors";
+import { badRequest } from "../errors";
 import { readEvents } from "../events/store";
-import { isRepoPath } from "../git/names";
-import type { Repository } from "../git/repos";
 import { formatRunEvent } from "../runs/log";
 import { runSource } from "../runs/stream";
 import { RUN_STATUSES } from "../runs/views";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
+import { repoAccess } from "./repo-access";
 import { serveStream } from "./streams";
 
 const ListQuery = z.object({
@@ -47,23 +46,17 @@ export function runsRouter(ctx: AppContext): Router {
   const { runs, git, db } = ctx;
   const router = Router();
 
-  const repoOf = async (owner: string, name: string, user: Express.Locals["user"]): Promise<Repository> => {
-    const repo = isRepoPath(owner, name) ? await git.visibleRepo({ user }, owner, name) : undefined;
-    if (!repo) throw notFound(`repository ${owner}/${name} not found`);
-    return repo;
-  };
+  const access = repoAccess(git);
 
-  router.get("/api/repos/:owner/:repo/runs", async (req, res) => {
+  router.get("/api/repos/:owner/:repo/runs", access, async (req, res) => {
     const query = parseQuery(req.query);
-    const repo = await repoOf(req.params.owner, req.params.repo, res.locals.user);
-    res.json({ runs: await runs.list(res.locals.user, repo, query) });
+    res.json({ runs: await runs.list(res.locals.user, res.locals.repo!, query) });
   });
 
-  router.post("/api/repos/:owner/:repo/workflows/:name/dispatch", requireUser, async (req, res) => {
+  router.post("/api/repos/:owner/:repo/workflows/:name/dispatch", requireUser, access, async (req, res) => {
     const body = parseBody(DispatchBody, req.body ?? {});
-    const { owner, repo: name, name: workflow } = req.params as Record<string, string>;
-    const repo = await repoOf(owner!, name!, res.locals.user);
-    const run = await runs.dispatchManual(res.locals.user!, repo, workflow!, body);
+    const workflow = req.params.name as string;
+    const run = await runs.dispatchManual(res.locals.user!, res.locals.repo!, workflow, body);
     res.status(201).location(`/api/runs/${run.id}`).json(run);
   });
 

@@ -20,7 +20,8 @@ import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
 import { parseRoute, type Route, urls } from "../../web/src/routes";
 import type { AppContext } from "../context";
 import { AppError, badRequest, notFound } from "../errors";
-import { fullOid, isRepoPath, NameError, validateTreePath } from "../git/names";
+import { fullOid, NameError, validateTreePath } from "../git/names";
+import { repoAccess } from "./repo-access";
 
 /** Markdown files larger than this are not rendered (the UI shows them as text instead). */
 export const MAX_MARKDOWN_BYTES = 512 * 1024;
@@ -65,7 +66,7 @@ export function webRouter(ctx: AppContext): Router {
     });
   });
 
-  router.get("/api/repos/:owner/:repo/markdown/:sha/*path", async (req, res) => {
+  router.get("/api/repos/:owner/:repo/markdown/:sha/*path", repoAccess(ctx.git), async (req, res) => {
     await renderMarkdown(ctx, req, res);
   });
 
@@ -150,11 +151,11 @@ function shell(route: Route, assets: { script: string; style: string }): string 
  * Renders a Markdown blob at a commit. The answer depends only on the URL (commit + path), so it
  * is immutable like the blob itself. Relative links point at the file browser at that commit;
  * relative images at the blob endpoint; images on other hosts become links (the page's CSP would
- * block them, and the UI makes no request to outside hosts).
+ * block them, and the UI makes no request to outside hosts). The repository is the route's
+ * `res.locals.repo` (repoAccess).
  */
 async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Promise<void> {
-  const { owner, repo: name, sha } = req.params as { owner: string; repo: string; sha: string };
-  const commit = fullOid(sha);
+  const commit = fullOid(req.params.sha as string);
   if (!commit) throw badRequest("a full commit id is required", "commit_sha_required");
   let path: string;
   try {
@@ -163,10 +164,7 @@ async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Pro
     if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
     throw err;
   }
-  const repo = isRepoPath(owner, name)
-    ? await ctx.git.visibleRepo({ user: res.locals.user }, owner, name)
-    : undefined;
-  if (!repo) throw notFound(`repository ${owner}/${name} not found`);
+  const repo = res.locals.repo!;
   const gitDir = ctx.git.repos.gitDir(repo);
   const found = await ctx.git.objects.lookup(gitDir, commit, path);
   if (!found.found)
