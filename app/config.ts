@@ -1,24 +1,16 @@
 /**
- * The one place Plue reads its environment. Every variable is declared here with its default;
- * a bad value stops the process at start with a message naming the variable and what it expected.
+ * The one place Plue reads its environment. Every variable is declared here with its default (those
+ * runners read too in app/wire/runner-env.ts); a bad value stops the process at start with a message
+ * naming the variable and what it expected.
  */
 import path from "node:path";
 import { z } from "zod";
-import { isSecretEnvName, maskUrl, REDACTED } from "./redact";
+import { envProblems } from "./wire/redact";
+import { byteSize, RunnerSettings } from "./wire/runner-env";
 
 const bool = z
   .enum(["1", "0", "true", "false", "yes", "no"])
   .transform((v) => v === "1" || v === "true" || v === "yes");
-
-/** `512kb`, `256mb`, `2gb` (or plain bytes) as a number of bytes. */
-const UNITS = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 } as const;
-const size = z
-  .string()
-  .regex(/^\d+(b|kb|mb|gb)?$/i, "a size such as 256mb or 2gb")
-  .transform((v) => {
-    const m = /^(\d+)([a-z]*)$/i.exec(v)!;
-    return Number(m[1]) * UNITS[(m[2]!.toLowerCase() || "b") as keyof typeof UNITS];
-  });
 
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -29,7 +21,6 @@ const EnvSchema = z.object({
     .optional(),
   PLUE_DATA_DIR: z.string().min(1).default(".plue"),
   PLUE_PUBLIC_URL: z.string().url().optional(),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   PLUE_MAX_BODY: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i, "a size such as 1mb or 512kb")
@@ -37,15 +28,8 @@ const EnvSchema = z.object({
   RUNNER_MODE: z.enum(["local", "in-process", "kubernetes"]).default("local"),
   PLUE_RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   PLUE_WARM_POOL: z.coerce.number().int().min(0).max(64).default(0),
-  PLUE_SANDBOX: z.enum(["auto", "gvisor", "bwrap", "none"]).default("auto"),
-  /** Runners: where workspaces (repository clones) go; the OS temp dir when unset. Runner pods set it. */
-  PLUE_WORKSPACE: z.string().startsWith("/", "an absolute path").optional(),
-  /** Runners: whole-sandbox limits; unset = DEFAULT_LIMITS in runner/sandbox/types.ts (one place). */
-  PLUE_SANDBOX_MEMORY: size.optional(),
-  PLUE_SANDBOX_PIDS: z.coerce.number().int().min(8).max(1_000_000).optional(),
-  PLUE_SANDBOX_CPUS: z.coerce.number().min(0.01).max(1024).optional(),
-  PLUE_WORKSPACE_SIZE: size.optional(),
-  PLUE_POOL_SECRET: z.string().min(16, "at least 16 characters").optional(),
+  /** LOG_LEVEL, PLUE_SANDBOX(_*), PLUE_WORKSPACE(_SIZE), PLUE_POOL_SECRET: runners read them too. */
+  ...RunnerSettings.shape,
   /** Warm pool: how long a runner's long-poll waits; runners silent for two of these are reaped. */
   PLUE_RUNNER_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(50),
   /**
@@ -75,9 +59,9 @@ const EnvSchema = z.object({
   /** Webhooks: how old (seconds) a signed X-Plue-Timestamp may be; 60 s of clock skew ahead is allowed. */
   PLUE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   /** Largest push (the pack receive-pack reads, and the smart-HTTP request body after inflating). */
-  PLUE_MAX_PUSH_SIZE: size.prefault("256mb"),
+  PLUE_MAX_PUSH_SIZE: byteSize.prefault("256mb"),
   /** A repository's on-disk size (packs + loose objects) above which pushes are refused; 0 = none. */
-  PLUE_REPO_QUOTA: size.prefault("2gb"),
+  PLUE_REPO_QUOTA: byteSize.prefault("2gb"),
   /** Repositories one (non-admin) user may own; 0 = no limit. */
   PLUE_MAX_REPOS_PER_USER: z.coerce.number().int().min(0).max(1_000_000).default(100),
   /** Per-user creations per hour (non-admins; counted in the database, so across replicas); 0 = no limit. */
@@ -89,7 +73,7 @@ const EnvSchema = z.object({
   /** Workflow evaluation: worker threads, one event's deadline (all its files together), worker heap. */
   PLUE_WORKFLOW_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
   PLUE_WORKFLOW_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
-  PLUE_WORKFLOW_WORKER_MEMORY: size.prefault("256mb"),
+  PLUE_WORKFLOW_WORKER_MEMORY: byteSize.prefault("256mb"),
   /** Workflow files read per commit, and `@workflow`s per file; beyond them, errors. */
   PLUE_WORKFLOW_FILES_PER_PUSH: z.coerce.number().int().min(1).max(1000).default(50),
   PLUE_WORKFLOWS_PER_FILE: z.coerce.number().int().min(1).max(1000).default(20),
@@ -111,36 +95,13 @@ export class ConfigError extends Error {
   }
 }
 
-/**
- * One problem, naming the variable. Values are shown only when they cannot be secret: never for
- * a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, *PASSWORD*, …), and a URL only with
- * its password masked (DATABASE_URL), or not at all if it does not parse.
- */
-function describeProblem(name: string, value: string | undefined, message: string): string {
-  if (value === undefined) return `${name}: ${message}`;
-  const hide = (text: string) => (value.length >= 4 ? text.split(value).join(REDACTED) : text);
-  if (isSecretEnvName(name)) return `${name} (value not shown): ${hide(message)}`;
-  if (name.endsWith("_URL")) {
-    const shown = maskUrl(value);
-    return shown === undefined
-      ? `${name} (value not shown: not a URL): ${hide(message)}`
-      : `${name}=${JSON.stringify(shown)}: ${hide(message)}`;
-  }
-  return `${name}=${JSON.stringify(value)}: ${message}`;
-}
-
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: { memory?: boolean; port?: number } = {},
 ): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => {
-        const name = i.path.join(".");
-        return describeProblem(name, env[name], i.message);
-      }),
-    );
+    throw new ConfigError(envProblems(parsed.error.issues, env));
   }
   const c = parsed.data;
   const port = overrides.port ?? c.PORT;

@@ -1,5 +1,5 @@
 import pino from "pino";
-import { redact, scrubText, secretValues } from "./redact";
+import { redactLine, secretValues } from "./wire/redact";
 
 export type Logger = pino.Logger;
 
@@ -8,12 +8,12 @@ export interface LoggerOptions {
   readonly destination?: pino.DestinationStream;
   /** The `service` field of every line. @default "plue" */
   readonly service?: string;
-  /** Values cut out of every line wherever they appear. @default this process's secrets (redact.ts) */
+  /** Values cut out of every line wherever they appear. @default this process's secrets (wire/redact.ts) */
   readonly secrets?: readonly string[];
 }
 
 /**
- * Structured JSON logs with credentials removed (app/redact.ts); tests pass `silent`.
+ * Structured JSON logs with credentials removed (app/wire/redact.ts); tests pass `silent`.
  *
  * Redaction runs on each finished line (pino's `streamWrite` hook): by then serializers,
  * child-logger bindings and error serialization have all run, so nothing reaches the stream
@@ -32,14 +32,4 @@ export function createLogger(
     hooks: { streamWrite: (line) => redactLine(line, secrets) },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
-}
-
-/** One log line (JSON and a newline) with its credentials removed. */
-export function redactLine(line: string, secrets: readonly string[] = []): string {
-  try {
-    return `${JSON.stringify(redact(JSON.parse(line), secrets))}\n`;
-  } catch {
-    // Not JSON (pino writes nothing else): scrub it as text rather than drop it.
-    return scrubText(line, secrets);
-  }
 }

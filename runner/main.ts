@@ -13,16 +13,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import { pathToFileURL } from "node:url";
-import type { Logger } from "pino";
-import pino from "pino";
-import { loadConfig } from "../app/config";
-import { createLogger } from "../app/log";
-import { scrubText, secretValues } from "../app/redact";
 import { Assignment, ExitCode } from "../app/wire/protocol";
+import { scrubText, secretValues } from "../app/wire/redact";
+import { parseRunnerEnv, RUNNER_ENV } from "../app/wire/runner-env";
+import { createRunnerLogger, type Logger } from "./log";
 import { runAssignment } from "./run";
 import { ROOT_DROP_UID } from "./sandbox/bwrap";
 import { prepareSandboxHost, resolveSandbox } from "./sandbox/index";
-import { exitWithParent, LIFELINE_ENV, standby } from "./standby";
+import { exitWithParent, standby } from "./standby";
 import { toolDefinitions } from "./tools/index";
 import type { FileOwner } from "./tools/paths";
 
@@ -45,14 +43,15 @@ export async function getAssignment(
   env: NodeJS.ProcessEnv = process.env,
   stdin: () => Promise<string> = readStdin,
 ): Promise<Assignment> {
+  const fromEnv = env[RUNNER_ENV.assignment];
   let source: string;
   let text: string;
   if (argv[0]) {
     source = argv[0];
     text = fs.readFileSync(argv[0], "utf8");
-  } else if (env.PLUE_ASSIGNMENT) {
-    source = "PLUE_ASSIGNMENT";
-    text = env.PLUE_ASSIGNMENT;
+  } else if (fromEnv) {
+    source = RUNNER_ENV.assignment;
+    text = fromEnv;
   } else {
     source = "standard input";
     text = await stdin();
@@ -143,13 +142,8 @@ export function dropPrivileges(to: FileOwner): void {
 }
 
 export async function main(): Promise<number> {
-  // The app's logger, credentials redacted (app/log.ts): a runner holds a task token, and in
-  // standby also the pool secret and its runner token.
-  const log = createLogger(process.env.LOG_LEVEL ?? "info", {
-    destination: pino.destination(2),
-    service: "runner",
-  });
-  const config = loadConfig(process.env);
+  const config = parseRunnerEnv(process.env);
+  const log = createRunnerLogger(config.LOG_LEVEL);
   await startUp({ workspaceBase: config.PLUE_WORKSPACE, log });
   // A runner started ahead of need (the local executor's spare) checks its sandbox and builds its
   // tool schemas while it waits for the assignment, so a run starts with that done.
@@ -176,8 +170,8 @@ export async function main(): Promise<number> {
     return code;
   };
   // A local runner exits when the app that started it is gone (PLUE_LIFELINE; runner/standby.ts).
-  if (process.env[LIFELINE_ENV]) exitWithParent();
-  if (process.env.MODE === "standby") {
+  if (config.PLUE_LIFELINE) exitWithParent(config.PLUE_LIFELINE);
+  if (config.MODE === "standby") {
     // Warm pool or cold start: register, long-poll for the assignment (runner/standby.ts).
     stopOnSignals();
     return standby({ env: process.env, log, signal: controller.signal, run });

@@ -19,7 +19,7 @@ import {
   RegisterResponse,
   RunnerHeartbeat,
 } from "../app/wire/protocol";
-import { RUNNER_ENV } from "../constructs/k8s/runner-pod";
+import { RUNNER_ENV } from "../app/wire/runner-env";
 import { isAlive } from "./sandbox/process";
 
 type Log = {
@@ -45,8 +45,10 @@ export interface StandbyOptions {
  * Local runners exit when the app that started them is gone: `stdin` (standby runners: their
  * standard input closes) or `ppid:<pid>` (one-shot runners, whose stdin carries the assignment:
  * their parent is no longer that pid). Kubernetes runners have neither; the pod is their lifeline.
+ * The name is RUNNER_ENV.lifeline; this export only serves app/dispatch's local executors, which
+ * import it from here (they should take RUNNER_ENV from app/wire/runner-env.ts instead).
  */
-export const LIFELINE_ENV = "PLUE_LIFELINE";
+export const LIFELINE_ENV = RUNNER_ENV.lifeline;
 
 /** The app refused a pool request; `code` says why (PoolRejection). */
 export class PoolRefusal extends Error {
@@ -289,15 +291,13 @@ export class PoolClient {
  * runner left behind would otherwise work on unsupervised (its app's successor fails its workload
  * anyway). One stuck in a synchronous call never sees this: the next server kills it.
  */
-export function exitWithParent(
-  code: number = ExitCode.failed,
-  lifeline: string | undefined = process.env[LIFELINE_ENV],
-): void {
+export function exitWithParent(lifeline: string): void {
+  const code = ExitCode.failed;
   if (lifeline === "stdin") {
     process.stdin.on("end", () => process.exit(code));
     process.stdin.on("error", () => process.exit(code));
     process.stdin.resume();
-  } else if (lifeline?.startsWith("ppid:")) {
+  } else if (lifeline.startsWith("ppid:")) {
     const parent = Number(lifeline.slice(5));
     const check = () => {
       if (parentPid() !== parent) process.exit(code);

@@ -3,14 +3,16 @@
  * cold-start Job the app POSTs to the Kubernetes API at run time, and the policy tests all build it
  * here, so a runner can never be scheduled with weaker settings than this file states.
  *
- * This module is pure and dependency-free at run time (only types from kubernetes-models, and the
- * sandbox's limit constants), so the app may import it without loading cdk8s or Pulumi. The objects it returns are plain JSON.
+ * This module is pure and needs neither cdk8s nor Pulumi at run time (only types from
+ * kubernetes-models, the sandbox's limit constants and the runner's variable names from
+ * app/wire/runner-env.ts), so the app may import it. The objects it returns are plain JSON.
  */
 import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IResourceRequirements } from "kubernetes-models/v1/ResourceRequirements";
+import { RUNNER_ENV } from "../../app/wire/runner-env";
 import { DEFAULT_LIMITS } from "../../runner/sandbox/types";
 import { GVISOR } from "../sandbox";
 import { LABEL, POOL, RUNNER_SELECTOR } from "./labels";
@@ -25,18 +27,11 @@ export const RUNNER_CONTAINER = "runner";
 export const WORKSPACE_PATH = "/workspace";
 export const TMP_PATH = "/tmp";
 
-/** Environment variable names the runner process reads. */
-export const RUNNER_ENV = {
-  appUrl: "PLUE_APP_URL",
-  mode: "MODE",
-  poolSecret: "PLUE_POOL_SECRET",
-  podName: "PLUE_POD_NAME",
-  podIp: "PLUE_POD_IP",
-  taskId: "PLUE_TASK_ID",
-  sandbox: "PLUE_SANDBOX",
-  workspace: "PLUE_WORKSPACE",
-  home: "HOME",
-} as const;
+/**
+ * Only for app/dispatch/local-pool.ts, which imports the names from here: they are declared in
+ * app/wire/runner-env.ts (where it should take them from).
+ */
+export { RUNNER_ENV };
 
 /** The Secret holding the warm-pool registration secret, in both the app and runner namespaces. */
 export const RUNNER_POOL_SECRET = { name: "plue-runner-pool", key: "pool-secret" } as const;
@@ -165,15 +160,21 @@ export function runnerPodSpec(props: RunnerPodProps): PodSpec {
 }
 
 function runnerEnv(props: RunnerPodProps): IEnvVar[] {
-  const reserved = new Set<string>(Object.values(RUNNER_ENV));
+  const own = ownEnv(props);
+  const reserved = new Set(own.map((v) => v.name));
   const extra = Object.entries(props.env ?? {}).map(([name, value]) => {
-    if (reserved.has(name) && name !== RUNNER_ENV.taskId) {
+    if (reserved.has(name)) {
       throw new Error(
         `runnerPodSpec: env.${name} is set by the builder itself; use the matching prop instead`,
       );
     }
     return { name, value };
   });
+  return [...own, ...extra];
+}
+
+/** The variables the builder sets itself (a cold Job adds RUNNER_ENV.taskId through `env`). */
+function ownEnv(props: RunnerPodProps): IEnvVar[] {
   return [
     { name: RUNNER_ENV.appUrl, value: props.appUrl },
     { name: RUNNER_ENV.mode, value: props.mode ?? "standby" },
@@ -188,7 +189,6 @@ function runnerEnv(props: RunnerPodProps): IEnvVar[] {
     { name: RUNNER_ENV.workspace, value: WORKSPACE_PATH },
     // The root filesystem is read-only; tools that write to $HOME get the per-pod /tmp.
     { name: RUNNER_ENV.home, value: TMP_PATH },
-    ...extra,
   ];
 }
 

@@ -5,7 +5,7 @@
  * process that never does (the app in in-process mode, tests) prepares the cgroup parent on
  * first use and, being root, makes one volume per workspace.
  */
-import { loadConfig } from "../../app/config";
+import { parseRunnerEnv } from "../../app/wire/runner-env";
 import { type CgroupHostOptions, CgroupParent } from "./cgroup";
 import { DEFAULT_LIMITS, type SandboxLimits } from "./types";
 import { createVolume, DEFAULT_VOLUME_PARENT, sweepVolumes, type WorkspaceVolume } from "./volume";
@@ -36,7 +36,7 @@ export function forgetSandboxHost(): void {
 
 /** The limits: DEFAULT_LIMITS with the PLUE_SANDBOX_* / PLUE_WORKSPACE_SIZE overrides. */
 export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): SandboxLimits {
-  const c = loadConfig(env);
+  const c = parseRunnerEnv(env);
   return {
     ...DEFAULT_LIMITS,
     ...(c.PLUE_SANDBOX_MEMORY === undefined ? {} : { sandboxMemoryBytes: c.PLUE_SANDBOX_MEMORY }),

@@ -1,6 +1,6 @@
+import { RUNNER_ENV } from "../../app/wire/runner-env";
 import {
   DEFAULT_RUNNER_RESOURCES,
-  RUNNER_ENV,
   RUNNER_POOL_SECRET,
   runnerJob,
   runnerPodSpec,

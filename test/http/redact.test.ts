@@ -1,7 +1,7 @@
 /** Redaction, class by class: each header/field name class, each embedded shape, the line hook. */
 import { Writable } from "node:stream";
-import { createLogger, redactLine } from "../../app/log";
-import { maskUrl, REDACTED, redact, scrubText, secretValues } from "../../app/redact";
+import { createLogger } from "../../app/log";
+import { maskUrl, REDACTED, redact, redactLine, scrubText, secretValues } from "../../app/wire/redact";
 
 const SECRET = "s3cr3t-value-0123456789abcdef";
 

@@ -4,8 +4,9 @@
  *     parameter) whose name says it holds a credential is replaced whole;
  *   - by shape: credentials embedded in text (a URL's password, `Bearer …`, Plue's `plue_…` tokens,
  *     Anthropic keys) and the exact values of this process's own secrets are cut out of every string.
- * pino's `redact` option takes fixed paths, not patterns, so app/log.ts runs `redact` over each
- * finished log line instead (see there).
+ * pino's `redact` option takes fixed paths, not patterns, so the loggers (app/log.ts, runner/log.ts)
+ * run `redactLine` over each finished log line instead (see app/log.ts). Pure and in the wire
+ * module because the app and its runners apply the same rules: one copy of each.
  */
 
 export const REDACTED = "[redacted]";
@@ -122,4 +123,43 @@ export function maskUrl(value: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One log line (JSON and a newline) with its credentials removed. */
+export function redactLine(line: string, secrets: readonly string[] = []): string {
+  try {
+    return `${JSON.stringify(redact(JSON.parse(line), secrets))}\n`;
+  } catch {
+    // Not JSON (pino writes nothing else): scrub it as text rather than drop it.
+    return scrubText(line, secrets);
+  }
+}
+
+/**
+ * One bad environment variable, named. Values are shown only when they cannot be secret: never for
+ * a variable named like a secret (*TOKEN*, *SECRET*, *KEY*, *PASSWORD*, …), and a URL only with
+ * its password masked (DATABASE_URL), or not at all if it does not parse.
+ */
+function describeEnvProblem(name: string, value: string | undefined, message: string): string {
+  if (value === undefined) return `${name}: ${message}`;
+  const hide = (text: string) => (value.length >= 4 ? text.split(value).join(REDACTED) : text);
+  if (isSecretEnvName(name)) return `${name} (value not shown): ${hide(message)}`;
+  if (name.endsWith("_URL")) {
+    const shown = maskUrl(value);
+    return shown === undefined
+      ? `${name} (value not shown: not a URL): ${hide(message)}`
+      : `${name}=${JSON.stringify(shown)}: ${hide(message)}`;
+  }
+  return `${name}=${JSON.stringify(value)}: ${message}`;
+}
+
+/** A schema's complaints about an environment (zod issues), one line per variable, fit to print. */
+export function envProblems(
+  issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[],
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  return issues.map((i) => {
+    const name = i.path.join(".");
+    return describeEnvProblem(name, env[name], i.message);
+  });
 }
