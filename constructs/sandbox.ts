@@ -1,7 +1,8 @@
 /**
- * The gVisor sandbox as GKE exposes it. The node pool (constructs/gcp) carries the taint, the runner
- * pod (constructs/k8s) tolerates it and selects the RuntimeClass, and the policies check both, so
- * the names live here once.
+ * The gVisor sandbox as GKE exposes it, and the network a runner in it may reach. The node pool
+ * (constructs/gcp) carries the taint, the runner pod (constructs/k8s) tolerates it and selects the
+ * RuntimeClass, the runner namespace's NetworkPolicy (constructs/k8s/network.ts) allows the egress,
+ * and the policies check all of them, so the names, ports and ranges live here once.
  */
 export const GVISOR = {
   /** RuntimeClass GKE creates when a node pool has `sandboxConfig: gvisor`. */
@@ -21,3 +22,10 @@ export const FORBIDDEN_EGRESS_CIDRS = [
   "192.168.0.0/16",
   "169.254.0.0/16",
 ] as const;
+
+/** Runners may resolve names through kube-dns on this port (UDP and TCP)… */
+export const DNS_PORT = 53;
+/** …and open TCP connections on this one, to public addresses only. */
+export const HTTPS_PORT = 443;
+/** Every IPv4 address: runner egress allows it less FORBIDDEN_EGRESS_CIDRS. */
+export const ANY_IPV4_CIDR = "0.0.0.0/0";

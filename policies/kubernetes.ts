@@ -7,7 +7,7 @@ import {
   RUNNER_TIER,
 } from "../constructs/k8s/labels";
 import { RUNNER_UID, TMP_PATH, WORKSPACE_PATH } from "../constructs/k8s/runner-pod";
-import { FORBIDDEN_EGRESS_CIDRS, GVISOR } from "../constructs/sandbox";
+import { ANY_IPV4_CIDR, DNS_PORT, FORBIDDEN_EGRESS_CIDRS, GVISOR, HTTPS_PORT } from "../constructs/sandbox";
 import { containsBlock, isIpv6Cidr, parseIpv4Cidr } from "./cidr";
 import type { PolicyResource, ResourceRule, StackRule } from "./types";
 
@@ -296,10 +296,14 @@ function isRunnerEgress(np: Json): boolean {
   if (!selectsRunners(s.podSelector) || !(s.policyTypes ?? []).includes("Egress")) return false;
   const rules: Json[] = s.egress ?? [];
   const dns = rules.some(
-    (r) => (r.to ?? []).some(toKubeDns) && ["UDP/53", "TCP/53"].every((p) => ports(r).includes(p)),
+    (r) =>
+      (r.to ?? []).some(toKubeDns) &&
+      [`UDP/${DNS_PORT}`, `TCP/${DNS_PORT}`].every((p) => ports(r).includes(p)),
   );
   const https = rules.some(
-    (r) => (r.to ?? []).some((p: Json) => p.ipBlock?.cidr === "0.0.0.0/0") && ports(r).includes("TCP/443"),
+    (r) =>
+      (r.to ?? []).some((p: Json) => p.ipBlock?.cidr === ANY_IPV4_CIDR) &&
+      ports(r).includes(`TCP/${HTTPS_PORT}`),
   );
   return dns && https;
 }
@@ -326,7 +330,7 @@ export const runnerNamespaceIsolated: StackRule = {
         );
       if (!nps.some(isRunnerEgress))
         out.push(
-          `namespace ${ns}: needs the runner egress policy (kube-dns on UDP+TCP 53, TCP 443 to 0.0.0.0/0)`,
+          `namespace ${ns}: needs the runner egress policy (kube-dns on UDP+TCP ${DNS_PORT}, TCP ${HTTPS_PORT} to ${ANY_IPV4_CIDR})`,
         );
       for (const np of nps) {
         if ((np.spec?.ingress ?? []).length > 0)

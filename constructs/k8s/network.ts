@@ -1,10 +1,7 @@
 import * as kplus from "cdk8s-plus-32";
 import { Construct } from "constructs";
-import { FORBIDDEN_EGRESS_CIDRS } from "../sandbox";
+import { ANY_IPV4_CIDR, DNS_PORT, FORBIDDEN_EGRESS_CIDRS, HTTPS_PORT } from "../sandbox";
 import { KUBE_DNS, RUNNER_SELECTOR } from "./labels";
-
-export const HTTPS_PORT = 443;
-export const DNS_PORT = 53;
 
 export interface RunnerNetworkPoliciesProps {
   readonly namespace: string;
@@ -28,7 +25,7 @@ export class RunnerNetworkPolicies extends Construct {
       labels: KUBE_DNS.labels,
       namespaces: kplus.Namespaces.select(this, "KubeSystem", { names: [KUBE_DNS.namespace] }),
     });
-    const publicInternet = kplus.NetworkPolicyIpBlock.ipv4(this, "PublicInternet", "0.0.0.0/0", [
+    const publicInternet = kplus.NetworkPolicyIpBlock.ipv4(this, "PublicInternet", ANY_IPV4_CIDR, [
       ...FORBIDDEN_EGRESS_CIDRS,
     ]);
     new kplus.NetworkPolicy(this, "RunnerEgress", {
