@@ -56,6 +56,15 @@ export type StagingBaseConfig = z.output<typeof StagingBaseConfig>;
 export type StagingEngineerConfig = z.output<typeof StagingEngineerConfig>;
 export type ProductionConfig = z.output<typeof ProductionConfig>;
 
+/** The sandbox node pool's machine type and autoscaling bounds, as a stack with a cluster sets them. */
+export function sandboxPoolSize(config: StagingBaseConfig | ProductionConfig) {
+  return {
+    machineType: config["plue:sandboxMachineType"],
+    minNodes: config["plue:sandboxMinNodes"],
+    maxNodes: config["plue:sandboxMaxNodes"],
+  };
+}
+
 const SCHEMAS = {
   "staging-base": StagingBaseConfig,
   "staging-engineer": StagingEngineerConfig,

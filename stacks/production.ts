@@ -2,8 +2,8 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import { EdgeWorker, loadEdgeBundle } from "../constructs/cloudflare";
-import { GkeCluster, PlueNetwork, PostgresInstance, SandboxNodePool } from "../constructs/gcp";
-import type { ProductionConfig } from "./config";
+import { SharedEnvironment } from "../constructs/gcp";
+import { type ProductionConfig, sandboxPoolSize } from "./config";
 import { PlueEnvironment } from "./environment";
 import { PRODUCTION_CLUSTER } from "./names";
 
@@ -19,33 +19,17 @@ export async function production(config: ProductionConfig) {
   const labels = { environment: "production", "managed-by": "pulumi" };
   const gcpProvider = new gcp.Provider("gcp", { project, region, defaultLabels: labels });
   const opts = { providers: [gcpProvider] };
-  const network = new PlueNetwork("production", { region }, opts);
-  const cluster = new GkeCluster(
-    "production",
-    { project, location: region, network, clusterName: PRODUCTION_CLUSTER, deletionProtection: true, labels },
-    opts,
-  );
-  new SandboxNodePool(
-    "production-sandbox",
-    {
-      cluster,
-      location: region,
-      machineType: config["plue:sandboxMachineType"],
-      minNodes: config["plue:sandboxMinNodes"],
-      maxNodes: config["plue:sandboxMaxNodes"],
-    },
-    opts,
-  );
-  const sql = new PostgresInstance(
+  const { cluster, database: sql } = new SharedEnvironment(
     "production",
     {
       project,
       region,
-      network,
-      tier: config["plue:sqlTier"],
+      clusterName: PRODUCTION_CLUSTER,
+      labels,
+      sandboxPool: sandboxPoolSize(config),
+      sqlTier: config["plue:sqlTier"],
       highAvailability: true,
       deletionProtection: true,
-      labels,
     },
     opts,
   );

@@ -1,7 +1,7 @@
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
-import { GkeCluster, PlueNetwork, PostgresInstance, SandboxNodePool } from "../constructs/gcp";
-import type { StagingBaseConfig } from "./config";
+import { SharedEnvironment } from "../constructs/gcp";
+import { type StagingBaseConfig, sandboxPoolSize } from "./config";
 import { STAGING_CLUSTER } from "./names";
 
 /**
@@ -25,35 +25,26 @@ export function stagingBase(config: StagingBaseConfig): BaseOutputs {
   const region = config["gcp:region"];
   const labels = { environment: "staging", "managed-by": "pulumi" };
   const provider = new gcp.Provider("gcp", { project, region, defaultLabels: labels });
-  const opts = { providers: [provider] };
-  const network = new PlueNetwork("staging", { region }, opts);
-  const cluster = new GkeCluster(
+  const { cluster, database } = new SharedEnvironment(
     "staging",
-    { project, location: region, network, clusterName: STAGING_CLUSTER, labels },
-    opts,
-  );
-  new SandboxNodePool(
-    "staging-sandbox",
     {
-      cluster,
-      location: region,
-      machineType: config["plue:sandboxMachineType"],
-      minNodes: config["plue:sandboxMinNodes"],
-      maxNodes: config["plue:sandboxMaxNodes"],
+      project,
+      region,
+      clusterName: STAGING_CLUSTER,
+      labels,
+      sandboxPool: sandboxPoolSize(config),
+      sqlTier: config["plue:sqlTier"],
+      highAvailability: false,
+      deletionProtection: false,
     },
-    opts,
-  );
-  const sql = new PostgresInstance(
-    "staging",
-    { project, region, network, tier: config["plue:sqlTier"], highAvailability: false, labels },
-    opts,
+    { providers: [provider] },
   );
   return {
     project,
     region,
     clusterName: cluster.cluster.name,
     kubeconfig: cluster.kubeconfig,
-    sqlInstanceName: sql.instance.name,
-    sqlPrivateIp: sql.privateIp,
+    sqlInstanceName: database.instance.name,
+    sqlPrivateIp: database.privateIp,
   };
 }
