@@ -28,8 +28,8 @@ export const WORKSPACE_PATH = "/workspace";
 export const TMP_PATH = "/tmp";
 
 /**
- * Only for app/dispatch/local-pool.ts, which imports the names from here: they are declared in
- * app/wire/runner-env.ts (where it should take them from).
+ * Only for app/dispatch/executors/local-standby.ts, which imports the names from here: they are
+ * declared in app/wire/runner-env.ts (where it should take them from).
  */
 export { RUNNER_ENV };
 
