@@ -41,15 +41,6 @@ export interface StandbyOptions {
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
 }
 
-/**
- * Local runners exit when the app that started them is gone: `stdin` (standby runners: their
- * standard input closes) or `ppid:<pid>` (one-shot runners, whose stdin carries the assignment:
- * their parent is no longer that pid). Kubernetes runners have neither; the pod is their lifeline.
- * The name is RUNNER_ENV.lifeline; this export only serves app/dispatch's local executors, which
- * import it from here (they should take RUNNER_ENV from app/wire/runner-env.ts instead).
- */
-export const LIFELINE_ENV = RUNNER_ENV.lifeline;
-
 /** The app refused a pool request; `code` says why (PoolRejection). */
 export class PoolRefusal extends Error {
   constructor(

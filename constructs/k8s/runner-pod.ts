@@ -27,12 +27,6 @@ export const RUNNER_CONTAINER = "runner";
 export const WORKSPACE_PATH = "/workspace";
 export const TMP_PATH = "/tmp";
 
-/**
- * Only for app/dispatch/executors/local-standby.ts, which imports the names from here: they are
- * declared in app/wire/runner-env.ts (where it should take them from).
- */
-export { RUNNER_ENV };
-
 /** The Secret holding the warm-pool registration secret, in both the app and runner namespaces. */
 export const RUNNER_POOL_SECRET = { name: "plue-runner-pool", key: "pool-secret" } as const;
 

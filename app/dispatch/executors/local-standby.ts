@@ -14,11 +14,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { RUNNER_ENV } from "../../../constructs/k8s/runner-pod";
 import { resolveSandbox, type SandboxChoice } from "../../../runner/sandbox/index";
-import { LIFELINE_ENV } from "../../../runner/standby";
 import type { Logger } from "../../log";
 import type { Assignment } from "../../wire/protocol";
+import { RUNNER_ENV } from "../../wire/runner-env";
 import type { ClaimEvent, ExitInfo, ExitReport, RunnerBackend, RunnerRef } from "../executor";
 import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "../instance";
 import {
@@ -98,7 +97,7 @@ export class LocalStandbyRunners implements RunnerBackend {
       [RUNNER_ENV.sandbox]: backend,
       [RUNNER_ENV.mode]: "standby",
       [RUNNER_ENV.poolSecret]: this.opts.secret,
-      [LIFELINE_ENV]: "stdin",
+      [RUNNER_ENV.lifeline]: "stdin",
     };
     this.exitedReport = exited;
     this.fill();

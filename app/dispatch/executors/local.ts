@@ -22,9 +22,9 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { resolveSandbox, type SandboxChoice } from "../../../runner/sandbox/index";
-import { LIFELINE_ENV } from "../../../runner/standby";
 import type { Logger } from "../../log";
 import { type Assignment, ExitCode } from "../../wire/protocol";
+import { RUNNER_ENV } from "../../wire/runner-env";
 import type { ExecutorHooks, ExitInfo } from "../executor";
 import { killTree, makeRunnerDir, removeRunnerDir, runnerTitleArg, thisInstance } from "../instance";
 import { type Running, SlotExecutor } from "./slots";
@@ -172,11 +172,11 @@ export class LocalExecutor extends SlotExecutor {
     this.env = {
       ...process.env,
       ...this.opts.env,
-      PLUE_SANDBOX: backend,
-      [LIFELINE_ENV]: `ppid:${process.pid}`,
+      [RUNNER_ENV.sandbox]: backend,
+      [RUNNER_ENV.lifeline]: `ppid:${process.pid}`,
     };
     for (const name of WITHHELD_ENV) delete this.env[name];
-    this.base = this.env.PLUE_WORKSPACE ?? os.tmpdir();
+    this.base = this.env[RUNNER_ENV.workspace] ?? os.tmpdir();
     this.refillSpare();
   }
 
