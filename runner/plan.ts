@@ -29,9 +29,8 @@ import {
   resolveValue,
   type Step,
   stringify,
-  validateJson,
-  validatePlan,
 } from "../app/wire/plan";
+import { validateJson, validatePlan } from "../app/wire/plan-check";
 import type { AgentWorkload, EventDataOf, WorkflowWorkload } from "../app/wire/protocol";
 import { type EventSink, type FinishTool, runAgent } from "./agent";
 import { SANDBOX_WORKDIR } from "./sandbox/types";

@@ -7,7 +7,8 @@
  * 2. `file.plan(name, event)` runs one workflow function with `ctx.event` bound to the concrete event and
  *    returns its validated plan. Each phase has its own step/time/memory budget.
  */
-import { type Plan, validatePlan } from "../wire/plan";
+import type { Plan } from "../wire/plan";
+import { validatePlan } from "../wire/plan-check";
 import { formatError, LineIndex, ScriptError, toWorkflowErrors, type WorkflowError } from "./errors";
 import { eventView, sampleEvent, type WorkflowEventInput, WorkflowEventSchema } from "./events";
 import {

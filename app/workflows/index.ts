@@ -21,8 +21,8 @@ export {
   type Step,
   stepOutputs,
   type Trigger,
-  validatePlan,
 } from "../wire/plan";
+export { validatePlan } from "../wire/plan-check";
 export { LruCache, WorkflowCache } from "./cache";
 export { formatError, type WorkflowError } from "./errors";
 export {

@@ -20,9 +20,9 @@ import {
   type Step,
   StepNameSchema,
   type Trigger,
-  validateJson,
   WorkflowNameSchema,
 } from "../wire/plan";
+import { validateJson } from "../wire/plan-check";
 import { bind } from "./builtins";
 import { type LineIndex, ScriptError } from "./errors";
 import type { WorkflowEvent } from "./events";

@@ -6,12 +6,10 @@ import {
   renderTemplate,
   resolveValue,
   type Step,
-  stepOrder,
   stepOutputs,
   stringify,
-  validateJson,
-  validatePlan,
 } from "../../app/wire/plan";
+import { stepOrder, validateJson, validatePlan } from "../../app/wire/plan-check";
 
 const run = (
   name: string,
