@@ -1,7 +1,7 @@
 /**
  * The restricted dialect's syntax tree. `syntax.ts` lowers lezer's concrete tree into it, rejecting every
  * construct it does not name here, so the interpreter only ever sees allowed code. `at` is the source
- * offset errors point to.
+ * offset errors point to; {@link exprText} gives errors the source-like text of an expression.
  */
 
 export type Expr =
@@ -66,3 +66,27 @@ export type Stmt =
 
 /** A whole file: its statements, in order. */
 export type Module = { body: Stmt[] };
+
+/** Source-like text of a name/attribute chain (`ctx.event.pull_request`), for error messages. */
+export function exprText(e: Expr): string | undefined {
+  switch (e.t) {
+    case "name":
+      return e.id;
+    case "attr": {
+      const inner = exprText(e.obj);
+      return inner === undefined ? undefined : `${inner}.${e.name}`;
+    }
+    case "call": {
+      const inner = exprText(e.fn);
+      return inner === undefined ? undefined : `${inner}(…)`;
+    }
+    case "index": {
+      const inner = exprText(e.obj);
+      const key =
+        e.index.t === "const" && typeof e.index.value === "string" ? JSON.stringify(e.index.value) : "…";
+      return inner === undefined ? undefined : `${inner}[${key}]`;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -5,10 +5,10 @@
  * interpreter state.
  */
 import type { Plan } from "../wire/plan";
+import type { Deadline, Limits } from "./budget";
 import type { WorkflowCache } from "./cache";
 import type { Failure, PlanOutcome } from "./evaluate";
 import type { WorkflowEvent, WorkflowEventInput } from "./events";
-import type { Deadline, Limits } from "./interpreter";
 import type { WorkflowHeader } from "./plue";
 import { matchTriggers } from "./triggers";
 

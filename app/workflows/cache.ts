@@ -2,8 +2,9 @@
  * Loaded workflow files are cached by the file's blob id: the same blob always loads the same way, as
  * long as the prompts it imported are unchanged (they are re-read and compared on every hit).
  */
+
+import type { Deadline } from "./budget";
 import { type EvaluateOptions, type LoadResult, loadWorkflows, type WorkflowFile } from "./evaluate";
-import type { Deadline } from "./interpreter";
 
 /** A bounded map that forgets the least recently used entry first. */
 export class LruCache<K, V> {

@@ -1,4 +1,10 @@
-/** Errors a workflow author sees: each names a file, a 1-based line and column, and what is wrong. */
+/**
+ * Errors a workflow author sees: each names a file, a 1-based line and column, and what is wrong. Parsing
+ * and evaluation find them at source offsets; {@link LineIndex} turns offsets into lines and columns.
+ */
+
+/** An error found while parsing, at a source offset (syntax.ts, nesting.ts). */
+export type SourceError = { at: number; message: string };
 
 export type WorkflowError = { path: string; line: number; col: number; message: string };
 
@@ -59,4 +65,31 @@ export function toWorkflowErrors(
   }
   const message = err instanceof Error ? err.message : String(err);
   return [lines.error(path, fallbackAt, `internal error: ${message}`)];
+}
+
+/** "did you mean" for a misspelt name. */
+export function suggest(name: string, options: Iterable<string>): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const o of options) {
+    const d = editDistance(name, o);
+    if (d < bestDistance) {
+      best = o;
+      bestDistance = d;
+    }
+  }
+  return best ? ` (did you mean \`${best}\`?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 99;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

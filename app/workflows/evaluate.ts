@@ -9,17 +9,10 @@
  */
 import type { Plan } from "../wire/plan";
 import { validatePlan } from "../wire/plan-check";
-import { formatError, LineIndex, ScriptError, toWorkflowErrors, type WorkflowError } from "./errors";
+import { DEFAULT_LIMITS, type Deadline, deadlineMessage, type Limits, TimeBudgetError } from "./budget";
+import { formatError, LineIndex, ScriptError, suggest, toWorkflowErrors, type WorkflowError } from "./errors";
 import { eventView, sampleEvent, type WorkflowEventInput, WorkflowEventSchema } from "./events";
-import {
-  DEFAULT_LIMITS,
-  type Deadline,
-  deadlineMessage,
-  Evaluator,
-  type Limits,
-  moduleScope,
-  TimeBudgetError,
-} from "./interpreter";
+import { Evaluator } from "./interpreter";
 import {
   ModuleValue,
   PromptFunction,
@@ -30,9 +23,10 @@ import {
   workflowBuiltin,
 } from "./plue";
 import { parsePrompt, promptPath } from "./prompts";
+import { moduleScope } from "./scope";
 import { parseSource } from "./syntax";
 import { matchTriggers } from "./triggers";
-import { freeze, suggest, type Value } from "./values";
+import { freeze, type Value } from "./values";
 
 export type WorkflowFile = {
   /** Repository-relative path, used in errors (`.plue/workflows/ci.py`). */

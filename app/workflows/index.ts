@@ -23,6 +23,7 @@ export {
   type Trigger,
 } from "../wire/plan";
 export { validatePlan } from "../wire/plan-check";
+export { DEFAULT_LIMITS, type Limits } from "./budget";
 export { LruCache, WorkflowCache } from "./cache";
 export { formatError, type WorkflowError } from "./errors";
 export {
@@ -47,7 +48,6 @@ export {
   WorkflowEventSchema,
 } from "./events";
 export { matchGlob, matchPatterns } from "./glob";
-export { DEFAULT_LIMITS, type Limits } from "./interpreter";
 export type { WorkflowHeader } from "./plue";
 export { parsePrompt, promptPath } from "./prompts";
 export { matchTriggers, type TriggerMatch } from "./triggers";

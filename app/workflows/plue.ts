@@ -24,10 +24,10 @@ import {
 } from "../wire/plan";
 import { validateJson } from "../wire/plan-check";
 import { bind } from "./builtins";
-import { type LineIndex, ScriptError } from "./errors";
+import { type LineIndex, ScriptError, suggest } from "./errors";
 import type { WorkflowEvent } from "./events";
-import { type Evaluator, PyFunction } from "./interpreter";
 import { type PromptDefinition, parseDuration, STEP_OPTIONS } from "./prompts";
+import { PyFunction } from "./scope";
 import {
   Builtin,
   numeric,
@@ -39,8 +39,8 @@ import {
   PyTuple,
   repr,
   Symbolic,
-  suggest,
   type TemplatePart,
+  type Thread,
   toPlan,
   typeName,
   type Value,
@@ -436,7 +436,7 @@ function valuesOf(fields: StepFields): PlanValue[] {
   }
 }
 
-function builderOf(ev: Evaluator, what: string, at: number): PlanBuilder {
+function builderOf(ev: Thread, what: string, at: number): PlanBuilder {
   if (!(ev.context instanceof PlanBuilder))
     throw new ScriptError(`${what} can only be called inside a workflow function`, at);
   return ev.context;
@@ -618,7 +618,7 @@ export class PromptFunction extends PyCallable {
     return this.prompt.name;
   }
 
-  call(ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number): Value {
+  call(ev: Thread, args: Value[], kwargs: Map<string, Value>, at: number): Value {
     const p = this.prompt;
     const b = builderOf(ev, `${p.name}()`, at);
     if (args.length)
@@ -696,7 +696,7 @@ function eventRef(event: WorkflowEvent): string {
 
 /** Runs a workflow function with `ctx` bound to the event and assembles the plan (not yet validated). */
 export function runWorkflow(
-  ev: Evaluator,
+  ev: Thread,
   reg: Registration,
   source: WorkflowHeader["source"],
   event: WorkflowEvent,

@@ -13,7 +13,7 @@
 import fs from "node:fs";
 import type { Piscina } from "piscina";
 import type { BatchRequest, BatchResponse, FileOutcome } from "./batch";
-import { type Deadline, deadlineMessage, type Limits } from "./interpreter";
+import { type Deadline, deadlineMessage, type Limits } from "./budget";
 
 /** How long after its deadline a busy worker is terminated. */
 export const KILL_GRACE_MS = 500;

@@ -1,14 +1,35 @@
 /**
  * Runtime values of the dialect and the Python semantics that matter for them: truthiness, equality,
- * ordering, `str()`/`repr()`, int vs float arithmetic. Symbolic values (outputs only known once a step ran)
- * are {@link Symbolic}: they may be joined into strings, and anything else done with them is an error.
+ * ordering, hashing, `str()`/`repr()`, freezing, and conversion from event JSON and to plan JSON (operators
+ * are in operators.ts). Symbolic values (outputs only known once a step ran) are {@link Symbolic}: they
+ * may be joined into strings, and anything else done with them is an error. {@link Thread} is what host
+ * functions get from the evaluator.
  */
 import { PLAN_LIMITS, type PlanValue, pythonStringRepr } from "../wire/plan";
 import { ScriptError } from "./errors";
-import type { Evaluator } from "./interpreter";
 
 /** int is a JS number (always a safe integer); float is boxed so `1.0` stays a float. */
 export type Value = null | boolean | number | string | PyFloat | PyList | PyTuple | PyDict | PyObject;
+
+/**
+ * What a host function gets from the evaluator running it: the budgets to charge before building
+ * strings and collections, calls back into the program, and the host state of the phase. The evaluator
+ * (interpreter.ts) is the one implementation; naming it here keeps host code from importing it.
+ */
+export interface Thread {
+  /** Counts one evaluation step and checks the wall time. */
+  tick(at: number): void;
+  /** Call before building a string of `length` characters. */
+  checkString(length: number, at: number): void;
+  /** Call before building a list, tuple or dict of `length` items. */
+  checkList(length: number, at: number): void;
+  /** `s`, once its length is checked and counted. */
+  string(s: string, at: number): string;
+  /** Calls a function value (user-defined or host) as the program would. */
+  call(fn: Value, args: Value[], kwargs: Map<string, Value>, at: number): Value;
+  /** Host state for the current phase (the plan being built); ctx.ts checks its type. */
+  context: object | undefined;
+}
 
 export class PyFloat {
   constructor(readonly v: number) {}
@@ -58,9 +79,10 @@ export abstract class PyObject {
   }
 }
 
+/** A function the host implements (builtins, prompts). A `def` is a PyFunction, run by the evaluator itself. */
 export abstract class PyCallable extends PyObject {
   abstract readonly name: string;
-  abstract call(ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number): Value;
+  abstract call(ev: Thread, args: Value[], kwargs: Map<string, Value>, at: number): Value;
   override repr(): string {
     return `<function ${this.name}>`;
   }
@@ -71,11 +93,11 @@ export class Builtin extends PyCallable {
   readonly typeName = "builtin_function";
   constructor(
     readonly name: string,
-    private readonly fn: (ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number) => Value,
+    private readonly fn: (ev: Thread, args: Value[], kwargs: Map<string, Value>, at: number) => Value,
   ) {
     super();
   }
-  call(ev: Evaluator, args: Value[], kwargs: Map<string, Value>, at: number): Value {
+  call(ev: Thread, args: Value[], kwargs: Map<string, Value>, at: number): Value {
     return this.fn(ev, args, kwargs, at);
   }
 }
@@ -326,70 +348,6 @@ export function repr(
   return v.repr();
 }
 
-const MAX_FORMAT_WIDTH = 1_000_000;
-/** What toFixed/toPrecision/toExponential accept. */
-const MAX_FORMAT_PRECISION = 100;
-
-/** Python's format-spec mini-language, the common part: `[[fill]align][sign][0][width][,][.precision][type]`. */
-export function formatWithSpec(v: Value, spec: string, at: number): string {
-  if (spec === "") return str(v, at);
-  const m = /^(?:(.)?([<>^=]))?([+\- ])?(0)?(\d+)?(,)?(?:\.(\d+))?([sdfFeE%xXob])?$/s.exec(spec);
-  if (!m) throw new ScriptError(`unsupported format spec \`${spec}\``, at);
-  const [, fillChar, alignChar, sign, zero, widthText, comma, precisionText, type] = m;
-  // Checked before padding: `{x:>1000000000}` would build the string before any budget sees it.
-  if (Number(widthText ?? 0) > MAX_FORMAT_WIDTH)
-    throw new ScriptError(`a format width of ${widthText} is over the limit of ${MAX_FORMAT_WIDTH}`, at);
-  if (Number(precisionText ?? 0) > MAX_FORMAT_PRECISION)
-    throw new ScriptError(
-      `a format precision of ${precisionText} is over the limit of ${MAX_FORMAT_PRECISION}`,
-      at,
-    );
-  const num = typeof v === "boolean" ? undefined : numeric(v);
-  let body: string;
-  if (num) {
-    const precision = precisionText === undefined ? undefined : Number(precisionText);
-    const t = type ?? (num.float ? "" : "d");
-    let n = Math.abs(num.n);
-    if (t === "%") n *= 100;
-    if (t === "d") {
-      if (num.float) throw new ScriptError("format `d` needs an int", at);
-      body = String(n);
-    } else if (t === "x" || t === "X" || t === "o" || t === "b") {
-      if (num.float) throw new ScriptError(`format \`${t}\` needs an int`, at);
-      body = n.toString(t === "o" ? 8 : t === "b" ? 2 : 16);
-      if (t === "X") body = body.toUpperCase();
-    } else if (t === "e" || t === "E") {
-      body = n.toExponential(precision ?? 6).replace(/e([+-])(\d)$/, "e$10$2");
-      if (t === "E") body = body.toUpperCase();
-    } else if (t === "f" || t === "F" || t === "%") {
-      body = n.toFixed(precision ?? 6);
-    } else if (t === "s") {
-      throw new ScriptError("format `s` needs a str", at);
-    } else {
-      body = precision === undefined ? (num.float ? floatRepr(n) : String(n)) : n.toPrecision(precision);
-    }
-    if (comma) body = body.replace(/^(\d+)/, (d) => d.replace(/\B(?=(\d{3})+$)/g, ","));
-    if (t === "%") body += "%";
-    const minus = num.n < 0 || Object.is(num.n, -0);
-    const signText = minus ? "-" : sign === "+" ? "+" : sign === " " ? " " : "";
-    const width = widthText === undefined ? 0 : Number(widthText);
-    if (zero && !alignChar) return signText + body.padStart(width - signText.length, "0");
-    body = signText + body;
-  } else {
-    if (type && type !== "s")
-      throw new ScriptError(`format \`${type}\` needs a number, got ${typeName(v)}`, at);
-    body = str(v, at);
-    if (precisionText !== undefined) body = body.slice(0, Number(precisionText));
-  }
-  const width = widthText === undefined ? 0 : Number(widthText);
-  const fill = fillChar ?? " ";
-  const pad = Math.max(0, width - body.length);
-  const align = alignChar ?? (num ? ">" : "<");
-  if (align === "<") return body + fill.repeat(pad);
-  if (align === "^") return fill.repeat(Math.floor(pad / 2)) + body + fill.repeat(Math.ceil(pad / 2));
-  return fill.repeat(pad) + body;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Conversions between plan JSON and values
 
@@ -490,31 +448,4 @@ export function checkMutable(v: PyList | PyDict, at: number): void {
       at,
     );
   }
-}
-
-/** "did you mean" for a misspelt name. */
-export function suggest(name: string, options: Iterable<string>): string {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const o of options) {
-    const d = editDistance(name, o);
-    if (d < bestDistance) {
-      best = o;
-      bestDistance = d;
-    }
-  }
-  return best ? ` (did you mean \`${best}\`?)` : "";
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 99;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
