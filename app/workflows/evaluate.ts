@@ -10,18 +10,11 @@
 import type { Plan } from "../wire/plan";
 import { validatePlan } from "../wire/plan-check";
 import { DEFAULT_LIMITS, type Deadline, deadlineMessage, type Limits, TimeBudgetError } from "./budget";
+import { PromptFunction, runWorkflow } from "./ctx";
 import { formatError, LineIndex, ScriptError, suggest, toWorkflowErrors, type WorkflowError } from "./errors";
 import { eventView, sampleEvent, type WorkflowEventInput, WorkflowEventSchema } from "./events";
 import { Evaluator } from "./interpreter";
-import {
-  ModuleValue,
-  PromptFunction,
-  type Registration,
-  runWorkflow,
-  TRIGGERS,
-  type WorkflowHeader,
-  workflowBuiltin,
-} from "./plue";
+import { ModuleValue, type Registration, TRIGGERS, type WorkflowHeader, workflowBuiltin } from "./plue";
 import { parsePrompt, promptPath } from "./prompts";
 import { moduleScope } from "./scope";
 import { parseSource } from "./syntax";

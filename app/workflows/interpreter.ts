@@ -49,7 +49,7 @@ export type ImportHook = (module: string, name: string | null, at: number) => Va
 /** Runs one phase: a module body (`execModule`), or calls into it; charges the phase's budget as it goes. */
 export class Evaluator extends Budget implements Thread {
   private readonly stack: PyFunction[] = [];
-  /** Host state for the current phase (the plan being built); ctx.ts checks its type. */
+  /** Host state for the current phase (the plan being built); steps.ts checks its type. */
   context: object | undefined;
 
   constructor(

@@ -27,7 +27,7 @@ export interface Thread {
   string(s: string, at: number): string;
   /** Calls a function value (user-defined or host) as the program would. */
   call(fn: Value, args: Value[], kwargs: Map<string, Value>, at: number): Value;
-  /** Host state for the current phase (the plan being built); ctx.ts checks its type. */
+  /** Host state for the current phase (the plan being built); steps.ts checks its type. */
   context: object | undefined;
 }
 
