@@ -8,7 +8,7 @@
  * It is a small tokenizer: comments and string literals are skipped (the brackets inside them do not
  * count), except that the `{…}` of an f-string counts as a level, as it opens an expression.
  */
-import type { SourceError } from "./syntax";
+import type { SourceError } from "./errors";
 
 const OPEN = new Set(["(", "[", "{"]);
 const CLOSE = new Set([")", "]", "}"]);
