@@ -1,11 +1,13 @@
 /**
  * Errors a workflow author sees: each names a file, a 1-based line and column, and what is wrong. Parsing
  * and evaluation find them at source offsets; {@link LineIndex} turns offsets into lines and columns.
+ * {@link suggest} is the "did you mean" hint they share.
  */
 
 /** An error found while parsing, at a source offset (syntax.ts, nesting.ts). */
 export type SourceError = { at: number; message: string };
 
+/** An error as the author sees it, positioned in a file. */
 export type WorkflowError = { path: string; line: number; col: number; message: string };
 
 /** `path:line:col: message`, the form editors and terminals link to. */
