@@ -42,7 +42,7 @@ const SIZE = +arg("size", 200);
 const HUB_CONC = 8;
 const DB = arg("db", process.env.PLUE_TEST_POSTGRES_URL ? "postgres" : "pglite");
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const HUB = "/work/shared/peers/node-sse-hub.mjs";
+const HUB = `${process.env.PEERS_SCRIPTS ?? "/work/shared/peers"}/node-sse-hub.mjs`;
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
