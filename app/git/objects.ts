@@ -4,10 +4,10 @@
  * process out for as short a time as it can and pipelines what it asks.
  */
 import { Readable } from "node:stream";
+import { fullOid } from "../wire/names";
 import type { CatFileProcess, ObjectContent, ObjectInfo } from "./catfile";
 import { CatFileError } from "./catfile";
 import type { CatFilePool, CheckoutMode } from "./catfile-pool";
-import { fullOid } from "./names";
 
 export type EntryType = "tree" | "blob" | "symlink" | "commit";
 

@@ -8,8 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { User } from "../auth/tokens";
 import type { Db, Queryable } from "../db";
+import { validateBranchName, validateOwner, validateRepoName } from "../wire/names";
 import { git } from "./exec";
-import { validateBranchName, validateOwner, validateRepoName } from "./names";
 
 export type Visibility = "public" | "private";
 

@@ -6,10 +6,10 @@
 import { type User, userForToken } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
+import { isZeroOid, validateTreePath } from "../wire/names";
 import { BlobCache } from "./blob-cache";
 import { CatFilePool, type CatFilePoolOptions } from "./catfile-pool";
 import { git } from "./exec";
-import { isZeroOid, validateTreePath } from "./names";
 import { ObjectReader, type TreeEntry } from "./objects";
 import type { RefUpdate } from "./pktline";
 import { type PushEvent, PushEventBus, type PushListener, recordPushEvents } from "./push-events";

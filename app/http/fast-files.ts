@@ -10,8 +10,8 @@
  */
 import type { IncomingMessage, RequestListener } from "node:http";
 import type { AppContext } from "../context";
-import { RESERVED_OWNERS } from "../git/names";
 import { httpRequestDuration } from "../metrics";
+import { RESERVED_OWNERS } from "../wire/names";
 import { type FileParams, FileServer } from "./files";
 
 const FILE_URL = /^\/api\/([^/?#]+)\/([^/?#]+)\/(blob|tree)\/([^/?#]+)(\/[^?#]*)?(?:\?.*)?$/;

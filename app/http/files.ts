@@ -16,10 +16,10 @@ import { Router } from "express";
 import type { AppContext } from "../context";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ObjectContent } from "../git/catfile";
-import { fullOid, NameError, RESERVED_OWNERS, validateRefName, validateTreePath } from "../git/names";
 import type { Caller, Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
+import { fullOid, NameError, RESERVED_OWNERS, validateRefName, validateTreePath } from "../wire/names";
 import { visibleRepo } from "./repo-access";
 
 /** Blobs up to this size are read in one piece; larger ones are streamed. */

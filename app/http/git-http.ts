@@ -10,8 +10,8 @@ import { Router } from "express";
 import type { AppContext } from "../context";
 import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
-import { RESERVED_OWNERS } from "../git/names";
 import { type Caller, canWrite, type Repository } from "../git/repos";
+import { RESERVED_OWNERS } from "../wire/names";
 import { tokenFrom } from "./auth";
 import { findVisibleRepo, repoNotFound } from "./repo-access";
 

@@ -11,9 +11,9 @@
  */
 import type { RequestHandler } from "express";
 import { notFound } from "../errors";
-import { isRepoPath } from "../git/names";
 import { type Caller, canRead, type Repository } from "../git/repos";
 import type { GitService } from "../git/service";
+import { isRepoPath } from "../wire/names";
 
 declare global {
   namespace Express {

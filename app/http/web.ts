@@ -20,7 +20,7 @@ import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
 import { parseRoute, type Route, urls } from "../../web/src/routes";
 import type { AppContext } from "../context";
 import { AppError, badRequest, notFound } from "../errors";
-import { fullOid, NameError, validateTreePath } from "../git/names";
+import { fullOid, NameError, validateTreePath } from "../wire/names";
 import { repoAccess } from "./repo-access";
 
 /** Markdown files larger than this are not rendered (the UI shows them as text instead). */

@@ -1,4 +1,6 @@
 /** Name validation and pkt-line parsing: the pure parts of app/git. */
+
+import { ReceivePackCommands, ReportStatus } from "../../app/git/pktline";
 import {
   fullOid,
   NameError,
@@ -6,8 +8,7 @@ import {
   validateRefName,
   validateRepoName,
   validateTreePath,
-} from "../../app/git/names";
-import { ReceivePackCommands, ReportStatus } from "../../app/git/pktline";
+} from "../../app/wire/names";
 
 const pkt = (s: string | Buffer) => {
   const b = Buffer.isBuffer(s) ? s : Buffer.from(s);

@@ -3,7 +3,7 @@
  * `parseRoute` to decide which paths are pages, the browser uses it to know what to render, and
  * both build links with the helpers below.
  */
-import { isRepoPath } from "../../app/git/names";
+import { isRepoPath } from "../../app/wire/names";
 
 export type Route =
   | { page: "home" }

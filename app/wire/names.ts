@@ -1,6 +1,8 @@
 /**
  * Validation of every name that reaches a path or a git command line: owners, repositories,
  * refs, object ids and paths inside a tree. Nothing from a request is used before it passes here.
+ * It lives in app/wire, with no imports, because the names are part of the URLs: the web UI
+ * routes with the same rules (`isRepoPath`) the server enforces.
  */
 
 export class NameError extends Error {
