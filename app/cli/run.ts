@@ -11,13 +11,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { EventSource } from "eventsource";
+import { ApiError, apiError } from "../client/api-error";
+import type { EventSourceConstructor } from "../client/event-stream";
+import { streamRun } from "../client/runs";
 import { formatRunEvent } from "../runs/log";
-import type { RunView } from "../runs/views";
+import { type CreatedRun, LIVE_RUN_STATUSES, type RunView } from "../wire/api";
 
 const USAGE =
   "usage: plue run <owner/repo> <workflow> [--input name=value]... [--ref <branch|tag|commit>] [--follow]\n";
-const ENDED = new Set(["success", "failure", "cancelled", "error"]);
-const STREAM_EVENTS = ["step_start", "step_end", "log", "done", "error"];
 
 export interface Io {
   out(s: string): void;
@@ -44,7 +45,7 @@ export async function run(argv: string[], io: Io, env: NodeJS.ProcessEnv = proce
     return 2;
   }
   const client = new Client(base, token);
-  let created: { id: string };
+  let created: CreatedRun;
   try {
     created = await client.json(
       "POST",
@@ -55,7 +56,8 @@ export async function run(argv: string[], io: Io, env: NodeJS.ProcessEnv = proce
       },
     );
   } catch (err) {
-    io.err(`plue run: ${(err as Error).message}\n`);
+    const why = err instanceof ApiError ? `${err.status}: ${err.message}` : (err as Error).message;
+    io.err(`plue run: ${why}\n`);
     return 2;
   }
   io.out(`run ${created.id} of ${args.workflow} in ${args.repo}: ${base}/runs/${created.id}\n`);
@@ -104,60 +106,45 @@ class Client {
     readonly token: string,
   ) {}
 
-  readonly fetch: typeof fetch = (input, init) =>
-    fetch(input, {
-      ...init,
-      headers: { ...(init?.headers as object), authorization: `Bearer ${this.token}` },
-    });
-
   async json<T>(method: string, p: string, body?: unknown): Promise<T> {
-    const res = await this.fetch(this.base + p, {
+    const res = await fetch(this.base + p, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    let parsed: { error?: { message?: string } } | undefined;
+    // Not an error envelope (a proxy's error page): the start of the page or the status says enough.
+    if (!res.ok) throw apiError(res.status, text, text.slice(0, 200) || res.statusText);
     try {
-      parsed = text ? JSON.parse(text) : undefined;
+      return (text ? JSON.parse(text) : undefined) as T;
     } catch {
-      // not JSON (a proxy's error page): the status says enough
+      return undefined as T;
     }
-    if (!res.ok)
-      throw new Error(`${res.status}: ${parsed?.error?.message ?? (text.slice(0, 200) || res.statusText)}`);
-    return parsed as T;
   }
 }
 
-/** Prints the run's events until its terminal event or the end of its stream. */
-function follow(client: Client, runId: string, io: Io): Promise<void> {
-  // The eventsource package resumes by itself with Last-Event-ID after a drop, and stops on 204.
-  const es = new EventSource(`${client.base}/api/runs/${runId}/stream`, { fetch: client.fetch });
-  return new Promise((resolve) => {
-    const done = () => {
-      es.close();
-      resolve();
-    };
-    for (const type of STREAM_EVENTS) {
-      es.addEventListener(type, (m) => {
-        if (m.data === undefined) return; // the EventSource's own error (a reconnect), not a run event
-        const event = JSON.parse(m.data) as { type: string; data: unknown };
-        const text = formatRunEvent(event.type, event.data);
-        if (event.type === "log" && (event.data as { stream?: string }).stream === "stderr") io.err(text);
-        else if (event.type !== "done" && event.type !== "error") io.out(text);
-        if (event.type === "done" || event.type === "error") done();
-      });
-    }
-    es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) done(); // 204 (nothing to stream) or a refusal
-    };
+/**
+ * Prints the run's events until its terminal event or the end of its stream (which resumes after
+ * drops with every event once). How the run ended is then read from the run itself.
+ */
+async function follow(client: Client, runId: string, io: Io): Promise<void> {
+  const ES = EventSource as unknown as EventSourceConstructor;
+  const stream = streamRun({ baseUrl: client.base, token: client.token, EventSource: ES }, runId);
+  stream.on("event", (e) => {
+    const text = formatRunEvent(e.type, e.data);
+    if (e.type === "log" && (e.data as { stream?: string }).stream === "stderr") io.err(text);
+    else if (e.type !== "done" && e.type !== "error") io.out(text);
   });
+  await stream.done().catch(() => {}); // an `error` event or a refused stream: the run says how it ended
 }
 
 async function waitForEnd(client: Client, runId: string): Promise<RunView> {
   for (;;) {
     const run = await client.json<RunView>("GET", `/api/runs/${runId}`);
-    if (ENDED.has(run.status)) return run;
+    if (!LIVE_RUN_STATUSES.includes(run.status)) return run;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

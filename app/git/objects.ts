@@ -4,22 +4,11 @@
  * process out for as short a time as it can and pipelines what it asks.
  */
 import { Readable } from "node:stream";
+import type { EntryType, TreeEntry } from "../wire/api";
 import { fullOid } from "../wire/names";
 import type { CatFileProcess, ObjectContent, ObjectInfo } from "./catfile";
 import { CatFileError } from "./catfile";
 import type { CatFilePool, CheckoutMode } from "./catfile-pool";
-
-export type EntryType = "tree" | "blob" | "symlink" | "commit";
-
-export interface TreeEntry {
-  name: string;
-  type: EntryType;
-  /** Git's file mode, six octal digits: 100644, 100755, 120000, 040000, 160000. */
-  mode: string;
-  sha: string;
-  /** Bytes, for blobs and symlinks. */
-  size?: number;
-}
 
 export type PathLookup =
   | { found: false; reason: "commit" | "path" }

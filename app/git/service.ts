@@ -6,11 +6,12 @@
 import { type User, userForToken } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
+import type { RefListing, TreeEntry } from "../wire/api";
 import { isZeroOid, validateTreePath } from "../wire/names";
 import { BlobCache } from "./blob-cache";
 import { CatFilePool, type CatFilePoolOptions } from "./catfile-pool";
 import { git } from "./exec";
-import { ObjectReader, type TreeEntry } from "./objects";
+import { ObjectReader } from "./objects";
 import type { RefUpdate } from "./pktline";
 import { type PushEvent, PushEventBus, type PushListener, recordPushEvents } from "./push-events";
 import { type Caller, RepoStore, type Repository } from "./repos";
@@ -21,19 +22,6 @@ import { RepoSizes } from "./size";
  * area that issues task tokens; without one, only API tokens authenticate git clients.
  */
 export type TaskTokenResolver = (token: string) => Promise<{ repoId: number } | undefined>;
-
-/** A branch or tag and the commit it points at (annotated tags peeled). */
-export interface NamedRef {
-  name: string;
-  commit: string;
-}
-
-export interface RefListing {
-  branches: NamedRef[];
-  tags: NamedRef[];
-  /** More refs exist than were listed. */
-  truncated: boolean;
-}
 
 /** How many branches and tags `listRefs` returns at most (a ref switcher, not an export). */
 export const MAX_LISTED_REFS = 1000;
@@ -133,7 +121,7 @@ export class GitService {
    * Branches and tags, sorted by name, each with its commit. Tags that point at something other
    * than a commit (a tree, a blob) are left out: there is nothing to browse at them.
    */
-  async listRefs(repo: Repository, limit = MAX_LISTED_REFS): Promise<RefListing> {
+  async listRefs(repo: Repository, limit = MAX_LISTED_REFS): Promise<Omit<RefListing, "default_branch">> {
     const out = await git(
       [
         "for-each-ref",
@@ -145,7 +133,7 @@ export class GitService {
       ],
       { gitDir: this.repos.gitDir(repo) },
     );
-    const listing: RefListing = { branches: [], tags: [], truncated: false };
+    const listing: Omit<RefListing, "default_branch"> = { branches: [], tags: [], truncated: false };
     const lines = out.split("\n").filter(Boolean);
     for (const line of lines.slice(0, limit)) {
       const [ref, type, oid, peeledType, peeled] = line.split("\0");

@@ -7,6 +7,7 @@ import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import { isDiskFull } from "../disk-full";
 import { AppError, badRequest, notFound } from "../errors";
+import type { ErrorEnvelope } from "../wire/api";
 
 /** Parses `value` with a zod schema, turning failures into a 400 that names each field. */
 export function parseBody<T>(schema: { parse(v: unknown): T }, value: unknown): T {
@@ -36,7 +37,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   res
     .status(e.status)
     .set(e.headers)
-    .json({ error: { code: e.code, message: e.message, ...e.details } });
+    .json({ error: { code: e.code, message: e.message, ...e.details } } satisfies ErrorEnvelope);
 };
 
 function toAppError(err: unknown): AppError {

@@ -19,6 +19,7 @@ import type { ObjectContent } from "../git/catfile";
 import type { Caller, Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
+import type { ResolvedRef } from "../wire/api";
 import { fullOid, NameError, RESERVED_OWNERS, validateRefName, validateTreePath } from "../wire/names";
 import { visibleRepo } from "./repo-access";
 
@@ -47,7 +48,7 @@ export class FileServer {
     const commit = await this.git.objects.resolveCommit(gitDir, valid);
     if (!commit) throw notFound(`ref ${valid} not found in ${repo.owner}/${repo.name}`);
     res.setHeader("Cache-Control", `${scope(repo)}, max-age=5`);
-    sendJson(res, { commit });
+    sendJson(res, { commit } satisfies ResolvedRef);
   }
 
   async tree(req: IncomingMessage, res: ServerResponse, params: FileParams, caller: Caller): Promise<void> {

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { AppContext } from "../context";
 import { AppError, badRequest, conflict, forbidden } from "../errors";
 import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
+import type { RefListing, RepoView } from "../wire/api";
 import { NameError } from "../wire/names";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
@@ -29,7 +30,7 @@ export function reposRouter(ctx: AppContext): Router {
   const router = Router();
   const access = repoAccess(git);
 
-  const view = (repo: Repository) => ({
+  const view = (repo: Repository): RepoView => ({
     id: repo.id,
     owner: repo.owner,
     name: repo.name,
@@ -96,7 +97,7 @@ export function reposRouter(ctx: AppContext): Router {
     const listing = await git.listRefs(repo);
     // Refs move: cache as briefly as the single-ref endpoint does.
     res.set("Cache-Control", `${repo.visibility === "public" ? "public" : "private"}, max-age=5`);
-    res.json({ default_branch: repo.defaultBranch, ...listing });
+    res.json({ default_branch: repo.defaultBranch, ...listing } satisfies RefListing);
   });
 
   return router;

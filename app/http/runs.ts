@@ -17,7 +17,7 @@ import { badRequest } from "../errors";
 import { readEvents } from "../events/store";
 import { formatRunEvent } from "../runs/log";
 import { runSource } from "../runs/stream";
-import { RUN_STATUSES } from "../runs/views";
+import { RUN_STATUSES, type RunCancel, type RunList } from "../wire/api";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 import { repoAccess } from "./repo-access";
@@ -50,7 +50,7 @@ export function runsRouter(ctx: AppContext): Router {
 
   router.get("/api/repos/:owner/:repo/runs", access, async (req, res) => {
     const query = parseQuery(req.query);
-    res.json({ runs: await runs.list(res.locals.user, res.locals.repo!, query) });
+    res.json({ runs: await runs.list(res.locals.user, res.locals.repo!, query) } satisfies RunList);
   });
 
   router.post("/api/repos/:owner/:repo/workflows/:name/dispatch", requireUser, access, async (req, res) => {
@@ -87,7 +87,7 @@ export function runsRouter(ctx: AppContext): Router {
   });
 
   router.post("/api/runs/:id/cancel", requireUser, async (req, res) => {
-    res.status(202).json(await runs.cancel(res.locals.user!, req.params.id as string));
+    res.status(202).json((await runs.cancel(res.locals.user!, req.params.id as string)) satisfies RunCancel);
   });
 
   router.post("/api/runs/:id/rerun", requireUser, async (req, res) => {

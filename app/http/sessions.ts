@@ -14,6 +14,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../context";
 import { sessionSource } from "../sessions/stream";
+import type { MessageList, SessionAbort, SessionList, SessionRunStarted } from "../wire/api";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
@@ -44,7 +45,9 @@ export function sessionsRouter(ctx: AppContext): Router {
   router.use("/api/sessions", requireUser);
 
   router.get("/api/sessions", async (req, res) => {
-    res.json(await sessions.list(res.locals.user!, parseBody(ListSessions, req.query)));
+    res.json(
+      (await sessions.list(res.locals.user!, parseBody(ListSessions, req.query))) satisfies SessionList,
+    );
   });
 
   router.post("/api/sessions", async (req, res) => {
@@ -65,7 +68,7 @@ export function sessionsRouter(ctx: AppContext): Router {
   });
 
   router.get("/api/sessions/:id/messages", async (req, res) => {
-    res.json({ messages: await sessions.messages(res.locals.user!, req.params.id) });
+    res.json({ messages: await sessions.messages(res.locals.user!, req.params.id) } satisfies MessageList);
   });
 
   router.post("/api/sessions/:id/run", async (req, res) => {
@@ -80,11 +83,11 @@ export function sessionsRouter(ctx: AppContext): Router {
           return [];
         })
       : [];
-    res.status(202).json({ workload_id: started.workload_id, runs });
+    res.status(202).json({ workload_id: started.workload_id, runs } satisfies SessionRunStarted);
   });
 
   router.post("/api/sessions/:id/abort", async (req, res) => {
-    res.status(202).json(await sessions.abort(res.locals.user!, req.params.id));
+    res.status(202).json((await sessions.abort(res.locals.user!, req.params.id)) satisfies SessionAbort);
   });
 
   router.get("/api/sessions/:id/stream", async (req, res) => {

@@ -20,6 +20,7 @@ import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
 import { parseRoute, type Route, urls } from "../../web/src/routes";
 import type { AppContext } from "../context";
 import { AppError, badRequest, notFound } from "../errors";
+import type { ConfigView, MarkdownView } from "../wire/api";
 import { fullOid, NameError, validateTreePath } from "../wire/names";
 import { repoAccess } from "./repo-access";
 
@@ -63,7 +64,7 @@ export function webRouter(ctx: AppContext): Router {
     res.json({
       user: user ? { username: user.username, admin: user.is_admin } : null,
       agents: agentsStatus(ctx),
-    });
+    } satisfies ConfigView);
   });
 
   router.get("/api/repos/:owner/:repo/markdown/:sha/*path", repoAccess(ctx.git), async (req, res) => {
@@ -89,7 +90,7 @@ export function webRouter(ctx: AppContext): Router {
 }
 
 /** Whether agent chat can work here, and if not, what is missing, in words a user can act on. */
-function agentsStatus(ctx: AppContext): { configured: boolean; message?: string } {
+function agentsStatus(ctx: AppContext): ConfigView["agents"] {
   // Kubernetes runners get the key from their own secret; the app cannot see it from here.
   if (ctx.config.RUNNER_MODE === "kubernetes" || hasModelCredentials()) return { configured: true };
   return {
@@ -191,5 +192,5 @@ async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Pro
     "Cache-Control",
     `${repo.visibility === "public" ? "public" : "private"}, max-age=31536000, immutable`,
   );
-  res.json({ html });
+  res.json({ html } satisfies MarkdownView);
 }

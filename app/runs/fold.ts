@@ -6,8 +6,8 @@
 import type { Queryable } from "../db";
 import type { WorkloadEnd } from "../dispatch/dispatcher";
 import type { EndStatus } from "../dispatch/status";
+import type { RunStatus } from "../wire/api";
 import type { EventDataOf, RunnerEvent } from "../wire/protocol";
-import type { RunStatus } from "./views";
 
 /** Applies newly stored events of a run's workload. */
 export async function foldStepEvents(

@@ -27,6 +27,7 @@ import { runTopic } from "../events/topics";
 import { git } from "../git/exec";
 import type { PushEvent } from "../git/push-events";
 import { canRead, canWrite, type Repository } from "../git/repos";
+import type { CreatedRun, RunView } from "../wire/api";
 import { isUuid } from "../wire/ids";
 import { type Assignment, Limits } from "../wire/protocol";
 import {
@@ -39,16 +40,7 @@ import {
 } from "../workflows/index";
 import { definitionsOptions, fileErrors, upsertDefinition, WorkflowDefinitions } from "./definitions";
 import { endRun, foldStepEvents, runEnding } from "./fold";
-import {
-  findRun,
-  LIVE_RUN_SQL,
-  listRuns,
-  type RunFilter,
-  type RunRow,
-  type RunView,
-  runSteps,
-  runView,
-} from "./views";
+import { findRun, LIVE_RUN_SQL, listRuns, type RunFilter, type RunRow, runSteps, runView } from "./views";
 
 const ZERO_SHA = /^0{40}$/;
 /** Changed paths computed for `paths=` filters (beyond that the filters pass, see glob.ts). */
@@ -82,14 +74,6 @@ interface NewRun {
   rerunOf?: string;
   /** Outputs of steps reused from an earlier run (rerun of failed steps). */
   completed?: Map<string, { outputs: Record<string, unknown>; exit_code: number | null; attempts: number }>;
-}
-
-export interface CreatedRun {
-  id: string;
-  workflow: string;
-  path: string | null;
-  status: RunView["status"];
-  error: string | null;
 }
 
 export class RunService {

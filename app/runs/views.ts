@@ -1,13 +1,9 @@
-/** Reading runs and their steps: the API's JSON shapes and the queries behind them. */
+/** Reading runs and their steps: the queries behind the API's run views (app/wire/api.ts). */
 import type { Queryable } from "../db";
+import type { RunStatus, RunView, StepStatus, StepView } from "../wire/api";
 import type { Plan } from "../wire/plan";
 
-export const RUN_STATUSES = ["queued", "running", "success", "failure", "cancelled", "error"] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export const LIVE_RUN = ["queued", "running"] as const;
 export const LIVE_RUN_SQL = "('queued', 'running')";
-
-export type StepStatus = "pending" | "running" | "success" | "failure" | "skipped" | "cancelled";
 
 export interface RunRow {
   id: string;
@@ -33,45 +29,6 @@ export interface RunRow {
   started_at: Date | null;
   ended_at: Date | null;
   workload_id: string | null;
-}
-
-export interface StepView {
-  name: string;
-  kind: string;
-  needs: string[];
-  status: StepStatus;
-  exit_code: number | null;
-  outputs: Record<string, unknown> | null;
-  error: string | null;
-  attempts: number;
-  started_at: string | null;
-  ended_at: string | null;
-  duration_ms: number | null;
-}
-
-export interface RunView {
-  id: string;
-  repo: string;
-  workflow: string;
-  path: string | null;
-  status: RunStatus;
-  event: string;
-  trigger_context: Record<string, unknown>;
-  commit: string | null;
-  ref: string | null;
-  mode: "scripted" | "agent";
-  session_id: string | null;
-  /** Why the run could not run as planned (`path:line:col: message` for a broken workflow file). */
-  error: string | null;
-  outputs: Record<string, unknown> | null;
-  concurrency_group: string | null;
-  rerun_of: string | null;
-  /** The workload running it; null while it waits for its concurrency group (or never ran). */
-  workload_id: string | null;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  steps?: StepView[];
 }
 
 const json = <T>(v: unknown): T => (typeof v === "string" ? JSON.parse(v) : v) as T;

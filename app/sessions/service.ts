@@ -15,33 +15,10 @@ import { conflict, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
 import { sessionTopic } from "../events/topics";
+import type { MessageView, SessionStatus, SessionSummary, SessionView } from "../wire/api";
 import { isUuid } from "../wire/ids";
 import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
 import { foldEvents, mergeRoles } from "./fold";
-
-export type SessionStatus = "idle" | "running" | "aborting" | "aborted" | "failed";
-
-export interface SessionView {
-  id: string;
-  title: string | null;
-  repo: string | null;
-  status: SessionStatus;
-  /** The latest run, if any. */
-  run: { workload_id: string; status: WorkloadStatus; created_at: string } | null;
-  created_at: string;
-  updated_at: string;
-}
-
-/** A session in a list: what a list of chats shows. */
-export type SessionSummary = Omit<SessionView, "run">;
-
-export interface MessageView {
-  id: number;
-  role: "user" | "assistant";
-  workload_id: string | null;
-  parts: ChatPart[];
-  created_at: string;
-}
 
 const SESSION_STATUS_AFTER: Record<EndStatus, SessionStatus> = {
   succeeded: "idle",

@@ -4,13 +4,8 @@
  * connections and across HTTP failures, and failures that must not hang.
  */
 import { EventSource } from "eventsource";
-import {
-  AgentClient,
-  type AgentStream,
-  RunFailedError,
-  StreamError,
-  type StreamState,
-} from "../../app/client/agent-client";
+import { AgentClient, type AgentStream } from "../../app/client/agent-client";
+import { RunFailedError, StreamError, type StreamState } from "../../app/client/event-stream";
 import type { StreamEvent } from "../../app/wire/protocol";
 import { type AgentPlatform, type ApiClient, startAgentPlatform, startProxy } from "../helpers/agents";
 

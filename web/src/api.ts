@@ -4,6 +4,8 @@
  * a public repository is read anonymously, which lets the edge and the server's fast path
  * answer it.
  */
+import { ApiError, apiError } from "../../app/client/api-error";
+import type { ConfigView } from "../../app/wire/api";
 import { api } from "./routes";
 
 const TOKEN_KEY = "plue.token";
@@ -23,17 +25,6 @@ export const auth = {
     localStorage.removeItem(TOKEN_KEY);
   },
 };
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
 
 export interface RequestOptions {
   method?: string;
@@ -62,65 +53,26 @@ export async function apiFetch(path: string, opts: RequestOptions = {}): Promise
     throw new ApiError(0, "network", "The server could not be reached. Check your connection and retry.");
   }
   if (res.ok) return res;
-  const text = await res.text();
-  let code = "http_error";
-  let message = `${opts.method ?? "GET"} ${path} failed with ${res.status}`;
-  try {
-    const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-    if (e?.code) code = e.code;
-    if (e?.message) message = e.message;
-  } catch {
-    // not JSON: keep the generic message
-  }
-  throw new ApiError(res.status, code, message);
+  throw apiError(res.status, await res.text(), `${opts.method ?? "GET"} ${path} failed with ${res.status}`);
 }
 
 export async function apiJson<T>(path: string, opts: RequestOptions = {}): Promise<T> {
   return (await apiFetch(path, opts)).json() as Promise<T>;
 }
 
-export interface ServerConfig {
-  user: { username: string; admin: boolean } | null;
-  agents: { configured: boolean; message?: string };
-}
-
-let config: Promise<ServerConfig> | undefined;
+let config: Promise<ConfigView> | undefined;
 
 /**
  * Who is signed in and what the server can do, asked once per page. A stored token that the
  * server refuses is dropped, so the page falls back to anonymous browsing.
  */
-export function serverConfig(): Promise<ServerConfig> {
-  config ??= apiJson<ServerConfig>(api.config()).catch(async (err) => {
+export function serverConfig(): Promise<ConfigView> {
+  config ??= apiJson<ConfigView>(api.config()).catch(async (err) => {
     if (err instanceof ApiError && err.status === 401 && auth.token()) {
       auth.clear();
-      return { ...(await apiJson<ServerConfig>(api.config())), tokenRejected: true };
+      return { ...(await apiJson<ConfigView>(api.config())), tokenRejected: true };
     }
     throw err;
   });
   return config;
-}
-
-export interface RepoView {
-  owner: string;
-  name: string;
-  visibility: "public" | "private";
-  default_branch: string;
-  clone_url: string;
-  created_at: string;
-}
-
-export interface RefListing {
-  default_branch: string;
-  branches: { name: string; commit: string }[];
-  tags: { name: string; commit: string }[];
-  truncated: boolean;
-}
-
-export interface TreeEntry {
-  name: string;
-  type: "tree" | "blob" | "symlink" | "commit";
-  mode: string;
-  sha: string;
-  size?: number;
 }

@@ -7,18 +7,11 @@
  * shown where the answer would have been.
  */
 import { EventSource } from "eventsource";
-import {
-  AgentApiError,
-  AgentClient,
-  type AgentStream,
-  type EventSourceConstructor,
-  type MessageView,
-  type SessionView,
-  type StreamEvent,
-  type StreamState,
-  type WorkflowRunRef,
-} from "../../../app/client/agent-client";
-import type { ChatPart } from "../../../app/wire/protocol";
+import { AgentClient, type AgentStream } from "../../../app/client/agent-client";
+import { ApiError } from "../../../app/client/api-error";
+import type { EventSourceConstructor, StreamState } from "../../../app/client/event-stream";
+import type { CreatedRun, MessageView, SessionView } from "../../../app/wire/api";
+import type { ChatPart, StreamEvent } from "../../../app/wire/protocol";
 import { auth, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle } from "../dom";
 import { urls } from "../routes";
@@ -292,7 +285,7 @@ class ChatPage {
       pending.remove();
       this.setBusy(false);
       const message =
-        err instanceof AgentApiError && err.code === "busy"
+        err instanceof ApiError && err.code === "busy"
           ? "The agent is still working on the previous message. Stop it or wait."
           : (err as Error).message;
       this.formError.append(notice("error", message));
@@ -405,7 +398,7 @@ class ChatPage {
 }
 
 /** "Started: review, triage": links to the workflow runs a message started. */
-function startedRuns(runs: WorkflowRunRef[]): HTMLElement {
+function startedRuns(runs: CreatedRun[]): HTMLElement {
   const links = runs.flatMap((r, i) => [i > 0 ? ", " : "", h("a", { href: urls.run(r.id) }, r.workflow)]);
   return h("p", { class: "started-runs muted" }, "Started workflows: ", ...links);
 }
@@ -451,8 +444,8 @@ export async function renderChat(id: string): Promise<void> {
         { class: "page-narrow" },
         h("h1", null, "Chat not found"),
         notice(
-          err instanceof AgentApiError && err.status === 404 ? "warning" : "error",
-          err instanceof AgentApiError && err.status === 404
+          err instanceof ApiError && err.status === 404 ? "warning" : "error",
+          err instanceof ApiError && err.status === 404
             ? "There is no such chat, or it belongs to someone else."
             : (err as Error).message,
         ),

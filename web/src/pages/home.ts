@@ -1,17 +1,11 @@
 /** `/`: your repositories, a new repository, a new agent chat, recent chats; the demo when signed out. */
-import type { SessionSummary } from "../../../app/sessions/service";
-import { apiJson, auth, type RepoView, serverConfig } from "../api";
+import type { RepoView, SessionList, SessionSummary, SessionView } from "../../../app/wire/api";
+import { apiJson, auth, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 
 /** How many recent chats the home page lists. */
 const RECENT_CHATS = 10;
-
-interface SessionView {
-  id: string;
-  title: string | null;
-  repo: string | null;
-}
 
 /** Creates a chat (about `repo`, if given) and opens it. */
 export async function startSession(repo?: string, title?: string): Promise<void> {
@@ -68,7 +62,7 @@ export async function renderHome(): Promise<void> {
   }
   const [repos, recent] = await Promise.all([
     apiJson<RepoView[]>(api.repos()).catch(() => [] as RepoView[]),
-    apiJson<{ sessions: SessionSummary[] }>(api.sessions(RECENT_CHATS)).then(
+    apiJson<SessionList>(api.sessions(RECENT_CHATS)).then(
       (r) => r.sessions,
       () => [] as SessionSummary[],
     ),

@@ -6,16 +6,9 @@
  * edge) answer repeat visits without the server. Moving around inside the repository does not
  * reload the page: links are real URLs, followed with history.pushState.
  */
-import {
-  ApiError,
-  apiFetch,
-  apiJson,
-  auth,
-  type RefListing,
-  type RepoView,
-  serverConfig,
-  type TreeEntry,
-} from "../api";
+import { ApiError } from "../../../app/client/api-error";
+import type { MarkdownView, RefListing, RepoView, ResolvedRef, TreeEntry } from "../../../app/wire/api";
+import { apiFetch, apiJson, auth, serverConfig } from "../api";
 import { formatBytes, h, main, notice, replace, setTitle, trustedHtml } from "../dom";
 import { api, type Route, urls } from "../routes";
 import { newSessionButton } from "./home";
@@ -95,7 +88,7 @@ class RepoBrowser {
   private commit(ref: string): Promise<string> {
     let c = this.commits.get(ref);
     if (!c) {
-      c = apiJson<{ commit: string }>(api.resolve(this.repo.owner, this.repo.name, ref), {
+      c = apiJson<ResolvedRef>(api.resolve(this.repo.owner, this.repo.name, ref), {
         credentials: this.credentials,
       }).then((r) => r.commit);
       c.catch(() => this.commits.delete(ref));
@@ -295,7 +288,7 @@ class RepoBrowser {
     if (size > MAX_TEXT_BYTES)
       return downloadOffer(this.repo, commit, path, size, "This file is too large to show.");
     if (preferRendered && MARKDOWN.test(path)) {
-      const { html } = await apiJson<{ html: string }>(api.markdown(owner, name, commit, path), {
+      const { html } = await apiJson<MarkdownView>(api.markdown(owner, name, commit, path), {
         credentials: this.credentials,
       });
       return h("div", { class: "markdown" }, trustedHtml(html));

@@ -1,53 +1,30 @@
 /**
  * Workflow runs: `/<owner>/<repo>/runs` (the list) and `/runs/<id>` (one run: status, trigger,
  * commit, the step DAG with each step's status and duration, live logs, cancel and re-run).
- * A live run streams `step_start`/`step_end`/`log`/`done`/`error` over SSE
- * (`GET /api/runs/:id/stream`), resuming with Last-Event-ID after a drop; the run is re-read when
- * it ends so the page shows what the server recorded.
+ * A live run streams its steps, logs and end over SSE (`GET /api/runs/:id/stream`, through the
+ * client library's run stream: resuming after drops, every event once); the run is re-read when
+ * its stream ends so the page shows what the server recorded. The transport is the `eventsource`
+ * package, because a browser's own EventSource cannot send the Bearer token.
  */
 import { EventSource } from "eventsource";
+import { ApiError } from "../../../app/client/api-error";
+import type { EventSourceConstructor } from "../../../app/client/event-stream";
+import { type RunStream, streamRun } from "../../../app/client/runs";
+import {
+  type CreatedRun,
+  LIVE_RUN_STATUSES,
+  type RunCancel,
+  type RunEventType,
+  type RunList,
+  type RunView,
+} from "../../../app/wire/api";
 import type { StreamEvent } from "../../../app/wire/protocol";
-import { ApiError, apiJson, auth } from "../api";
+import { apiJson, auth } from "../api";
 import { formatDuration, h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 import { loadRepo, repoHeader, repoNotFound } from "./repo";
 
-type RunStatus = "queued" | "running" | "success" | "failure" | "cancelled" | "error";
-type StepStatus = "pending" | "running" | "success" | "failure" | "skipped" | "cancelled";
-
-interface StepView {
-  name: string;
-  kind: string;
-  needs: string[];
-  status: StepStatus;
-  exit_code: number | null;
-  error: string | null;
-  attempts: number;
-  started_at: string | null;
-  ended_at: string | null;
-  duration_ms: number | null;
-}
-
-interface RunView {
-  id: string;
-  repo: string;
-  workflow: string;
-  path: string | null;
-  status: RunStatus;
-  event: string;
-  commit: string | null;
-  ref: string | null;
-  mode: "scripted" | "agent";
-  session_id: string | null;
-  error: string | null;
-  rerun_of: string | null;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  steps?: StepView[];
-}
-
-const LIVE: ReadonlySet<string> = new Set(["queued", "running"]);
+const LIVE: ReadonlySet<string> = new Set(LIVE_RUN_STATUSES);
 const LIST_REFRESH_MS = 3000;
 const STATUS_TEXT: Record<string, string> = {
   queued: "Queued",
@@ -101,7 +78,7 @@ export async function renderRuns(owner: string, name: string): Promise<void> {
   // While a run is queued or running, the list refreshes itself (a poll: it is one cheap query).
   const load = async (): Promise<void> => {
     try {
-      const { runs } = await apiJson<{ runs: RunView[] }>(api.runs(owner, name));
+      const { runs } = await apiJson<RunList>(api.runs(owner, name));
       replace(list, runs.length ? runsTable(runs) : emptyRuns());
       if (runs.some((r) => LIVE.has(r.status))) setTimeout(() => void load(), LIST_REFRESH_MS);
     } catch (err) {
@@ -199,9 +176,10 @@ class RunPage {
   private readonly logs = h("section", { class: "logs-section", "aria-labelledby": "logs-title" });
   private readonly logBodies = new Map<string, HTMLPreElement>();
   private readonly actionError = h("div", { class: "action-error" });
-  private es?: EventSource;
+  private stream?: RunStream;
   private ticker?: ReturnType<typeof setInterval>;
-  private lastEventId?: number;
+  /** However the stream ends (the run's last event, a run that had already ended, a refusal). */
+  private readonly onStreamEnd = () => void this.refresh();
 
   constructor(run: RunView) {
     this.run = run;
@@ -225,7 +203,8 @@ class RunPage {
   }
 
   private close(): void {
-    this.es?.close();
+    this.stream?.off("end", this.onStreamEnd);
+    this.stream?.close();
     clearInterval(this.ticker);
   }
 
@@ -384,40 +363,13 @@ class RunPage {
 
   /** Streams the run's events (replayed from the start, then live) until it ends. */
   private connect(): void {
-    const token = auth.token();
-    const url = `${api.run(this.run.id)}/stream`;
-    const es = new EventSource(url, {
-      fetch: (input, init) =>
-        fetch(input, {
-          ...init,
-          headers: {
-            ...(init?.headers as Record<string, string>),
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-        }),
-    });
-    this.es = es;
-    for (const type of ["step_start", "step_end", "log", "done", "error"] as const) {
-      es.addEventListener(type, (m) => {
-        if (typeof m.data !== "string") return; // the EventSource's own error, not a run event
-        let e: StreamEvent;
-        try {
-          e = JSON.parse(m.data) as StreamEvent;
-        } catch {
-          return;
-        }
-        if (this.lastEventId !== undefined && e.id <= this.lastEventId) return;
-        this.lastEventId = e.id;
-        this.onEvent(e);
-      });
-    }
-    es.onerror = () => {
-      // Closed for good (the run had ended, or the server refused): read the final state.
-      if (es.readyState === EventSource.CLOSED) void this.refresh();
-    };
+    const ES = EventSource as unknown as EventSourceConstructor;
+    this.stream = streamRun({ baseUrl: location.origin, token: auth.token(), EventSource: ES }, this.run.id);
+    this.stream.on("event", (e) => this.onEvent(e));
+    this.stream.on("end", this.onStreamEnd);
   }
 
-  private onEvent(e: StreamEvent): void {
+  private onEvent(e: StreamEvent<RunEventType>): void {
     const step = (name: string) => this.run.steps?.find((s) => s.name === name);
     switch (e.type) {
       case "step_start": {
@@ -452,14 +404,11 @@ class RunPage {
         this.appendLog(d.step, d.text, d.stream);
         break;
       }
-      case "done":
       case "error":
-        if (e.type === "error") this.appendLog(undefined, (e as StreamEvent<"error">).data.message, "stderr");
-        this.es?.close();
-        void this.refresh();
+        this.appendLog(undefined, (e as StreamEvent<"error">).data.message, "stderr");
         break;
       default:
-        break;
+        break; // `done`: the stream ends, and its end re-reads the run
     }
   }
 
@@ -481,16 +430,12 @@ class RunPage {
     button.disabled = true;
     this.actionError.replaceChildren();
     try {
-      const answer = await apiJson<Partial<RunView> & { run?: RunView }>(
-        `${api.run(this.run.id)}/${action}`,
-        { method: "POST" },
-      );
+      const answer = await apiJson<CreatedRun | RunCancel>(`${api.run(this.run.id)}/${action}`, {
+        method: "POST",
+      });
       if (action === "rerun") {
-        const id = answer.run?.id ?? answer.id;
-        if (id) {
-          location.assign(urls.run(id));
-          return;
-        }
+        location.assign(urls.run(answer.id));
+        return;
       }
       await this.refresh();
     } catch (err) {
