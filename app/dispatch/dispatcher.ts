@@ -20,6 +20,7 @@ import { AppError } from "../errors";
 import type { EventHub } from "../events/hub";
 import { appendEvents, lastSeq } from "../events/store";
 import { ABORT_CHANNEL, workloadTopic } from "../events/topics";
+import type { EndStatus, WorkloadStatus } from "../wire/api";
 import {
   type AgentWorkload,
   type Assignment,
@@ -31,7 +32,7 @@ import {
 } from "../wire/protocol";
 import type { Executor, ExecutorHooks } from "./executor";
 import { thisInstance } from "./instance";
-import { type EndStatus, isLiveWorkload, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "./status";
+import { isLiveWorkload, LIVE_WORKLOAD_SQL } from "./status";
 import { newTaskToken, workloadForTaskToken } from "./tokens";
 
 /** Ends every abort long-poll when the dispatcher closes (not a workload id: those are UUIDs). */

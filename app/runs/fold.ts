@@ -5,8 +5,7 @@
  */
 import type { Queryable } from "../db";
 import type { WorkloadEnd } from "../dispatch/dispatcher";
-import type { EndStatus } from "../dispatch/status";
-import type { RunStatus } from "../wire/api";
+import type { EndStatus, RunStatus } from "../wire/api";
 import type { EventDataOf, RunnerEvent } from "../wire/protocol";
 
 /** Applies newly stored events of a run's workload. */

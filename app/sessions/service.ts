@@ -10,12 +10,19 @@ import type { User } from "../auth/tokens";
 import type { AppContext } from "../context";
 import type { Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
-import { type EndStatus, LIVE_WORKLOAD_SQL, type WorkloadStatus } from "../dispatch/status";
+import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import { conflict, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
 import { sessionTopic } from "../events/topics";
-import type { MessageView, SessionStatus, SessionSummary, SessionView } from "../wire/api";
+import type {
+  EndStatus,
+  MessageView,
+  SessionStatus,
+  SessionSummary,
+  SessionView,
+  WorkloadStatus,
+} from "../wire/api";
 import { isUuid } from "../wire/ids";
 import { type ChatMessage, type ChatPart, Limits } from "../wire/protocol";
 import { foldEvents, mergeRoles } from "./fold";

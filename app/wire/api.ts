@@ -155,7 +155,14 @@ export type RunEventType = (typeof RUN_STREAM_EVENTS)[number];
 // ---- agent sessions ------------------------------------------------------------------------
 
 export type SessionStatus = "idle" | "running" | "aborting" | "aborted" | "failed";
-export type WorkloadStatus = "pending" | "running" | "aborting" | "succeeded" | "failed" | "aborted";
+/**
+ * A workload's statuses, written once (app/dispatch/status.ts builds its queries from this list):
+ * pending → running (first events) → aborting (abort requested) → succeeded | failed | aborted.
+ */
+export const LIVE_WORKLOAD_STATUSES = ["pending", "running", "aborting"] as const;
+/** How a workload ended. */
+export type EndStatus = "succeeded" | "failed" | "aborted";
+export type WorkloadStatus = (typeof LIVE_WORKLOAD_STATUSES)[number] | EndStatus;
 
 /** `GET /api/sessions/:id`, the answer of `POST /api/sessions`. */
 export interface SessionView {
