@@ -25,7 +25,9 @@ jest.setTimeout(180_000);
 const BIN = path.resolve("bin/plue.js");
 const REAPER_MS = 1000;
 const boot = thisInstance.split("-")[0]!;
-let nextPort = 43000 + (process.pid % 2000) * 2;
+// A restart must come back on the same port, so it is chosen here: below the kernel's ephemeral
+// range (32768–60999), where no outgoing connection of another test can be holding it.
+let nextPort = 20000 + (process.pid % 4000) * 2;
 
 const SLOW = `from plue import workflow, manual
 

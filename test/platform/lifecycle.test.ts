@@ -1,5 +1,5 @@
 /** The real `plue dev` command as a newcomer runs it: start, health, SIGTERM, restart on the same data. */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,33 +8,50 @@ import { createPostgresDatabase } from "../helpers/db";
 
 const BIN = path.resolve("bin/plue.js");
 
-function startDev(env: Record<string, string>, port: number) {
-  const child = spawn(process.execPath, [BIN, "dev", "--port", String(port)], {
-    env: { ...process.env, LOG_LEVEL: "warn", PLUE_SEED_DEMO: "false", ...env },
+/**
+ * Starts `plue dev` on a port the kernel picks (no clash with any other test's server) and with a
+ * temp dir of its own (its start-up recovery sweeps runner directories there, and only there).
+ */
+function startDev(env: Record<string, string>) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plue-dev-tmp-"));
+  const child = spawn(process.execPath, [BIN, "dev", "--port", "0"], {
+    env: { ...process.env, LOG_LEVEL: "warn", PLUE_SEED_DEMO: "false", TMPDIR: tmp, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  return { child, output: () => out };
+  const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  void exit.then(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  return { child, exit, output: () => out };
 }
+type Dev = ReturnType<typeof startDev>;
 
-/** Waits for 200 from /api/health; a failure says what the process printed, so CI shows why. */
-async function waitHealthy(url: string, dev: ReturnType<typeof startDev>, ms = 90_000) {
+/**
+ * The URL `plue dev` printed, once /api/health answers 200 there. A failure says what the process
+ * printed, so CI shows why.
+ */
+async function waitHealthy(dev: Dev, ms = 90_000): Promise<string> {
   const start = Date.now();
   while (Date.now() - start < ms) {
     if (dev.child.exitCode !== null) throw new Error(`exited with ${dev.child.exitCode}:\n${dev.output()}`);
-    try {
-      const r = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5_000) });
-      if (r.ok) return;
-    } catch {}
+    const url = /Plue is running at (http:\/\/\S+)/.exec(dev.output())?.[1];
+    if (url) {
+      try {
+        const r = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5_000) });
+        if (r.ok) return url;
+      } catch {}
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`never became healthy:\n${dev.output()}`);
 }
 
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
-let nextPort = 41000 + (process.pid % 2000) * 4;
+/** SIGTERM, then the exit code (also for a process that already exited). */
+async function stop(dev: Dev): Promise<number | null> {
+  if (dev.child.exitCode === null) dev.child.kill("SIGTERM");
+  return dev.exit;
+}
 
 // Each case starts real processes (a fresh embedded database runs initdb): slow on a loaded machine.
 jest.setTimeout(240_000);
@@ -42,29 +59,24 @@ jest.setTimeout(240_000);
 describe("plue dev", () => {
   it("starts on the embedded database, stops on SIGTERM, and a second start reuses the data", async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-dev-"));
-    const port = nextPort++;
     const env = { PLUE_DATA_DIR: dataDir, DATABASE_URL: "" };
     delete (env as Record<string, string | undefined>).DATABASE_URL;
-    const first = startDev(env as Record<string, string>, port);
-    await waitHealthy(`http://127.0.0.1:${port}`, first);
+    const first = startDev(env as Record<string, string>);
+    await waitHealthy(first);
     const token = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim();
     expect(first.output()).toContain(token);
-    const code = exited(first.child);
-    first.child.kill("SIGTERM");
-    expect(await code).toBe(0);
+    expect(await stop(first)).toBe(0);
 
-    const second = startDev(env as Record<string, string>, port);
-    await waitHealthy(`http://127.0.0.1:${port}`, second);
+    const second = startDev(env as Record<string, string>);
+    const url = await waitHealthy(second);
     // Same database: the admin token from the first start still works, and no new one was made.
     expect(fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()).toBe(token);
     expect(second.output()).not.toContain("new admin token");
-    const r = await fetch(`http://127.0.0.1:${port}/api/nothing`, {
+    const r = await fetch(`${url}/api/nothing`, {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(r.status).toBe(404);
-    const code2 = exited(second.child);
-    second.child.kill("SIGTERM");
-    expect(await code2).toBe(0);
+    expect(await stop(second)).toBe(0);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -72,34 +84,25 @@ describe("plue dev", () => {
     const bad = spawn(process.execPath, [BIN, "dev"], { env: { ...process.env, RUNNER_MODE: "docker" } });
     let err = "";
     bad.stderr.on("data", (d) => (err += d));
-    expect(await exited(bad)).toBe(2);
+    expect(await new Promise((r) => bad.once("exit", r))).toBe(2);
     expect(err).toContain('RUNNER_MODE="docker"');
   });
 
   it("two processes started together against one Postgres both become healthy", async () => {
     const { url, drop } = await createPostgresDatabase();
-    const ports = [nextPort++, nextPort++];
-    const procs = ports.map((port) => {
+    const procs = [0, 1].map(() => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-pg-"));
-      return startDev({ DATABASE_URL: url, PLUE_DATA_DIR: dataDir }, port);
+      return startDev({ DATABASE_URL: url, PLUE_DATA_DIR: dataDir });
     });
     try {
-      await Promise.all(procs.map((p, i) => waitHealthy(`http://127.0.0.1:${ports[i]}`, p)));
-      const bodies = await Promise.all(
-        ports.map((port) => fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.json())),
-      );
+      const urls = await Promise.all(procs.map((p) => waitHealthy(p)));
+      const bodies = await Promise.all(urls.map((u) => fetch(`${u}/api/health`).then((r) => r.json())));
       expect(bodies).toEqual([
         { status: "ok", database: "postgres" },
         { status: "ok", database: "postgres" },
       ]);
     } finally {
-      await Promise.all(
-        procs.map((p) => {
-          const e = exited(p.child);
-          p.child.kill("SIGTERM");
-          return e;
-        }),
-      );
+      await Promise.all(procs.map(stop));
       await drop();
     }
   });
