@@ -8,7 +8,7 @@ import { EventSource } from "eventsource";
 import type { z } from "zod";
 import { createApp } from "../../app/http/app";
 import { signDelivery, TIMESTAMP_HEADER } from "../../app/http/webhooks";
-import { mentions } from "../../app/runs/service";
+import { mentions } from "../../app/runs/triggers";
 import type { Plan } from "../../app/wire/plan";
 import type { StreamEvent, WorkflowWorkload } from "../../app/wire/protocol";
 
