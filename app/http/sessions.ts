@@ -12,7 +12,7 @@
  */
 import { Router } from "express";
 import { z } from "zod";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { sessionSource } from "../sessions/stream";
 import type { MessageList, SessionAbort, SessionList, SessionRunStarted } from "../wire/api";
 import { requireUser } from "./auth";
@@ -73,17 +73,9 @@ export function sessionsRouter(ctx: AppContext): Router {
 
   router.post("/api/sessions/:id/run", async (req, res) => {
     const { message } = parseBody(RunRequest, req.body);
-    const user = res.locals.user!;
-    const started = await sessions.run(user, req.params.id, message);
-    // On a repository, the message is also a chat event (and its @handles mentions) for workflows.
-    // The agent already runs: a failure here is logged, not answered.
-    const runs = started.repo_id
-      ? await ctx.runs.onChatMessage(user, started.repo_id, req.params.id, message).catch((err) => {
-          ctx.log.error({ err, session: req.params.id }, "starting chat workflows failed");
-          return [];
-        })
-      : [];
-    res.status(202).json({ workload_id: started.workload_id, runs } satisfies SessionRunStarted);
+    res
+      .status(202)
+      .json((await sessions.run(res.locals.user!, req.params.id, message)) satisfies SessionRunStarted);
   });
 
   router.post("/api/sessions/:id/abort", async (req, res) => {

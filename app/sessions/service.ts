@@ -1,23 +1,26 @@
 /**
  * Agent sessions: a conversation owned by its creating user (others get 404), optionally about a
- * repository. `run` stores the user message and starts an `agent` workload; when the workload
- * ends, its events are folded into `messages`/`parts`, so history survives without the stream.
+ * repository. `run` stores the user message and starts an `agent` workload (on a repository, also
+ * the workflows the message triggers); when the workload ends, its events are folded into
+ * `messages`/`parts`, so history survives without the stream.
  *
  * Session status: idle → running → (aborting →) idle | aborted | failed; a new run may start from
  * any state but running/aborting.
  */
 import type { User } from "../auth/tokens";
-import type { AppContext } from "../context";
-import type { Queryable } from "../db";
+import type { Db, Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
 import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import { conflict, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
 import { sessionTopic } from "../events/topics";
+import type { Logger } from "../log";
 import type {
+  CreatedRun,
   EndStatus,
   MessageView,
+  SessionRunStarted,
   SessionStatus,
   SessionSummary,
   SessionView,
@@ -33,7 +36,23 @@ const SESSION_STATUS_AFTER: Record<EndStatus, SessionStatus> = {
   failed: "failed",
 };
 
-type ServiceContext = Pick<AppContext, "config" | "db" | "log">;
+export interface SessionServiceDeps {
+  readonly db: Db;
+  readonly log: Logger;
+  readonly hub: EventHub;
+  readonly dispatcher: Dispatcher;
+  /** The URL an agent's runner clones the session's repository from. */
+  readonly publicUrl: () => string;
+  /** The model agents run (PLUE_MODEL). */
+  readonly model: string;
+  /** Starts the workflows a message on a repository triggers (app/runs). */
+  readonly workflows: ChatWorkflows;
+}
+
+/** A chat message on a repository is a `chat` event (and a `mention` per @handle) for its workflows. */
+export interface ChatWorkflows {
+  onChatMessage(user: User, repoId: number, sessionId: string, message: string): Promise<CreatedRun[]>;
+}
 
 interface SessionRow {
   id: string;
@@ -47,18 +66,21 @@ interface SessionRow {
 }
 
 export class SessionService {
-  constructor(
-    private readonly ctx: ServiceContext,
-    private readonly hub: EventHub,
-    private readonly dispatcher: Dispatcher,
-  ) {
-    dispatcher.onWorkloadEnd("agent", (tx, end) => this.runEnded(tx, end));
+  private readonly db: Db;
+  private readonly hub: EventHub;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.db = deps.db;
+    this.hub = deps.hub;
+    this.dispatcher = deps.dispatcher;
+    this.dispatcher.onWorkloadEnd("agent", (tx, end) => this.runEnded(tx, end));
   }
 
   async create(user: User, input: { repo?: string; title?: string }): Promise<SessionView> {
     const repoId = input.repo ? (await this.visibleRepo(user, input.repo)).id : null;
     const id = crypto.randomUUID();
-    await this.ctx.db.query("INSERT INTO sessions (id, user_id, repo_id, title) VALUES ($1, $2, $3, $4)", [
+    await this.db.query("INSERT INTO sessions (id, user_id, repo_id, title) VALUES ($1, $2, $3, $4)", [
       id,
       user.id,
       repoId,
@@ -68,8 +90,8 @@ export class SessionService {
   }
 
   async get(user: User, id: string): Promise<SessionView> {
-    const s = await this.owned(this.ctx.db, user, id);
-    const r = await this.ctx.db.query<{ id: string; status: WorkloadStatus; created_at: Date }>(
+    const s = await this.owned(this.db, user, id);
+    const r = await this.db.query<{ id: string; status: WorkloadStatus; created_at: Date }>(
       "SELECT id, status, created_at FROM workloads WHERE session_id = $1 ORDER BY created_at DESC, id LIMIT 1",
       [id],
     );
@@ -104,13 +126,13 @@ export class SessionService {
       );
     }
     if (query.before) {
-      await this.owned(this.ctx.db, user, query.before); // 404 unless it is the user's
+      await this.owned(this.db, user, query.before); // 404 unless it is the user's
       params.push(query.before);
       // Compared in SQL: a timestamp through JavaScript would lose its microseconds.
       where.push(`(s.updated_at, s.id) < (SELECT updated_at, id FROM sessions WHERE id = $${params.length})`);
     }
     params.push(query.limit + 1);
-    const r = await this.ctx.db.query<Omit<SessionRow, "user_id" | "repo_id">>(
+    const r = await this.db.query<Omit<SessionRow, "user_id" | "repo_id">>(
       `SELECT s.id, s.title, s.status, s.created_at, s.updated_at,
               CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo
          FROM sessions s LEFT JOIN repositories r ON r.id = s.repo_id
@@ -134,13 +156,17 @@ export class SessionService {
   }
 
   async messages(user: User, id: string): Promise<MessageView[]> {
-    await this.owned(this.ctx.db, user, id);
-    return loadMessages(this.ctx.db, id);
+    await this.owned(this.db, user, id);
+    return loadMessages(this.db, id);
   }
 
-  /** Stores the user message and starts a run; 409 while another run is in progress. */
-  async run(user: User, id: string, text: string): Promise<{ workload_id: string; repo_id: number | null }> {
-    const started = await this.ctx.db.transaction(async (tx) => {
+  /**
+   * Stores the user message and starts a run; 409 while another run is in progress. On a
+   * repository the message also starts its chat and mention workflows: the agent already runs,
+   * so a failure there is logged, not answered.
+   */
+  async run(user: User, id: string, text: string): Promise<SessionRunStarted> {
+    const started = await this.db.transaction(async (tx) => {
       const s = await this.owned(tx, user, id, true);
       if (s.status === "running" || s.status === "aborting") {
         throw conflict(`session ${id} already has a run in progress; abort it or wait for it to end`, "busy");
@@ -159,7 +185,7 @@ export class SessionService {
         type: "agent",
         session_id: id,
         repo: s.repo_id ? await this.repoRef(tx, s.repo_id) : undefined,
-        model: this.ctx.config.PLUE_MODEL,
+        model: this.deps.model,
         messages: history,
         limits: Limits.parse({}),
       });
@@ -173,13 +199,19 @@ export class SessionService {
     // Streams waiting for a run (or following the session) learn of it now.
     await this.hub.signal(sessionTopic(id));
     await this.dispatcher.dispatch(started.assignment);
-    return { workload_id: started.assignment.workload.id, repo_id: started.repoId };
+    const runs = started.repoId
+      ? await this.deps.workflows.onChatMessage(user, started.repoId, id, text).catch((err) => {
+          this.deps.log.error({ err, session: id }, "starting chat workflows failed");
+          return [];
+        })
+      : [];
+    return { workload_id: started.assignment.workload.id, runs };
   }
 
   /** Asks the running workload to stop; 409 when nothing is running. */
   async abort(user: User, id: string): Promise<{ workload_id: string; status: "aborting" }> {
-    await this.owned(this.ctx.db, user, id);
-    const r = await this.ctx.db.query<{ id: string }>(
+    await this.owned(this.db, user, id);
+    const r = await this.db.query<{ id: string }>(
       `SELECT id FROM workloads WHERE session_id = $1 AND status IN ${LIVE_WORKLOAD_SQL}
         ORDER BY created_at DESC LIMIT 1`,
       [id],
@@ -224,7 +256,7 @@ export class SessionService {
 
   private async visibleRepo(user: User, fullName: string): Promise<{ id: number }> {
     const [owner, name] = fullName.split("/");
-    const r = await this.ctx.db.query<{ id: number; visibility: string; owner_id: number | null }>(
+    const r = await this.db.query<{ id: number; visibility: string; owner_id: number | null }>(
       `SELECT id::int AS id, visibility, owner_id::int AS owner_id FROM repositories
         WHERE lower(owner) = lower($1) AND lower(name) = lower($2)`,
       [owner, name],
@@ -242,7 +274,7 @@ export class SessionService {
     );
     const repo = r.rows[0];
     if (!repo) return undefined;
-    const base = this.ctx.config.publicUrl;
+    const base = this.deps.publicUrl();
     return { owner: repo.owner, name: repo.name, clone_url: `${base}/${repo.owner}/${repo.name}.git` };
   }
 }
