@@ -3,6 +3,7 @@
  * runners read too in app/wire/runner-env.ts); a bad value stops the process at start with a message
  * naming the variable and what it expected.
  */
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
 import { envProblems } from "./wire/redact";
@@ -79,14 +80,20 @@ const EnvSchema = z.object({
   PLUE_WORKFLOWS_PER_FILE: z.coerce.number().int().min(1).max(1000).default(20),
 });
 
-export type Config = z.infer<typeof EnvSchema> & {
-  /** Absolute data directory; repositories, the embedded database and the admin token live here. */
-  dataDir: string;
-  /** Keep the embedded database in memory (`plue dev --memory`). */
-  memory: boolean;
-  /** The URL clients (and runners) use to reach this server. */
-  publicUrl: string;
-};
+/** Derived once by loadConfig and frozen: nothing changes the configuration afterwards. */
+export type Config = Readonly<
+  z.infer<typeof EnvSchema> & {
+    /** Absolute data directory; repositories, the embedded database and the admin token live here. */
+    dataDir: string;
+    /** Keep the embedded database in memory (`plue dev --memory`). */
+    memory: boolean;
+    /**
+     * The URL clients (and runners) use to reach this server, as configured. With PORT=0 the real
+     * port is known only once the server listens: the running platform's `publicUrl()` has it.
+     */
+    publicUrl: string;
+  }
+>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -106,11 +113,25 @@ export function loadConfig(
   const c = parsed.data;
   const port = overrides.port ?? c.PORT;
   const dataDir = path.resolve(c.PLUE_DATA_DIR);
-  return {
+  return Object.freeze({
     ...c,
     PORT: port,
+    // A local warm pool's runners share a secret; this process makes one when given none.
+    // Kubernetes must be given one (a Secret the runner pods mount too).
+    PLUE_POOL_SECRET:
+      c.PLUE_POOL_SECRET ?? (usesWarmPool(c) && c.RUNNER_MODE === "local" ? generatePoolSecret() : undefined),
     dataDir,
     memory: overrides.memory ?? false,
     publicUrl: c.PLUE_PUBLIC_URL ?? `http://${c.HOST}:${port}`,
-  };
+  });
+}
+
+/** Whether this configuration runs workloads through the warm pool. */
+export function usesWarmPool(config: Pick<Config, "RUNNER_MODE" | "PLUE_WARM_POOL">): boolean {
+  return config.RUNNER_MODE === "kubernetes" || (config.RUNNER_MODE === "local" && config.PLUE_WARM_POOL > 0);
+}
+
+/** A pool secret for a server that was given none. */
+export function generatePoolSecret(): string {
+  return randomBytes(24).toString("base64url");
 }

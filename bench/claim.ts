@@ -145,13 +145,13 @@ async function cold(): Promise<{ delivered: number[] }> {
     size: 0,
     coldStartAfterMs: 0,
     env: { PLUE_RUNNER_POLL_SECONDS: "50" },
-    backend: ({ config }: { config: Config }) =>
+    backend: ({ config, appUrl }: { config: Config; appUrl: () => string }) =>
       new LocalStandbyRunners(log, {
         size: 0,
         concurrency: 1,
         sandbox: "none",
         secret: config.PLUE_POOL_SECRET!,
-        appUrl: () => config.publicUrl,
+        appUrl,
       }),
   });
   try {

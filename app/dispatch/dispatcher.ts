@@ -14,12 +14,12 @@ import { timingSafeEqual } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { z } from "zod";
 import { hashToken } from "../auth/tokens";
-import type { AppContext } from "../context";
-import type { Queryable } from "../db";
+import type { Db, Queryable } from "../db";
 import { AppError } from "../errors";
 import type { EventHub } from "../events/hub";
 import { appendEvents, lastSeq } from "../events/store";
 import { ABORT_CHANNEL, workloadTopic } from "../events/topics";
+import type { Logger } from "../log";
 import type { EndStatus, WorkloadStatus } from "../wire/api";
 import {
   type AgentWorkload,
@@ -37,7 +37,12 @@ import { newTaskToken, workloadForTaskToken } from "./tokens";
 
 /** Ends every abort long-poll when the dispatcher closes (not a workload id: those are UUIDs). */
 const CLOSING = "closing";
-type ServiceContext = Pick<AppContext, "config" | "db" | "log">;
+/** What the dispatcher needs: the database, a logger, and the URL its runners call back to. */
+export interface DispatcherDeps {
+  readonly db: Db;
+  readonly log: Logger;
+  readonly publicUrl: () => string;
+}
 
 /** A workload as the dispatcher creates it: the wire workload without its id. */
 export type NewWorkload =
@@ -104,7 +109,7 @@ export class Dispatcher {
   private closed = false;
 
   constructor(
-    private readonly ctx: ServiceContext,
+    private readonly ctx: DispatcherDeps,
     private readonly hub: EventHub,
     executor: ExecutorFactory,
     private readonly options: DispatcherOptions = DEFAULT_DISPATCHER,
@@ -152,7 +157,7 @@ export class Dispatcher {
         thisInstance, // until a queue or a pool runner holds it, recovery asks whether we live
       ],
     );
-    const appUrl = this.ctx.config.publicUrl;
+    const appUrl = this.ctx.publicUrl();
     return {
       workload: { ...spec, id } as Assignment["workload"],
       token,

@@ -9,10 +9,9 @@
  * woken by the claim and queue signals it listens to.
  */
 
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hashToken, newToken } from "../auth/tokens";
-import type { Config } from "../config";
 import type { Db } from "../db";
 import { AppError } from "../errors";
 import { CLAIMED_CHANNEL, QUEUED_CHANNEL } from "../events/topics";
@@ -44,16 +43,6 @@ export function silentSql(seconds: string): string {
   return `(r.last_heartbeat < ${cutoff}
     AND coalesce((SELECT e.created_at FROM task_events e WHERE e.workload_id = r.claimed_by_task_id
                    ORDER BY e.id DESC LIMIT 1) < ${cutoff}, true))`;
-}
-
-/** Whether this configuration runs workloads through the warm pool. */
-export function usesWarmPool(config: Pick<Config, "RUNNER_MODE" | "PLUE_WARM_POOL">): boolean {
-  return config.RUNNER_MODE === "kubernetes" || (config.RUNNER_MODE === "local" && config.PLUE_WARM_POOL > 0);
-}
-
-/** A pool secret for a server that was given none (local warm pool only). */
-export function generatePoolSecret(): string {
-  return randomBytes(24).toString("base64url");
 }
 
 /** A refused pool request, rendered as `PoolRejection` by the app's error handler. */

@@ -4,7 +4,7 @@
  */
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { forbidden, unauthorized } from "../errors";
 import { httpRequestDuration, metricsAccess, registry } from "../metrics";
 import { authenticate, tokenFrom } from "./auth";

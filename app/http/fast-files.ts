@@ -9,7 +9,7 @@
  * credentials always go through Express (and its authentication).
  */
 import type { IncomingMessage, RequestListener } from "node:http";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { httpRequestDuration } from "../metrics";
 import { RESERVED_OWNERS } from "../wire/names";
 import { type FileParams, FileServer } from "./files";

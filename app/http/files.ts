@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Router } from "express";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ObjectContent } from "../git/catfile";
 import type { Caller, Repository } from "../git/repos";

@@ -7,7 +7,7 @@
  */
 import type { Request, Response } from "express";
 import { Router } from "express";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
 import { type Caller, canWrite, type Repository } from "../git/repos";

@@ -9,7 +9,7 @@
  * runner, 409 task_taken / pod_used, 410 runner_terminated, 503 pool_disabled.
  */
 import { type Request, Router } from "express";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { PoolError } from "../dispatch/registry";
 import { isUuid } from "../wire/ids";
 import { RegisterRequest } from "../wire/protocol";

@@ -15,7 +15,7 @@
  */
 import { type Request, Router } from "express";
 import { hashToken } from "../auth/tokens";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import type { Queryable } from "../db";
 import { EventRejectionError } from "../dispatch/dispatcher";
 import { TASK_TOKEN_PREFIX, workloadForTaskToken } from "../dispatch/tokens";

@@ -9,7 +9,7 @@
  */
 import { Router } from "express";
 import { z } from "zod";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { AppError, badRequest, conflict, forbidden } from "../errors";
 import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
 import type { RefListing, RepoView } from "../wire/api";
@@ -26,7 +26,7 @@ const CreateRepo = z.object({
 });
 
 export function reposRouter(ctx: AppContext): Router {
-  const { git, config } = ctx;
+  const { git, config, publicUrl } = ctx;
   const router = Router();
   const access = repoAccess(git);
 
@@ -36,7 +36,7 @@ export function reposRouter(ctx: AppContext): Router {
     name: repo.name,
     visibility: repo.visibility,
     default_branch: repo.defaultBranch,
-    clone_url: `${config.publicUrl}/${repo.owner}/${repo.name}.git`,
+    clone_url: `${publicUrl()}/${repo.owner}/${repo.name}.git`,
     created_at: repo.createdAt,
   });
 

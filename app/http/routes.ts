@@ -1,6 +1,6 @@
 /** Every router of the API, in mounting order. Each area adds its own line. */
 import type { Router } from "express";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";

@@ -12,7 +12,7 @@
  */
 import { Router } from "express";
 import { z } from "zod";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { badRequest } from "../errors";
 import { readEvents } from "../events/store";
 import { formatRunEvent } from "../runs/log";

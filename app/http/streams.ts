@@ -5,7 +5,7 @@
  * until its end, the client's disconnect or the replica's shutdown (app/events/workload-stream.ts).
  */
 import type { Request, Response } from "express";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { badRequest } from "../errors";
 import { SseWriter } from "../events/sse";
 import { resolveStart, type WorkloadSource, WorkloadStream } from "../events/workload-stream";

@@ -18,7 +18,7 @@ import { type Request, type Response, Router } from "express";
 import { hasModelCredentials } from "../../runner/model";
 import { ASSET_PREFIX, loadWebAssets } from "../../web/build";
 import { parseRoute, type Route, urls } from "../../web/src/routes";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ConfigView, MarkdownView } from "../wire/api";
 import { fullOid, NameError, validateTreePath } from "../wire/names";

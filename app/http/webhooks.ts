@@ -21,7 +21,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import express, { type Request, Router } from "express";
 import { z } from "zod";
-import type { AppContext } from "../context";
+import type { AppContext } from "../compose";
 import type { Queryable } from "../db";
 import { AppError, badRequest, conflict, notFound } from "../errors";
 import { branchName, ZERO_SHA } from "../workflows/events";

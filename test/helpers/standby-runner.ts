@@ -265,7 +265,8 @@ export interface PoolPlatformOptions {
 
 /** Options of a platform whose runners come from another backend (Kubernetes against fake-kube). */
 export interface BackendPlatformOptions<B extends RunnerBackend> extends Omit<PoolPlatformOptions, "script"> {
-  backend: (ctx: { db: Db; config: Config }) => B;
+  /** `appUrl`: where runners reach the server (known once it listens, before runners start). */
+  backend: (ctx: { db: Db; config: Config; appUrl: () => string }) => B;
 }
 
 /**
@@ -293,11 +294,14 @@ export async function startPoolPlatform(
     { port: opts.port ?? 0 },
   );
   const db = opts.db ?? (await openTestDb());
+  // With port 0 the server's URL is known once it listens; runners start after that.
+  let started: Platform | undefined;
+  const appUrl = () => started?.ctx.publicUrl() ?? config.publicUrl;
   const backend =
-    opts.backend?.({ db, config }) ??
+    opts.backend?.({ db, config, appUrl }) ??
     new ScriptedRunners(opts.name ?? "r", {
       size: opts.size ?? 2,
-      appUrl: () => config.publicUrl,
+      appUrl,
       script:
         opts.script ??
         (async (r) => {
@@ -325,6 +329,7 @@ export async function startPoolPlatform(
       hub: { pollMs: 1_000 },
     },
   });
+  started = platform;
   await executor.warmUp();
   const workload = async (id: string) =>
     (
