@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run, from a fresh clone on a fresh Debian machine with Node 20: installs what the
 # tests need (Debian packages when missing, then the npm packages), starts a throwaway PostgreSQL, runs
-# typecheck + lint + every test on the embedded database, runs the database suites again on
+# typecheck + lint + the layer rules + every test on the embedded database, runs the database suites again on
 # Postgres, scans every test server's log for credentials, and ends with one line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,7 @@ status=0
 checks_failed=0
 npm run --silent typecheck || { status=1; checks_failed=$((checks_failed + 1)); }
 npm run --silent lint || { status=1; checks_failed=$((checks_failed + 1)); }
+npm run --silent depcruise || { status=1; checks_failed=$((checks_failed + 1)); }
 
 export NODE_OPTIONS=--experimental-vm-modules
 # Every test server logs at trace into one file, and the file is scanned for credentials at the end.
