@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Queryable } from "../db";
+import type { Scope } from "./scopes";
 
 export const TOKEN_PREFIX = "plue_";
 
@@ -11,6 +12,8 @@ export interface User {
   id: number;
   username: string;
   is_admin: boolean;
+  /** The scopes of the token this request came with; undefined: every scope (app/auth/scopes.ts). */
+  scopes?: readonly Scope[];
 }
 
 export function newToken(prefix = TOKEN_PREFIX): string {
