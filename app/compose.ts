@@ -5,6 +5,7 @@
  * (database, listening, draining) is app/platform.ts.
  */
 import os from "node:os";
+import { AuthChanges } from "./auth/changes";
 import { type Config, generatePoolSecret, usesWarmPool } from "./config";
 import type { Db } from "./db";
 import {
@@ -44,6 +45,8 @@ export interface AppContext {
   readonly sessions: SessionService;
   /** Workflow runs: triggers, folding, cancel, rerun (app/runs). */
   readonly runs: RunService;
+  /** Cached authorization facts and their invalidation on every replica (app/auth/changes.ts). */
+  readonly auth: AuthChanges;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -71,6 +74,7 @@ export async function compose(
 ): Promise<Composition> {
   const { config, db, log, publicUrl } = base;
   const hub = new EventHub(db, log, { pollMs: 5_000, ...options.hub });
+  const auth = new AuthChanges(db);
   const git = new GitService({ db, dataDir: config.dataDir, log });
   // Runners clone their workload's repository with their task token (and nothing else).
   git.setTaskTokenResolver(async (token) => {
@@ -116,10 +120,11 @@ export async function compose(
     () => dispatcher.close(),
     () => runners.close(),
     () => recovery.stop(),
+    () => auth.close(),
   ];
   const sse = { ...DEFAULT_SSE, ...options.sse };
   return {
-    ctx: { config, db, log, publicUrl, git, events: hub, dispatcher, runners, sessions, runs, sse },
+    ctx: { config, db, log, publicUrl, auth, git, events: hub, dispatcher, runners, sessions, runs, sse },
     recovery,
     async shutdown() {
       for (const stop of stops) {

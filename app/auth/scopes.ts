@@ -6,9 +6,9 @@
  * `repo:admin` ⊃ `repo:write` ⊃ `repo:read`: a broader scope grants the narrower ones.
  */
 import { AppError } from "../errors";
+import { SCOPES, type Scope } from "../wire/accounts";
 
-export const SCOPES = ["repo:read", "repo:write", "repo:admin", "user", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope };
 
 const IMPLIED: Record<Scope, readonly Scope[]> = {
   "repo:read": ["repo:read"],

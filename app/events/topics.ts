@@ -20,3 +20,9 @@ export const workloadTopic = (workloadId: string) => `w:${workloadId}`;
 export const sessionTopic = (sessionId: string) => `s:${sessionId}`;
 /** A workflow run got its workload or ended. */
 export const runTopic = (runId: string) => `r:${runId}`;
+
+/**
+ * Payload: an auth tag (app/auth/changes.ts: `user:<id>`, `repo:<id>`, `token:<id>`, `*`). Something a
+ * cached authorization depends on changed: every replica drops what it cached under that tag.
+ */
+export const AUTH_CHANNEL = "plue_auth_changed";
