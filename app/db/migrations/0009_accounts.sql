@@ -91,8 +91,9 @@ CREATE TABLE browser_sessions (
 );
 CREATE INDEX browser_sessions_user ON browser_sessions (user_id);
 
--- rate-limiter-flexible's RateLimiterPostgres table (created here, so it runs with tableCreated).
-CREATE TABLE rate_limits (
+-- Failed sign-ins per account and per address: rate-limiter-flexible's RateLimiterPostgres table,
+-- created here so it runs with tableCreated (app/http/rate-limit.ts keeps its own rate_limits).
+CREATE TABLE signin_limits (
   key    varchar(255) PRIMARY KEY,
   points integer NOT NULL DEFAULT 0,
   expire bigint
