@@ -6,6 +6,7 @@
  */
 import os from "node:os";
 import { AuthChanges } from "./auth/changes";
+import { TokenAuth } from "./auth/tokens";
 import { type Config, generatePoolSecret, usesWarmPool } from "./config";
 import type { Db } from "./db";
 import {
@@ -47,6 +48,8 @@ export interface AppContext {
   readonly runs: RunService;
   /** Cached authorization facts and their invalidation on every replica (app/auth/changes.ts). */
   readonly auth: AuthChanges;
+  /** The cached token lookup of every request, API and git (app/auth/tokens.ts). */
+  readonly tokens: TokenAuth;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -75,7 +78,8 @@ export async function compose(
   const { config, db, log, publicUrl } = base;
   const hub = new EventHub(db, log, { pollMs: 5_000, ...options.hub });
   const auth = new AuthChanges(db);
-  const git = new GitService({ db, dataDir: config.dataDir, log });
+  const tokens = new TokenAuth(db, auth);
+  const git = new GitService({ db, dataDir: config.dataDir, log, tokens });
   // Runners clone their workload's repository with their task token (and nothing else).
   git.setTaskTokenResolver(async (token) => {
     const grant = await workloadForTaskToken(db, token);
@@ -124,7 +128,21 @@ export async function compose(
   ];
   const sse = { ...DEFAULT_SSE, ...options.sse };
   return {
-    ctx: { config, db, log, publicUrl, auth, git, events: hub, dispatcher, runners, sessions, runs, sse },
+    ctx: {
+      config,
+      db,
+      log,
+      publicUrl,
+      auth,
+      tokens,
+      git,
+      events: hub,
+      dispatcher,
+      runners,
+      sessions,
+      runs,
+      sse,
+    },
     recovery,
     async shutdown() {
       for (const stop of stops) {

@@ -3,7 +3,7 @@
  * the repository store, the cat-file pool and object reader, the push-event bus, and who may
  * read or write. Other areas use it to read files at a commit and to subscribe to pushes.
  */
-import { type User, userForToken } from "../auth/tokens";
+import { type TokenAuth, type User, userForToken, usernameFits } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
 import type { RefListing, TreeEntry } from "../wire/api";
@@ -31,6 +31,8 @@ export interface GitServiceOptions {
   dataDir: string;
   log: Logger;
   pool?: CatFilePoolOptions;
+  /** The cached token lookup; without one, tokens are looked up uncached. */
+  tokens?: TokenAuth;
 }
 
 export class GitService {
@@ -45,10 +47,12 @@ export class GitService {
   private readonly db: Db;
   private readonly log: Logger;
   private taskTokens: TaskTokenResolver | undefined;
+  private readonly tokens: TokenAuth | undefined;
 
   constructor(options: GitServiceOptions) {
     this.db = options.db;
     this.log = options.log;
+    this.tokens = options.tokens;
     this.repos = new RepoStore(options.db, options.dataDir);
     this.pool = new CatFilePool(options.pool);
     this.objects = new ObjectReader(this.pool);
@@ -66,10 +70,14 @@ export class GitService {
 
   /**
    * The caller a git client's token stands for: an API user, or a workload (task token).
-   * `undefined` when the token is neither.
+   * `undefined` when the token is neither, or when a Basic `username` is not the user token's.
    */
-  async callerForToken(token: string): Promise<Caller | undefined> {
-    const user = await userForToken(this.db, token);
+  async callerForToken(token: string, username?: string): Promise<Caller | undefined> {
+    const user = this.tokens
+      ? await this.tokens.user(token, username)
+      : await userForToken(this.db, token).then((u) =>
+          u && usernameFits(username, u.username) ? u : undefined,
+        );
     if (user) return { user };
     const task = await this.taskTokens?.(token);
     return task ? { taskRepoId: task.repoId } : undefined;

@@ -64,7 +64,7 @@ export function createApp(ctx: AppContext): Express {
   // Webhooks are authenticated by a signature over the raw body: they parse their own bodies.
   app.use(webhooksRouter(ctx));
   const json = express.json({ limit: ctx.config.PLUE_MAX_BODY });
-  app.use("/api", authenticate(ctx.db), json);
+  app.use("/api", authenticate(ctx), json);
   app.use("/internal", json);
   for (const router of routers(ctx)) app.use(router);
 

@@ -1,6 +1,8 @@
 /**
- * Who is calling. `Authorization: Bearer <token>` for the API; HTTP Basic with the token as the
- * password for git clients. The user lands in `res.locals.user`; routes decide what they need.
+ * Who is calling. `Authorization: Bearer <token>` for the API; HTTP Basic `username:token` for git
+ * clients (the username is the token owner's, or a placeholder: PLACEHOLDER_USERNAMES in
+ * app/auth/tokens.ts). The user lands in `res.locals.user`; routes decide what they need
+ * (`requireUser`, `requireAdmin`, `requireScope`).
  *
  * One parser for every route that reads the header (API, git smart HTTP, runner callbacks, the
  * pool, /metrics): no header is anonymous; a header that is present but not exactly one of the
@@ -8,9 +10,9 @@
  * instead of silently seeing only public data.
  */
 import type { RequestHandler } from "express";
-import { type User, userForToken } from "../auth/tokens";
-import type { Queryable } from "../db";
-import { type AppError, unauthorized } from "../errors";
+import { hasScope, missingScope, type Scope } from "../auth/scopes";
+import type { TokenAuth, User } from "../auth/tokens";
+import { type AppError, forbidden, unauthorized } from "../errors";
 
 declare global {
   namespace Express {
@@ -24,6 +26,8 @@ export interface Credentials {
   readonly scheme: "bearer" | "basic";
   /** The bearer token, or the password part of Basic. */
   readonly token: string;
+  /** The user part of Basic (may be empty); absent for Bearer. */
+  readonly username?: string;
 }
 
 /** An Authorization header that is present and cannot be used; its message never quotes it. */
@@ -57,11 +61,11 @@ export function parseAuthorization(
   // Any visible ASCII (HEADER checked it), not only RFC 6750's b64token: the pool secret and the
   // metrics token are chosen by operators and may hold other symbols.
   if (scheme === "bearer") return { scheme, token: value };
-  if (scheme === "basic" && accept.basic) return { scheme, token: basicPassword(value) };
+  if (scheme === "basic" && accept.basic) return { scheme, ...basicCredentials(value) };
   throw new MalformedAuthorization(`unsupported Authorization scheme: expected ${expected}`);
 }
 
-function basicPassword(value: string): string {
+function basicCredentials(value: string): { token: string; username: string } {
   if (!BASE64.test(value)) throw new MalformedAuthorization("malformed Basic credentials: not base64");
   let decoded: string;
   try {
@@ -73,7 +77,7 @@ function basicPassword(value: string): string {
   if (colon < 0) throw new MalformedAuthorization('malformed Basic credentials: expected "user:token"');
   const password = decoded.slice(colon + 1);
   if (password === "") throw new MalformedAuthorization("Basic credentials without a token as password");
-  return password;
+  return { token: password, username: decoded.slice(0, colon) };
 }
 
 export interface TokenOptions {
@@ -83,23 +87,40 @@ export interface TokenOptions {
   readonly challenge?: (message: string) => AppError;
 }
 
-/** The token a request carries, if any; a malformed header throws the route's 401. */
-export function tokenFrom(header: string | undefined, options: TokenOptions = {}): string | undefined {
+/** The credentials a request carries, if any; a malformed header throws the route's 401. */
+export function credentialsFrom(
+  header: string | undefined,
+  options: TokenOptions = {},
+): Credentials | undefined {
   try {
-    return parseAuthorization(header, options)?.token;
+    return parseAuthorization(header, options);
   } catch (err) {
     if (!(err instanceof MalformedAuthorization)) throw err;
     throw (options.challenge ?? unauthorized)(err.message);
   }
 }
 
-/** Resolves the caller if a token is present; a present but wrong token is a 401, never anonymous. */
-export function authenticate(db: Queryable): RequestHandler {
+/** The token a request carries, if any; a malformed header throws the route's 401. */
+export function tokenFrom(header: string | undefined, options: TokenOptions = {}): string | undefined {
+  return credentialsFrom(header, options)?.token;
+}
+
+/** What authentication needs: the cached token lookup (and, later, browser sessions). */
+export interface AuthDeps {
+  readonly tokens: TokenAuth;
+}
+
+/**
+ * Resolves the caller if credentials are present; present but unusable ones (unknown, revoked or
+ * expired token, a suspended user, a Basic username that is not the token's) are a 401, never
+ * anonymous.
+ */
+export function authenticate(deps: AuthDeps): RequestHandler {
   return async (req, res, next) => {
-    const token = tokenFrom(req.headers.authorization, { basic: true });
-    if (token === undefined) return next();
-    const user = await userForToken(db, token);
-    if (!user) throw unauthorized("invalid or revoked token");
+    const credentials = credentialsFrom(req.headers.authorization, { basic: true });
+    if (credentials === undefined) return next();
+    const user = await deps.tokens.user(credentials.token, credentials.username);
+    if (!user) throw unauthorized("invalid, expired or revoked token");
     res.locals.user = user;
     next();
   };
@@ -109,3 +130,25 @@ export const requireUser: RequestHandler = (_req, res, next) => {
   if (!res.locals.user) throw unauthorized();
   next();
 };
+
+/** A signed-in site admin (401 anonymous, 403 otherwise). */
+export const requireAdmin: RequestHandler = (_req, res, next) => {
+  const user = res.locals.user;
+  if (!user) throw unauthorized();
+  if (!user.is_admin) throw forbidden("only a site admin may do this", "admin_only");
+  next();
+};
+
+/**
+ * A caller whose token holds `scope` (a browser session holds every scope). For the routes that
+ * are not about one repository: `user` for /api/user/*, `admin` for /api/admin/*; repository
+ * scopes are decided with the role, in app/auth/permissions.ts.
+ */
+export function requireScope(scope: Scope): RequestHandler {
+  return (_req, res, next) => {
+    const user = res.locals.user;
+    if (!user) throw unauthorized();
+    if (!hasScope(user.scopes, scope)) throw missingScope(scope);
+    next();
+  };
+}

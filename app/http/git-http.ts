@@ -12,7 +12,7 @@ import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
 import { type Caller, canWrite, type Repository } from "../git/repos";
 import { RESERVED_OWNERS } from "../wire/names";
-import { tokenFrom } from "./auth";
+import { credentialsFrom } from "./auth";
 import { findVisibleRepo, repoNotFound } from "./repo-access";
 
 type Service = "git-upload-pack" | "git-receive-pack";
@@ -37,10 +37,17 @@ export function gitHttpRouter(ctx: AppContext): Router {
 
   async function caller(req: Request): Promise<Caller | undefined> {
     // A malformed header gets the Basic challenge too, so git asks again instead of going anonymous.
-    const token = tokenFrom(req.headers.authorization, { basic: true, challenge: basicChallenge });
-    if (token === undefined) return undefined;
-    const c = await git.callerForToken(token);
-    if (!c) throw basicChallenge("invalid or revoked token");
+    const credentials = credentialsFrom(req.headers.authorization, {
+      basic: true,
+      challenge: basicChallenge,
+    });
+    if (credentials === undefined) return undefined;
+    const c = await git.callerForToken(credentials.token, credentials.username);
+    if (!c) {
+      throw basicChallenge(
+        "invalid, expired or revoked token (or a username that is not the token's: use yours, or x-access-token)",
+      );
+    }
     return c;
   }
 

@@ -144,7 +144,7 @@ describe("pages", () => {
     expect((await get("/api/no-such-route")).headers.get("content-type")).toMatch(/json/);
     expect((await get("/metrics")).headers.get("content-type")).toMatch(/text\/plain/);
     const refs = await get("/admin/site.git/info/refs?service=git-upload-pack", {
-      headers: { authorization: `Basic ${Buffer.from(`x:${p.token}`).toString("base64")}` },
+      headers: { authorization: `Basic ${Buffer.from(`x-access-token:${p.token}`).toString("base64")}` },
     });
     expect(refs.status).toBe(200);
     expect(refs.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
