@@ -7,6 +7,8 @@ import fs from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { audit } from "./auth/audit";
+import { createInvite } from "./auth/invites";
 import { createApiToken, createUser } from "./auth/tokens";
 import { type AppContext, type Composition, compose, type ServiceOptions } from "./compose";
 import type { Config } from "./config";
@@ -24,29 +26,44 @@ export interface Platform {
   readonly server: Server;
   /** The admin token, when this start created the admin (first start). */
   readonly adminToken?: string;
+  /** The admin's username and one-time password-setting link, on first start only. */
+  readonly firstAdmin?: { username: string; passwordUrl: string };
   /** Finds and ends what a dead server left (app/dispatch/recovery.ts); swept at start and on a timer. */
   readonly recovery: Recovery;
   close(): Promise<void>;
 }
 
+export const FIRST_ADMIN = "admin";
+
 /**
  * Creates the admin user and a token on first start. The token is printed once and written to
- * `<data dir>/admin-token` (mode 0600) so local tools can find it.
+ * `<data dir>/admin-token` (mode 0600) so local tools can find it; with it comes a one-time link
+ * for the admin to set a password (the secret of a password invite; the caller makes the URL).
  */
-export async function ensureAdmin(ctx: AppContext): Promise<string | undefined> {
+export async function ensureAdmin(
+  ctx: AppContext,
+): Promise<{ token: string; passwordSecret: string } | undefined> {
   const { db, config } = ctx;
-  const token = await db.transaction(async (tx) => {
+  const created = await db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(7)");
-    const existing = await tx.query("SELECT 1 FROM users WHERE username = 'admin'");
+    const existing = await tx.query("SELECT 1 FROM users WHERE username = $1", [FIRST_ADMIN]);
     if (existing.rowCount > 0) return undefined;
-    const admin = await createUser(tx, "admin", true);
-    return createApiToken(tx, admin.id, "admin (first start)");
+    const admin = await createUser(tx, FIRST_ADMIN, true);
+    const token = await createApiToken(tx, admin.id, "admin (first start)");
+    const { secret } = await createInvite(tx, { userId: admin.id });
+    await audit(tx, {
+      action: "user.created",
+      target: admin.username,
+      details: { admin: true, setup: "first start" },
+    });
+    return { token, passwordSecret: secret };
   });
+  const token = created?.token;
   if (token && !config.memory) {
     fs.mkdirSync(config.dataDir, { recursive: true });
     fs.writeFileSync(path.join(config.dataDir, "admin-token"), `${token}\n`, { mode: 0o600 });
   }
-  return token;
+  return created;
 }
 
 export interface StartOptions {
@@ -72,7 +89,7 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     throw err;
   }
   const { ctx, recovery } = composed;
-  const adminToken = await ensureAdmin(ctx);
+  const first = await ensureAdmin(ctx);
   if (config.PLUE_SEED_DEMO) await seedDemo(db, ctx.git.repos);
   const app = createApp(ctx);
   // Anonymous blob/tree reads skip Express (see http/fast-files.ts); everything else is the app.
@@ -104,5 +121,9 @@ export async function startPlatform(config: Config, options: StartOptions = {}):
     })();
     return closing;
   };
-  return { ctx, url, server, adminToken, recovery, close };
+  const firstAdmin = first && {
+    username: FIRST_ADMIN,
+    passwordUrl: `${publicUrl()}/password?token=${encodeURIComponent(first.passwordSecret)}`,
+  };
+  return { ctx, url, server, adminToken: first?.token, firstAdmin, recovery, close };
 }

@@ -1,7 +1,8 @@
 /**
  * `plue dev [--memory] [--port N] [--edge] [--edge-port N]`: the whole platform on one machine, on
  * the embedded database (or Postgres with DATABASE_URL), optionally behind the edge Worker in
- * Miniflare. Prints the URLs and the admin token.
+ * Miniflare. Prints the URLs and the admin token; on first start also the admin's username and a
+ * one-time link to set its password.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -61,6 +62,10 @@ export async function main(argv: string[]): Promise<number> {
       edge ? `  edge       ${edge.url}   (Cloudflare Worker in Miniflare, in front of the API)` : "",
       token
         ? `  token      ${token}${platform.adminToken ? "   (new admin token, shown once; also in admin-token)" : ""}`
+        : "",
+      platform.firstAdmin ? `  admin      ${platform.firstAdmin.username}` : "",
+      platform.firstAdmin
+        ? `  password   ${platform.firstAdmin.passwordUrl}   (set the admin's password; one use, 24 hours)`
         : "",
       "",
     ]

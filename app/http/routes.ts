@@ -8,6 +8,7 @@ import { internalTasksRouter } from "./internal-tasks";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
+import { usersRouter } from "./users";
 import { webRouter } from "./web";
 
 export function routers(ctx: AppContext): Router[] {
@@ -19,6 +20,7 @@ export function routers(ctx: AppContext): Router[] {
     runsRouter(ctx),
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
+    usersRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];
