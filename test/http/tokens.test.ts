@@ -3,10 +3,15 @@
  * cached token too), the 422s that store nothing, and git over HTTP with `username:token`.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { loadConfig } from "../../app/config";
+import { openDb } from "../../app/db";
+import { type Platform, startPlatform } from "../../app/platform";
 import { cloneUrl, createRepo, GitClient } from "../git/client";
 import { call, createAccount, createTokenFor, type TestAccount } from "../helpers/accounts";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { createPostgresDatabase } from "../helpers/db";
+import { startTestPlatform, type TestPlatform, testLogger } from "../helpers/platform";
 
 let p: TestPlatform;
 let alice: TestAccount;
@@ -211,5 +216,58 @@ describe("git over HTTP with username:token", () => {
     expect((await basic("bobby", alice.token)).status).toBe(401);
     expect((await basic("alice", alice.token)).status).toBe(200);
     expect((await basic("bobby", bob.token)).status).toBe(200);
+  });
+});
+
+/** Two replicas on one Postgres (PGlite is one process): a change on one reaches the other's cache. */
+const postgres = process.env.PLUE_TEST_POSTGRES_URL ?? process.env.DATABASE_URL;
+(postgres ? describe : describe.skip)("on two replicas", () => {
+  let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
+  const replicas: Platform[] = [];
+  const dirs: string[] = [];
+  const replica = async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-replica-"));
+    dirs.push(dataDir);
+    const config = loadConfig(
+      { PLUE_DATA_DIR: dataDir, PLUE_SEED_DEMO: "false", LOG_LEVEL: "silent" },
+      { port: 0 },
+    );
+    const r = await startPlatform(config, {
+      db: await openDb({ url: database.url, poolSize: 4 }),
+      log: testLogger(),
+    });
+    replicas.push(r);
+    return r;
+  };
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+  });
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.close()));
+    await database.drop();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("revocation and suspension stop a token cached on the other replica within a second", async () => {
+    const a = await replica();
+    const b = await replica();
+    const server = { url: a.url, token: a.adminToken! };
+    const dan = await createAccount(server, { username: "dan" });
+    const second = await createTokenFor(server, "dan", ["repo:read"]);
+    for (const r of [a, b]) {
+      expect((await call(r.url, dan.token, "GET", "/api/user")).status).toBe(200);
+      expect((await call(r.url, second.token, "GET", "/api/user")).status).toBe(200);
+    }
+    const until = async (url: string, token: string) => {
+      const start = Date.now();
+      while ((await call(url, token, "GET", "/api/user")).status !== 401) {
+        if (Date.now() - start > 1000) throw new Error("still accepted after a second");
+        await sleep(20);
+      }
+    };
+    expect((await call(a.url, dan.token, "DELETE", `/api/user/tokens/${second.id}`)).status).toBe(204);
+    await until(b.url, second.token);
+    expect((await call(b.url, a.adminToken!, "POST", "/api/admin/users/dan/suspend")).status).toBe(200);
+    await until(a.url, dan.token);
   });
 });
