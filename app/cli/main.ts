@@ -7,6 +7,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the API server (containers, production)", load: () => import("./serve") },
   workflow: { summary: "check workflow files", load: () => import("./workflow") },
   run: { summary: "dispatch a workflow run and follow its log", load: () => import("./run") },
+  user: { summary: "add, list, suspend and invite users; make tokens", load: () => import("./user") },
   stack: { summary: "per-engineer Pulumi stacks", load: () => import("./stack") },
 };
 

@@ -7,23 +7,19 @@
  * (default http://127.0.0.1:4000); the token is `PLUE_TOKEN`, or the admin token that `plue dev`
  * wrote to `<data dir>/admin-token`.
  */
-import fs from "node:fs";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { EventSource } from "eventsource";
-import { ApiError, apiError } from "../client/api-error";
+import { ApiError } from "../client/api-error";
 import type { EventSourceConstructor } from "../client/event-stream";
 import { streamRun } from "../client/runs";
 import { formatRunEvent } from "../runs/log";
 import { type CreatedRun, LIVE_RUN_STATUSES, type RunView } from "../wire/api";
+import { apiTarget, ApiClient as Client, type Io, NO_TOKEN } from "./api";
+
+export type { Io };
 
 const USAGE =
   "usage: plue run <owner/repo> <workflow> [--input name=value]... [--ref <branch|tag|commit>] [--follow]\n";
-
-export interface Io {
-  out(s: string): void;
-  err(s: string): void;
-}
 
 export async function main(argv: string[]): Promise<number> {
   return run(argv, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
@@ -38,10 +34,9 @@ export async function run(argv: string[], io: Io, env: NodeJS.ProcessEnv = proce
     io.err(`plue run: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  const base = (env.PLUE_URL ?? "http://127.0.0.1:4000").replace(/\/+$/, "");
-  const token = env.PLUE_TOKEN ?? readAdminToken(env);
+  const { base, token } = apiTarget(env);
   if (!token) {
-    io.err("plue run: no token: set PLUE_TOKEN, or run `plue dev` here (it writes .plue/admin-token)\n");
+    io.err(`plue run: ${NO_TOKEN}\n`);
     return 2;
   }
   const client = new Client(base, token);
@@ -89,41 +84,6 @@ function parse(argv: string[]) {
     inputs[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return { repo, workflow, inputs, ref: values.ref, follow: values.follow ?? false };
-}
-
-function readAdminToken(env: NodeJS.ProcessEnv): string | undefined {
-  const file = path.join(path.resolve(env.PLUE_DATA_DIR ?? ".plue"), "admin-token");
-  try {
-    return fs.readFileSync(file, "utf8").trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-class Client {
-  constructor(
-    readonly base: string,
-    readonly token: string,
-  ) {}
-
-  async json<T>(method: string, p: string, body?: unknown): Promise<T> {
-    const res = await fetch(this.base + p, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    // Not an error envelope (a proxy's error page): the start of the page or the status says enough.
-    if (!res.ok) throw apiError(res.status, text, text.slice(0, 200) || res.statusText);
-    try {
-      return (text ? JSON.parse(text) : undefined) as T;
-    } catch {
-      return undefined as T;
-    }
-  }
 }
 
 /**
