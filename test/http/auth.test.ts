@@ -1,4 +1,12 @@
-import { createApiToken, createUser, hashToken, userForToken } from "../../app/auth/tokens";
+import { AuthChanges } from "../../app/auth/changes";
+import {
+  createApiToken,
+  createUser,
+  hashToken,
+  TokenAuth,
+  userForToken,
+  usernameFits,
+} from "../../app/auth/tokens";
 import { AppError } from "../../app/errors";
 import { MalformedAuthorization, parseAuthorization, tokenFrom } from "../../app/http/auth";
 import { openTestDb } from "../helpers/db";
@@ -34,6 +42,52 @@ describe("API tokens", () => {
     expect(await userForToken(db, token)).toBeUndefined();
   });
 
+  it("carries scopes and expiry, and refuses expired tokens and suspended users' tokens", async () => {
+    const u = await createUser(db, "carol");
+    const scoped = await createApiToken(db, u.id, "ci", { scopes: ["repo:read"] });
+    expect(await userForToken(db, scoped)).toMatchObject({
+      username: "carol",
+      scopes: ["repo:read"],
+      via: "token",
+    });
+    const all = await createApiToken(db, u.id, "all");
+    expect((await userForToken(db, all))?.scopes).toBeUndefined();
+    const past = await createApiToken(db, u.id, "old", { expiresAt: new Date(Date.now() - 1000) });
+    expect(await userForToken(db, past)).toBeUndefined();
+    await db.query("UPDATE users SET suspended_at = now() WHERE id = $1", [u.id]);
+    expect(await userForToken(db, scoped)).toBeUndefined();
+  });
+
+  it("TokenAuth caches a lookup until its token or user changes", async () => {
+    const changes = new AuthChanges(db);
+    const tokens = new TokenAuth(db, changes);
+    try {
+      const u = await createUser(db, "dora");
+      const token = await createApiToken(db, u.id, "x");
+      expect(await tokens.user(token)).toMatchObject({ username: "dora" });
+      await db.query("UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1", [u.id]);
+      expect(await tokens.user(token)).toMatchObject({ username: "dora" }); // still cached
+      await changes.changed(`user:${u.id}`);
+      expect(await tokens.user(token)).toBeUndefined();
+      const second = await createApiToken(db, u.id, "y");
+      expect(await tokens.user(second, "DORA")).toMatchObject({ username: "dora" });
+      expect(await tokens.user(second, "x-access-token")).toBeDefined();
+      expect(await tokens.user(second, "mallory")).toBeUndefined();
+      expect(await tokens.user("not-a-token")).toBeUndefined();
+    } finally {
+      await changes.close();
+    }
+  });
+
+  it("a Basic username fits the owner's name, a placeholder, or nothing", () => {
+    for (const name of [undefined, "", "alice", "Alice", "x-access-token", "OAuth2", "token", "git"]) {
+      expect({ name, fits: usernameFits(name, "alice") }).toEqual({ name, fits: true });
+    }
+    for (const name of ["bob", "x", "alice ", "admin"]) {
+      expect({ name, fits: usernameFits(name, "alice") }).toEqual({ name, fits: false });
+    }
+  });
+
   it("reads tokens from Bearer and from the password of Basic", () => {
     expect(tokenFrom("Bearer plue_abc")).toBe("plue_abc");
     expect(tokenFrom("bearer plue_abc")).toBe("plue_abc");
@@ -43,7 +97,14 @@ describe("API tokens", () => {
     expect(parseAuthorization(`Basic ${Buffer.from("me:a:b").toString("base64")}`, { basic: true })).toEqual({
       scheme: "basic",
       token: "a:b",
+      username: "me",
     });
+    expect(parseAuthorization(`Basic ${Buffer.from(":tok").toString("base64")}`, { basic: true })).toEqual({
+      scheme: "basic",
+      token: "tok",
+      username: "",
+    });
+    expect(parseAuthorization("Bearer plue_abc")).toEqual({ scheme: "bearer", token: "plue_abc" });
     expect(tokenFrom("Bearer pool!secret#with$symbols")).toBe("pool!secret#with$symbols");
     expect(tokenFrom(undefined)).toBeUndefined();
   });

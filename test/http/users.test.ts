@@ -1,4 +1,5 @@
 /** The users API against a real server: creating, listing, suspending, inviting, profiles, audit. */
+import { ensureAdmin } from "../../app/platform";
 import { call, createAccount, uniqueName } from "../helpers/accounts";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 
@@ -18,6 +19,21 @@ beforeAll(async () => {
   p = await startTestPlatform();
 });
 afterAll(() => p.close());
+
+describe("the first start", () => {
+  it("gives the admin's username and a one-time password link, only once", async () => {
+    expect(p.firstAdmin?.username).toBe("admin");
+    const url = new URL(p.firstAdmin!.passwordUrl);
+    expect(`${url.origin}${url.pathname}`).toBe(`${p.url}/password`);
+    expect(url.searchParams.get("token")).toMatch(/^plinv_/);
+    const links = await p.ctx.db.query(
+      "SELECT 1 FROM invites i JOIN users u ON u.id = i.user_id WHERE u.username = 'admin' AND i.used_at IS NULL",
+    );
+    expect(links.rowCount).toBe(1);
+    expect(await ensureAdmin(p.ctx)).toBeUndefined(); // a later start makes neither token nor link
+    expect((await p.ctx.db.query("SELECT 1 FROM invites WHERE user_id IS NOT NULL")).rowCount).toBe(1);
+  });
+});
 
 describe("creating users", () => {
   it("creates a user with a password, stored as Argon2id, and audits it", async () => {
