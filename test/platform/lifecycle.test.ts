@@ -65,6 +65,9 @@ describe("plue dev", () => {
     await waitHealthy(first);
     const token = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim();
     expect(first.output()).toContain(token);
+    // The admin's name and a one-time link to set its password, on the first start only.
+    expect(first.output()).toMatch(/admin\s+admin\n/);
+    expect(first.output()).toMatch(/password\s+http:\/\/\S+\/password\?token=plinv_\S+/);
     expect(await stop(first)).toBe(0);
 
     const second = startDev(env as Record<string, string>);
@@ -72,6 +75,7 @@ describe("plue dev", () => {
     // Same database: the admin token from the first start still works, and no new one was made.
     expect(fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()).toBe(token);
     expect(second.output()).not.toContain("new admin token");
+    expect(second.output()).not.toContain("/password?token=");
     const r = await fetch(`${url}/api/nothing`, {
       headers: { authorization: `Bearer ${token}` },
     });
