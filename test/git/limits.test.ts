@@ -29,7 +29,7 @@ afterAll(async () => {
 
 const url = (repo: string) => cloneUrl(p.url, "pusher", repo, token);
 const gitDir = (repo: string) => path.join(p.dataDir, "repos", "pusher", `${repo}.git`);
-const basic = () => `Basic ${Buffer.from(`x:${token}`).toString("base64")}`;
+const basic = () => `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
 
 /** A repository with one small pushed commit, and its work tree. */
 async function pushedRepo(name: string): Promise<string> {
