@@ -31,8 +31,11 @@ export function isSecretEnvName(name: string): boolean {
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:"']*)(:[^\s/?#@"']*)?@/gi;
 /** `Bearer <credential>` and friends inside text; 8+ characters so `Basic realm=` stays readable. */
 const AUTH_SCHEME = /\b(Bearer|Basic|Token|Digest)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi;
-/** Plue API, task and runner tokens (`plue_`, `plue_task_`, `plue_runner_` + 32 random bytes). */
-const PLUE_TOKEN = /\bplue_[A-Za-z0-9_-]{16,}/g;
+/**
+ * Plue API, task and runner tokens (`plue_`, `plue_task_`, `plue_runner_` + 32 random bytes), and
+ * invite and password links' secrets (`plinv_`, in `/signup?invite=…`, whose name says nothing).
+ */
+const PLUE_TOKEN = /\b(?:plue|plinv)_[A-Za-z0-9_-]{16,}/g;
 /** Anthropic API keys. */
 const ANTHROPIC_KEY = /\bsk-ant-[A-Za-z0-9_-]{16,}/g;
 /** `?name=value` / `&name=value` in a URL or query string. */

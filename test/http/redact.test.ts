@@ -58,6 +58,7 @@ describe("by shape, inside any string", () => {
     ["a Plue API token", `token plue_${"A".repeat(43)} leaked`, "token [redacted] leaked"],
     ["a task token", `plue_task_${"b".repeat(43)}`, "[redacted]"],
     ["a runner token", `plue_runner_${"c".repeat(43)}`, "[redacted]"],
+    ["an invite link", `GET /signup?invite=plinv_${"d".repeat(43)}`, "GET /signup?invite=[redacted]"],
     ["an Anthropic key", `sk-ant-api03-${"d".repeat(40)}`, "[redacted]"],
   ])("cuts %s", (_what, text, expected) => {
     expect(scrubText(text)).toBe(expected);
