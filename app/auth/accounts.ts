@@ -243,7 +243,7 @@ export async function selfView(db: Queryable, user: User): Promise<SelfView> {
     ...userView(row),
     email: row.email,
     scopes: user.scopes ? [...user.scopes] : null,
-    via: user.via ?? "token",
+    via: user.via ?? (user.tokenId === undefined ? "session" : "token"),
   };
 }
 
