@@ -75,7 +75,13 @@ export class GitClient {
 }
 
 /** `http://user:token@host:port/owner/repo.git` */
-export function cloneUrl(base: string, owner: string, repo: string, token?: string, user = "x-access-token"): string {
+export function cloneUrl(
+  base: string,
+  owner: string,
+  repo: string,
+  token?: string,
+  user = "x-access-token",
+): string {
   const u = new URL(`${base}/${owner}/${repo}.git`);
   if (token) {
     u.username = user;
