@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
+import { SIGNUP_MODES } from "./wire/accounts";
 import { envProblems } from "./wire/redact";
 import { byteSize, RunnerSettings } from "./wire/runner-env";
 
@@ -78,7 +79,24 @@ const EnvSchema = z.object({
   /** Workflow files read per commit, and `@workflow`s per file; beyond them, errors. */
   PLUE_WORKFLOW_FILES_PER_PUSH: z.coerce.number().int().min(1).max(1000).default(50),
   PLUE_WORKFLOWS_PER_FILE: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Who may create an account themselves: nobody, people with an invite, or anyone. */
+  PLUE_SIGNUP: z.enum(SIGNUP_MODES).default("invite"),
+  /** Single sign-on (OpenID Connect): the provider's issuer URL and this server's client; all or none. */
+  PLUE_OIDC_ISSUER: z.string().url().optional(),
+  PLUE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  PLUE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
 });
+
+const OIDC_VARIABLES = ["PLUE_OIDC_ISSUER", "PLUE_OIDC_CLIENT_ID", "PLUE_OIDC_CLIENT_SECRET"] as const;
+
+/** Single sign-on needs its three variables together: a partial set is a mistake, not "off". */
+function oidcProblems(c: z.infer<typeof EnvSchema>): string[] {
+  const missing = OIDC_VARIABLES.filter((v) => c[v] === undefined);
+  if (missing.length === 0 || missing.length === OIDC_VARIABLES.length) return [];
+  return [
+    `${missing.join(", ")}: required when ${OIDC_VARIABLES.filter((v) => !missing.includes(v)).join(", ")} is set (single sign-on needs all three)`,
+  ];
+}
 
 /** Derived once by loadConfig and frozen: nothing changes the configuration afterwards. */
 export type Config = Readonly<
@@ -111,6 +129,8 @@ export function loadConfig(
     throw new ConfigError(envProblems(parsed.error.issues, env));
   }
   const c = parsed.data;
+  const problems = oidcProblems(c);
+  if (problems.length > 0) throw new ConfigError(problems);
   const port = overrides.port ?? c.PORT;
   const dataDir = path.resolve(c.PLUE_DATA_DIR);
   return Object.freeze({

@@ -6,13 +6,14 @@
  * is the backstop for a replica that missed a notification while its listener reconnected.
  *
  * Tags: `user:<id>` (suspension, admin flag, password, org membership), `token:<id>` (revocation),
- * `repo:<id>` (visibility, collaborators, teams), `*` (everything).
+ * `repo:<id>` (visibility, collaborators, teams), `session:<hash hex>` (one browser session: its
+ * sign-out), `*` (everything).
  */
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db";
 import { AUTH_CHANNEL } from "../events/topics";
 
-export type AuthTag = `user:${number}` | `token:${number}` | `repo:${number}` | "*";
+export type AuthTag = `user:${number}` | `token:${number}` | `repo:${number}` | `session:${string}` | "*";
 
 interface Entry<V> {
   value: V;

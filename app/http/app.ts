@@ -4,6 +4,7 @@
  */
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
+import { browserSessions } from "../auth/browser-sessions";
 import type { AppContext } from "../compose";
 import { forbidden, unauthorized } from "../errors";
 import { httpRequestDuration, metricsAccess, registry } from "../metrics";
@@ -64,7 +65,9 @@ export function createApp(ctx: AppContext): Express {
   // Webhooks are authenticated by a signature over the raw body: they parse their own bodies.
   app.use(webhooksRouter(ctx));
   const json = express.json({ limit: ctx.config.PLUE_MAX_BODY });
-  app.use("/api", authenticate(ctx), json);
+  // The API also accepts the browser-session cookie (with its CSRF checks); git and /internal never do.
+  const cookies = { sessions: browserSessions(ctx), publicUrl: ctx.publicUrl };
+  app.use("/api", authenticate(ctx, cookies), json);
   app.use("/internal", json);
   for (const router of routers(ctx)) app.use(router);
 

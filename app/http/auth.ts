@@ -9,15 +9,20 @@
  * accepted forms is a 401, never anonymous, so a client with a broken credential learns at once
  * instead of silently seeing only public data.
  */
-import type { RequestHandler } from "express";
+import { parse as parseCookies, serialize as serializeCookie } from "cookie";
+import type { Request, RequestHandler, Response } from "express";
+import { type BrowserSessions, SESSION_COOKIE } from "../auth/browser-sessions";
 import { hasScope, missingScope, type Scope } from "../auth/scopes";
 import type { TokenAuth, User } from "../auth/tokens";
 import { type AppError, forbidden, unauthorized } from "../errors";
+import { bindCsrfSession, checkCsrf, checkOrigin, isStateChanging } from "./csrf";
 
 declare global {
   namespace Express {
     interface Locals {
       user?: User;
+      /** Set when the caller was authenticated by the browser-session cookie: that session's hash. */
+      browserSession?: { hash: string };
     }
   }
 }
@@ -113,12 +118,14 @@ export interface AuthDeps {
 /**
  * Resolves the caller if credentials are present; present but unusable ones (unknown, revoked or
  * expired token, a suspended user, a Basic username that is not the token's) are a 401, never
- * anonymous.
+ * anonymous. Without an Authorization header, the browser-session cookie (when `cookies` is
+ * given: the API; git and /internal never take it).
  */
-export function authenticate(deps: AuthDeps): RequestHandler {
+export function authenticate(deps: AuthDeps, cookies?: CookieSessions): RequestHandler {
   return async (req, res, next) => {
     const user = await tokenCaller(deps, req.headers.authorization);
     if (user) res.locals.user = user;
+    else if (cookies && req.headers.authorization === undefined) await cookieAuthenticate(req, res, cookies);
     next();
   };
 }
@@ -160,4 +167,53 @@ export function requireScope(scope: Scope): RequestHandler {
     if (!hasScope(user.scopes, scope)) throw missingScope(scope);
     next();
   };
+}
+
+// ---- the browser-session cookie (docs/accounts.md, "Signing in") ---------------------------
+
+export interface CookieSessions {
+  readonly sessions: BrowserSessions;
+  readonly publicUrl: () => string;
+}
+
+/** POSTs that authenticate by password or link themselves: the cookie's user is not theirs. */
+const CREDENTIAL_PATHS = new Set(["/session", "/signup", "/password"]);
+
+/** Whether cookies set for this request should be `Secure`. */
+export const secureCookies = (req: Request, publicUrl: string) =>
+  req.secure || publicUrl.startsWith("https:");
+
+/** The session cookie's value, if any (and `req.cookies`, which the CSRF check reads). */
+export function sessionCookie(req: Request): string | undefined {
+  req.cookies ??= req.headers.cookie ? parseCookies(req.headers.cookie) : {};
+  const v = (req.cookies as Record<string, string | undefined>)[SESSION_COOKIE];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * The cookie path of `authenticate`: a live session makes the caller its user, with every scope
+ * (no `scopes`). A state-changing request must come from this origin (403 `cross_origin`) and,
+ * made with the cookie, carry the session's CSRF token (403 `csrf_failed`), before any route runs.
+ * A cookie that names no live session is anonymous, and is cleared.
+ */
+async function cookieAuthenticate(req: Request, res: Response, { sessions, publicUrl }: CookieSessions) {
+  const secret = sessionCookie(req);
+  const unsafe = isStateChanging(req.method);
+  const credentials = req.method === "POST" && CREDENTIAL_PATHS.has(req.path);
+  if (unsafe && (secret !== undefined || credentials)) checkOrigin(req, publicUrl());
+  if (secret === undefined) return;
+  const session = await sessions.resolve(secret);
+  if (!session) {
+    res.append("Set-Cookie", clearedCookie(SESSION_COOKIE, secureCookies(req, publicUrl())));
+    return;
+  }
+  bindCsrfSession(req, { secret, hash: session.hash });
+  if (credentials) return;
+  if (unsafe) checkCsrf(req);
+  res.locals.user = { ...session.user, via: "session" };
+  res.locals.browserSession = { hash: session.hash };
+}
+
+export function clearedCookie(name: string, secure: boolean): string {
+  return serializeCookie(name, "", { httpOnly: true, sameSite: "lax", path: "/", secure, maxAge: 0 });
 }

@@ -8,6 +8,7 @@ import { internalTasksRouter } from "./internal-tasks";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
+import { signinRouter } from "./signin";
 import { usersRouter } from "./users";
 import { webRouter } from "./web";
 
@@ -18,6 +19,7 @@ export function routers(ctx: AppContext): Router[] {
     gitHttpRouter(ctx),
     sessionsRouter(ctx),
     runsRouter(ctx),
+    signinRouter(ctx),
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
     usersRouter(ctx),

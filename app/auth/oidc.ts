@@ -1,0 +1,148 @@
+/**
+ * Single sign-on with OpenID Connect (openid-client): the authorization code flow with PKCE, a
+ * `state` and a `nonce`, against the issuer PLUE_OIDC_ISSUER names. The provider's metadata is
+ * discovered on first use and must name that same issuer; openid-client checks the ID token's
+ * issuer, audience, signature, expiry and nonce. People are matched by (issuer, sub) only: an email
+ * address is never trusted to link an existing account.
+ */
+import * as oidc from "openid-client";
+import { AppError, badRequest } from "../errors";
+
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** This server's callback URL (`<public URL>/auth/oidc/callback`), as registered at the provider. */
+  redirectUri: () => string;
+}
+
+/** What a sign-on in progress keeps in the browser (a short-lived HttpOnly cookie) until its callback. */
+export interface OidcFlow {
+  state: string;
+  nonce: string;
+  verifier: string;
+  /** A sign-up invite the person started with (PLUE_SIGNUP=invite). */
+  invite?: string;
+}
+
+/** Who the provider says signed in. */
+export interface OidcIdentity {
+  issuer: string;
+  sub: string;
+  /** preferred_username, else email: what a new account's name is derived from. */
+  nameHint: string;
+  email: string | null;
+  fullName: string;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+export class OidcSignIn {
+  private configuration?: Promise<oidc.Configuration>;
+
+  constructor(private readonly settings: OidcSettings) {}
+
+  get issuer(): string {
+    return this.settings.issuer;
+  }
+
+  /** The discovered configuration; a failure is a 502 and is retried on the next sign-on. */
+  private config(): Promise<oidc.Configuration> {
+    const { issuer, clientId, clientSecret } = this.settings;
+    const url = new URL(issuer);
+    // Plain http only for a provider on this machine (tests, local development).
+    const execute =
+      url.protocol === "http:" && LOOPBACK.has(url.hostname) ? [oidc.allowInsecureRequests] : [];
+    this.configuration ??= oidc
+      .discovery(url, clientId, clientSecret, undefined, { execute })
+      .catch((err) => {
+        this.configuration = undefined;
+        throw new AppError(
+          502,
+          "oidc_unavailable",
+          `the sign-on provider ${issuer} could not be used: ${message(err)}`,
+        );
+      });
+    return this.configuration;
+  }
+
+  /** Where to send the browser, and what to keep until it comes back. */
+  async start(invite?: string): Promise<{ url: string; flow: OidcFlow }> {
+    const config = await this.config();
+    const flow: OidcFlow = {
+      state: oidc.randomState(),
+      nonce: oidc.randomNonce(),
+      verifier: oidc.randomPKCECodeVerifier(),
+      ...(invite ? { invite } : {}),
+    };
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: this.settings.redirectUri(),
+      scope: "openid profile email",
+      state: flow.state,
+      nonce: flow.nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(flow.verifier),
+      code_challenge_method: "S256",
+    });
+    return { url: url.href, flow };
+  }
+
+  /** Checks the callback (state, code with the PKCE verifier, ID token and nonce); a failure is a 400. */
+  async finish(callbackUrl: URL, flow: OidcFlow): Promise<OidcIdentity> {
+    const config = await this.config();
+    let claims: oidc.IDToken | undefined;
+    try {
+      const tokens = await oidc.authorizationCodeGrant(
+        config,
+        callbackUrl,
+        {
+          pkceCodeVerifier: flow.verifier,
+          expectedState: flow.state,
+          expectedNonce: flow.nonce,
+          idTokenExpected: true,
+        },
+        { redirect_uri: this.settings.redirectUri() },
+      );
+      claims = tokens.claims();
+    } catch (err) {
+      throw badRequest(`single sign-on failed: ${message(err)}`, "oidc_failed");
+    }
+    if (!claims) throw badRequest("single sign-on failed: the provider sent no ID token", "oidc_failed");
+    const str = (v: unknown) => (typeof v === "string" && v.length <= 200 ? v : undefined);
+    const email = str(claims.email) ?? null;
+    return {
+      issuer: claims.iss,
+      sub: claims.sub,
+      nameHint: str(claims.preferred_username) ?? email ?? "user",
+      email,
+      fullName: str(claims.name) ?? "",
+    };
+  }
+}
+
+function message(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.slice(0, 200);
+}
+
+/** The flow cookie's value: base64url JSON, parsed defensively (the browser may send anything). */
+export function encodeFlow(flow: OidcFlow): string {
+  return Buffer.from(JSON.stringify(flow)).toString("base64url");
+}
+
+export function decodeFlow(value: string | undefined): OidcFlow | undefined {
+  if (!value || value.length > 2000) return undefined;
+  try {
+    const f = JSON.parse(Buffer.from(value, "base64url").toString("utf8")) as Partial<OidcFlow>;
+    const ok = (v: unknown) => typeof v === "string" && v.length > 0 && v.length < 300;
+    if (!ok(f.state) || !ok(f.nonce) || !ok(f.verifier) || (f.invite !== undefined && !ok(f.invite)))
+      return undefined;
+    return {
+      state: f.state!,
+      nonce: f.nonce!,
+      verifier: f.verifier!,
+      ...(f.invite ? { invite: f.invite } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
