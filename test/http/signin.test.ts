@@ -1,0 +1,484 @@
+/**
+ * Browser sign-in against a real server and database: password sign-in, the cookie and what it
+ * may do, CSRF and origin checks, sign-out, lockouts, sign-up modes, invites and password links.
+ */
+import { createHash } from "node:crypto";
+import { createInvite } from "../../app/auth/invites";
+import { hashPassword } from "../../app/auth/passwords";
+import { ACCOUNT_FAILURES, lockedUntil } from "../../app/auth/signin-limits";
+import { CookieJar, setCookies } from "../helpers/cookies";
+import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+
+const PASSWORD = "correct horse battery";
+
+async function addUser(p: TestPlatform, username: string, password: string | null = PASSWORD) {
+  const hash = password === null ? null : await hashPassword(password);
+  const r = await p.ctx.db.query<{ id: number }>(
+    "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id::int AS id",
+    [username, hash],
+  );
+  return r.rows[0]!.id;
+}
+
+/** A browser: a cookie jar and the CSRF token the last session answer gave. */
+class Browser {
+  jar = new CookieJar();
+  csrf = "";
+  constructor(private readonly p: TestPlatform) {}
+
+  async fetch(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.jar.cookies.size > 0 && !headers.has("cookie")) headers.set("cookie", this.jar.header());
+    if (init.json !== undefined) headers.set("content-type", "application/json");
+    const res = await fetch(`${this.p.url}${path}`, {
+      ...init,
+      headers,
+      body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+      redirect: "manual",
+    });
+    this.jar.take(res);
+    return res;
+  }
+
+  async signIn(username: string, password = PASSWORD): Promise<Response> {
+    const res = await this.fetch("/api/session", { method: "POST", json: { username, password } });
+    if (res.status === 200) this.csrf = ((await res.clone().json()) as { csrf_token: string }).csrf_token;
+    return res;
+  }
+
+  /** A state-changing request as the UI makes it: with the CSRF token. */
+  send(path: string, method: string, json?: unknown, headers: Record<string, string> = {}) {
+    return this.fetch(path, { method, json, headers: { "x-csrf-token": this.csrf, ...headers } });
+  }
+}
+
+const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+const repoCount = async (p: TestPlatform, name: string) =>
+  Number(
+    (
+      await p.ctx.db.query<{ n: number }>("SELECT count(*)::int AS n FROM repositories WHERE name = $1", [
+        name,
+      ])
+    ).rows[0]!.n,
+  );
+const auditOf = async (p: TestPlatform, action: string) =>
+  (
+    await p.ctx.db.query<{ actor: string | null; target: string | null; details: unknown }>(
+      "SELECT actor, target, details FROM audit_log WHERE action = $1 ORDER BY id",
+      [action],
+    )
+  ).rows;
+
+describe("browser sign-in (PLUE_SIGNUP=invite)", () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform({ PLUE_SIGNUP: "invite" });
+  });
+  afterAll(() => p.close());
+
+  it("signs in with a password: an HttpOnly, SameSite=Lax cookie whose secret is stored only hashed", async () => {
+    const id = await addUser(p, "alice");
+    const b = new Browser(p);
+    const res = await b.signIn("ALICE"); // names are case-insensitive
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      user: { id: number; username: string; via: string; scopes: unknown };
+      csrf_token: string;
+    };
+    expect(body.user).toMatchObject({ id, username: "alice", via: "session", scopes: null });
+    expect(body.csrf_token).toMatch(/\S{20,}/);
+    const session = setCookies(res).find((c) => c.name === "plue_session")!;
+    expect(session.attributes).toMatchObject({ httponly: true, samesite: "Lax", path: "/" });
+    expect(session.attributes.secure).toBeUndefined(); // plain http here
+    const rows = await p.ctx.db.query<{ id_hash: Buffer }>(
+      "SELECT id_hash FROM browser_sessions WHERE user_id = $1",
+      [id],
+    );
+    expect(Buffer.from(rows.rows[0]!.id_hash).toString("hex")).toBe(
+      createHash("sha256").update(session.value).digest("hex"),
+    );
+    expect(
+      JSON.stringify((await p.ctx.db.query("SELECT ip, user_agent FROM browser_sessions")).rows),
+    ).not.toContain(session.value);
+    expect((await auditOf(p, "signin.succeeded")).map((r) => r.target)).toContain("alice");
+  });
+
+  it("marks the cookie Secure when the request came over HTTPS (a proxy on loopback says so)", async () => {
+    await addUser(p, "sec");
+    const res = await fetch(`${p.url}/api/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-proto": "https" },
+      body: JSON.stringify({ username: "sec", password: PASSWORD }),
+    });
+    expect(res.status).toBe(200);
+    const names = setCookies(res)
+      .filter((c) => c.attributes.secure)
+      .map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(["plue_session", "plue_csrf"]));
+  });
+
+  it("GET /api/session answers the user and a CSRF token; without a cookie it is a 401", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    const res = await b.fetch("/api/session");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { user: { username: string }; csrf_token: string };
+    expect(body.user.username).toBe("alice");
+    expect(body.csrf_token.length).toBeGreaterThan(20);
+    expect((await fetch(`${p.url}/api/session`)).status).toBe(401);
+    // A cookie that names no session is anonymous (and cleared).
+    const bogus = await fetch(`${p.url}/api/session`, {
+      headers: { cookie: `plue_session=plses_${"A".repeat(43)}` },
+    });
+    expect(bogus.status).toBe(401);
+    expect(setCookies(bogus).find((c) => c.name === "plue_session")?.attributes["max-age"]).toBe("0");
+  });
+
+  it("a cookie user has every scope; an Authorization header wins over the cookie", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    expect((await b.fetch("/api/repos")).status).toBe(200);
+    const bad = await b.fetch("/api/session", { headers: { authorization: "Bearer plue_wrong" } });
+    expect(bad.status).toBe(401);
+    const asAdmin = await b.fetch("/api/repos", {
+      method: "POST",
+      json: { name: "by-token" },
+      headers: { authorization: `Bearer ${p.token}` },
+    });
+    expect(asAdmin.status).toBe(201); // a token needs no CSRF token
+    expect(
+      (
+        await p.ctx.db.query(
+          "SELECT 1 FROM repositories r JOIN users u ON u.id = r.owner_id WHERE r.name = 'by-token' AND u.username = 'admin'",
+        )
+      ).rows,
+    ).toHaveLength(1);
+  });
+
+  it("refuses a state-changing cookie request without the right CSRF token, and changes nothing", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    const other = new Browser(p);
+    await other.signIn("alice");
+    for (const token of [undefined, "", "nope", `${b.csrf}x`, other.csrf]) {
+      const headers: Record<string, string> = token === undefined ? {} : { "x-csrf-token": token };
+      const res = await b.fetch("/api/repos", { method: "POST", json: { name: "csrf-target" }, headers });
+      expect(res.status).toBe(403);
+      expect(await errorCode(res)).toBe("csrf_failed");
+    }
+    // The header alone, without the csrf cookie, is not enough either.
+    const noCookie = await fetch(`${p.url}/api/repos`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        cookie: `plue_session=${b.jar.get("plue_session")}`,
+        "x-csrf-token": b.csrf,
+      },
+      body: JSON.stringify({ name: "csrf-target" }),
+    });
+    expect(noCookie.status).toBe(403);
+    expect(await repoCount(p, "csrf-target")).toBe(0);
+    const ok = await b.send("/api/repos", "POST", { name: "csrf-target" });
+    expect(ok.status).toBe(201);
+    expect(await repoCount(p, "csrf-target")).toBe(1);
+  });
+
+  it("refuses cookie requests from another origin (Origin or Sec-Fetch-Site), and cross-site sign-ins", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    for (const headers of [
+      { origin: "http://evil.example" },
+      { origin: "null" },
+      { "sec-fetch-site": "cross-site" },
+    ] as Record<string, string>[]) {
+      const res = await b.send("/api/repos", "POST", { name: "xo-target" }, headers);
+      expect(res.status).toBe(403);
+      expect(await errorCode(res)).toBe("cross_origin");
+    }
+    expect(await repoCount(p, "xo-target")).toBe(0);
+    expect(
+      (await b.send("/api/repos", "POST", { name: "xo-target" }, { origin: new URL(p.url).origin })).status,
+    ).toBe(201);
+    const login = await fetch(`${p.url}/api/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "http://evil.example" },
+      body: JSON.stringify({ username: "alice", password: PASSWORD }),
+    });
+    expect(login.status).toBe(403);
+  });
+
+  it("sign-out deletes the session server-side: the old cookie is anonymous at once", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    const stolen = b.jar.header();
+    const csrf = b.csrf;
+    expect((await b.fetch("/api/session")).status).toBe(200); // cached now
+    expect((await b.fetch("/api/session", { method: "DELETE" })).status).toBe(403); // sign-out needs the token too
+    const out = await b.send("/api/session", "DELETE");
+    expect(out.status).toBe(204);
+    expect(b.jar.get("plue_session")).toBeUndefined();
+    const hash = createHash("sha256").update(CookieJar.from(stolen).get("plue_session")!).digest();
+    expect(
+      (await p.ctx.db.query("SELECT 1 FROM browser_sessions WHERE id_hash = $1", [hash])).rows,
+    ).toHaveLength(0);
+    expect((await fetch(`${p.url}/api/session`, { headers: { cookie: stolen } })).status).toBe(401);
+    const replay = await fetch(`${p.url}/api/repos`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: stolen, "x-csrf-token": csrf },
+      body: JSON.stringify({ name: "after-signout" }),
+    });
+    expect(replay.status).toBe(401);
+    expect(await repoCount(p, "after-signout")).toBe(0);
+    expect((await auditOf(p, "signout")).map((r) => r.actor)).toContain("alice");
+  });
+
+  it("a suspended user cannot sign in, and their sessions stop", async () => {
+    const id = await addUser(p, "sue");
+    const b = new Browser(p);
+    await b.signIn("sue");
+    expect((await b.fetch("/api/session")).status).toBe(200);
+    await p.ctx.db.query("UPDATE users SET suspended_at = now() WHERE id = $1", [id]);
+    await p.ctx.auth.changed(`user:${id}`);
+    expect((await b.fetch("/api/session")).status).toBe(401);
+    expect(
+      (await p.ctx.db.query("SELECT 1 FROM browser_sessions WHERE user_id = $1", [id])).rows,
+    ).toHaveLength(0);
+    const again = await new Browser(p).signIn("sue");
+    expect(again.status).toBe(403);
+    expect(await errorCode(again)).toBe("suspended");
+    const wrong = await new Browser(p).signIn("sue", "wrong password!");
+    expect(wrong.status).toBe(401); // the wrong password learns nothing
+  });
+
+  it("answers no-such-user and wrong-password alike, in about the same time, never logging the password", async () => {
+    await addUser(p, "timed");
+    const time = async (username: string, password: string) => {
+      const t = performance.now();
+      const res = await new Browser(p).signIn(username, password);
+      const ms = performance.now() - t;
+      expect(res.status).toBe(401);
+      return { ms, body: await res.json() };
+    };
+    const wrong: number[] = [];
+    const missing: number[] = [];
+    let bodies: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = await time("timed", `wrong-password-${i}`);
+      const b = await time(`nobody-${i}`, `wrong-password-${i}`);
+      wrong.push(a.ms);
+      missing.push(b.ms);
+      bodies = [a.body, b.body];
+    }
+    expect(bodies[0]).toEqual(bodies[1]);
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[2]!;
+    // Both hash (Argon2id takes milliseconds); loosely equal: within a factor of 3.
+    expect(median(missing)).toBeGreaterThan(median(wrong) / 3);
+    expect(median(wrong)).toBeGreaterThan(median(missing) / 3);
+    const failed = await auditOf(p, "signin.failed");
+    expect(failed.map((r) => r.target)).toEqual(expect.arrayContaining(["timed", "nobody-0"]));
+    expect(JSON.stringify((await p.ctx.db.query("SELECT * FROM audit_log")).rows)).not.toContain(
+      "wrong-password",
+    );
+  });
+
+  it(`locks an account after ${ACCOUNT_FAILURES} failures (429 even for the right password) until an admin unlocks it`, async () => {
+    const bobId = await addUser(p, "bob");
+    await addUser(p, "carol");
+    for (let i = 0; i < ACCOUNT_FAILURES; i++)
+      expect((await new Browser(p).signIn("bob", "not the password")).status).toBe(401);
+    const locked = await new Browser(p).signIn("bob");
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(60);
+    expect(await lockedUntil(p.ctx.db, "bob")).not.toBeNull();
+    expect(await lockedUntil(p.ctx.db, "carol")).toBeNull();
+    expect((await auditOf(p, "signin.locked")).map((r) => r.target)).toContain("bob");
+
+    const admin = { authorization: `Bearer ${p.token}` };
+    const list = await fetch(`${p.url}/api/admin/lockouts`, { headers: admin });
+    expect(list.status).toBe(200);
+    const { lockouts } = (await list.json()) as { lockouts: Array<{ username: string; until: string }> };
+    expect(lockouts.map((l) => l.username)).toEqual(["bob"]);
+    expect(Date.parse(lockouts[0]!.until)).toBeGreaterThan(Date.now());
+
+    // Not for anyone else, and not with the cookie of a non-admin.
+    const carol = new Browser(p);
+    await carol.signIn("carol");
+    expect((await carol.fetch("/api/admin/lockouts")).status).toBe(403);
+    expect((await carol.send("/api/admin/lockouts/bob", "DELETE")).status).toBe(403);
+    expect((await fetch(`${p.url}/api/admin/lockouts`)).status).toBe(401);
+
+    const unlock = await fetch(`${p.url}/api/admin/lockouts/bob`, { method: "DELETE", headers: admin });
+    expect(unlock.status).toBe(204);
+    expect((await auditOf(p, "user.unlocked")).map((r) => [r.actor, r.target])).toContainEqual([
+      "admin",
+      "bob",
+    ]);
+    expect(
+      (await fetch(`${p.url}/api/admin/lockouts/bob`, { method: "DELETE", headers: admin })).status,
+    ).toBe(404);
+    const back = await new Browser(p).signIn("bob");
+    expect(back.status).toBe(200);
+    expect(((await back.json()) as { user: { id: number } }).user.id).toBe(bobId);
+  });
+
+  it("never accepts the cookie for git over HTTP", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    expect((await b.send("/api/repos", "POST", { name: "secret-repo", visibility: "private" })).status).toBe(
+      201,
+    );
+    const refs = await b.fetch("/alice/secret-repo.git/info/refs?service=git-upload-pack");
+    expect([401, 404]).toContain(refs.status);
+  });
+
+  it("signs up only with a valid invite: a used, expired or unknown one is a 410 and creates nobody", async () => {
+    const users = async () =>
+      Number((await p.ctx.db.query<{ n: number }>("SELECT count(*)::int AS n FROM users")).rows[0]!.n);
+    const before = await users();
+    const noInvite = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "dan", password: PASSWORD },
+    });
+    expect(noInvite.status).toBe(403);
+    expect(await errorCode(noInvite)).toBe("invite_required");
+    const unknown = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "dan", password: PASSWORD, invite: "plinv_nope" },
+    });
+    expect(unknown.status).toBe(410);
+
+    const { secret } = await createInvite(p.ctx.db, {});
+    const b = new Browser(p);
+    const ok = await b.fetch("/api/signup", {
+      method: "POST",
+      json: { username: "dan", password: PASSWORD, invite: secret },
+    });
+    expect(ok.status).toBe(201);
+    expect(b.jar.get("plue_session")).toBeDefined();
+    expect((await b.fetch("/api/session")).status).toBe(200);
+    const row = await p.ctx.db.query<{ password_hash: string }>(
+      "SELECT password_hash FROM users WHERE username = 'dan'",
+    );
+    expect(row.rows[0]!.password_hash).toMatch(/^\$argon2id\$/);
+    expect((await auditOf(p, "invite.used")).map((r) => r.actor)).toContain("dan");
+
+    const reuse = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "dan2", password: PASSWORD, invite: secret },
+    });
+    expect(reuse.status).toBe(410);
+    expect(await errorCode(reuse)).toBe("invite_used");
+    const expired = await createInvite(p.ctx.db, { ttlMs: 1000 });
+    await p.ctx.db.query("UPDATE invites SET expires_at = now() - interval '1 second' WHERE id = $1", [
+      expired.invite.id,
+    ]);
+    const late = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "dan3", password: PASSWORD, invite: expired.secret },
+    });
+    expect(late.status).toBe(410);
+    expect(await errorCode(late)).toBe("invite_expired");
+    const fresh = await createInvite(p.ctx.db, {});
+    const taken = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "DAN", password: PASSWORD, invite: fresh.secret },
+    });
+    expect(taken.status).toBe(409);
+    const short = await new Browser(p).fetch("/api/signup", {
+      method: "POST",
+      json: { username: "erin", password: "short", invite: fresh.secret },
+    });
+    expect(short.status).toBe(400);
+    expect(await users()).toBe(before + 1);
+    // The refused attempts left the fresh invite unused.
+    expect(
+      (await p.ctx.db.query("SELECT used_at FROM invites WHERE id = $1", [fresh.invite.id])).rows[0],
+    ).toEqual({ used_at: null });
+  });
+
+  it("sets a password from a one-time link, which signs other browsers out", async () => {
+    const id = await addUser(p, "frank", null);
+    expect((await new Browser(p).signIn("frank", "anything at all")).status).toBe(401);
+    const { secret } = await createInvite(p.ctx.db, { userId: id });
+    const b = new Browser(p);
+    const set = await b.fetch("/api/password", {
+      method: "POST",
+      json: { token: secret, password: "a brand new password" },
+    });
+    expect(set.status).toBe(200);
+    expect((await b.fetch("/api/session")).status).toBe(200);
+    expect((await auditOf(p, "user.password_set")).map((r) => r.target)).toContain("frank");
+    const other = new Browser(p);
+    expect((await other.signIn("frank", "a brand new password")).status).toBe(200);
+    const again = await new Browser(p).fetch("/api/password", {
+      method: "POST",
+      json: { token: secret, password: "yet another password" },
+    });
+    expect(again.status).toBe(410);
+    // A sign-up invite is not a password link, nor the reverse.
+    const invite = await createInvite(p.ctx.db, {});
+    expect(
+      (
+        await new Browser(p).fetch("/api/password", {
+          method: "POST",
+          json: { token: invite.secret, password: "yet another password" },
+        })
+      ).status,
+    ).toBe(410);
+    expect((await other.signIn("frank", "a brand new password")).status).toBe(200);
+    // A second link: setting the password again ends `other`'s session.
+    expect((await other.fetch("/api/session")).status).toBe(200);
+    const link = await createInvite(p.ctx.db, { userId: id });
+    const reset = await new Browser(p).fetch("/api/password", {
+      method: "POST",
+      json: { token: link.secret, password: "the third password" },
+    });
+    expect(reset.status).toBe(200);
+    expect((await other.fetch("/api/session")).status).toBe(401);
+  });
+
+  it("says how to sign in", async () => {
+    const res = await fetch(`${p.url}/api/auth/providers`);
+    expect(await res.json()).toEqual({ password: true, signup: "invite" });
+  });
+});
+
+describe("sign-up modes", () => {
+  it("closed: nobody signs up, even with an invite", async () => {
+    const p = await startTestPlatform({ PLUE_SIGNUP: "closed" });
+    try {
+      const { secret } = await createInvite(p.ctx.db, {});
+      const res = await new Browser(p).fetch("/api/signup", {
+        method: "POST",
+        json: { username: "gina", password: PASSWORD, invite: secret },
+      });
+      expect(res.status).toBe(403);
+      expect(await errorCode(res)).toBe("signup_closed");
+      expect((await p.ctx.db.query("SELECT 1 FROM users WHERE username = 'gina'")).rows).toHaveLength(0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("open: anyone signs up and is signed in", async () => {
+    const p = await startTestPlatform({ PLUE_SIGNUP: "open" });
+    try {
+      const b = new Browser(p);
+      const res = await b.fetch("/api/signup", {
+        method: "POST",
+        json: { username: "hank", password: PASSWORD },
+      });
+      expect(res.status).toBe(201);
+      expect(
+        ((await (await b.fetch("/api/session")).json()) as { user: { username: string } }).user.username,
+      ).toBe("hank");
+      const reserved = await new Browser(p).fetch("/api/signup", {
+        method: "POST",
+        json: { username: "api", password: PASSWORD },
+      });
+      expect(reserved.status).toBe(400);
+    } finally {
+      await p.close();
+    }
+  });
+});
