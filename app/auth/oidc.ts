@@ -89,7 +89,7 @@ export class OidcSignIn {
   /** Checks the callback (state, code with the PKCE verifier, ID token and nonce); a failure is a 400. */
   async finish(callbackUrl: URL, flow: OidcFlow): Promise<OidcIdentity> {
     const config = await this.config();
-    let claims: oidc.IDToken | undefined;
+    let claims: Record<string, unknown> & { iss: string; sub: string };
     try {
       const tokens = await oidc.authorizationCodeGrant(
         config,
@@ -102,12 +102,22 @@ export class OidcSignIn {
         },
         { redirect_uri: this.settings.redirectUri() },
       );
-      claims = tokens.claims();
+      const idToken = tokens.claims();
+      if (!idToken) throw new Error("the provider sent no ID token");
+      claims = idToken;
+      // Many providers put profile claims only in userinfo: ask it (for the same subject) when the
+      // ID token has no name to start from.
+      if (
+        !str(idToken.preferred_username) &&
+        !str(idToken.email) &&
+        config.serverMetadata().userinfo_endpoint
+      ) {
+        const info = await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub);
+        claims = { ...info, iss: idToken.iss, sub: idToken.sub };
+      }
     } catch (err) {
       throw badRequest(`single sign-on failed: ${message(err)}`, "oidc_failed");
     }
-    if (!claims) throw badRequest("single sign-on failed: the provider sent no ID token", "oidc_failed");
-    const str = (v: unknown) => (typeof v === "string" && v.length <= 200 ? v : undefined);
     const email = str(claims.email) ?? null;
     return {
       issuer: claims.iss,
@@ -118,6 +128,8 @@ export class OidcSignIn {
     };
   }
 }
+
+const str = (v: unknown) => (typeof v === "string" && v.length > 0 && v.length <= 200 ? v : undefined);
 
 function message(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);

@@ -9,13 +9,13 @@
  * accepted forms is a 401, never anonymous, so a client with a broken credential learns at once
  * instead of silently seeing only public data.
  */
-import { parse as parseCookies, serialize as serializeCookie } from "cookie";
+import { serialize as serializeCookie } from "cookie";
 import type { Request, RequestHandler, Response } from "express";
 import { type BrowserSessions, SESSION_COOKIE } from "../auth/browser-sessions";
 import { hasScope, missingScope, type Scope } from "../auth/scopes";
 import type { TokenAuth, User } from "../auth/tokens";
 import { type AppError, forbidden, unauthorized } from "../errors";
-import { bindCsrfSession, checkCsrf, checkOrigin, isStateChanging } from "./csrf";
+import { bindCsrfSession, checkCsrf, checkOrigin, isStateChanging, requestCookies } from "./csrf";
 
 declare global {
   namespace Express {
@@ -185,8 +185,7 @@ export const secureCookies = (req: Request, publicUrl: string) =>
 
 /** The session cookie's value, if any (and `req.cookies`, which the CSRF check reads). */
 export function sessionCookie(req: Request): string | undefined {
-  req.cookies ??= req.headers.cookie ? parseCookies(req.headers.cookie) : {};
-  const v = (req.cookies as Record<string, string | undefined>)[SESSION_COOKIE];
+  const v = requestCookies(req)[SESSION_COOKIE];
   return typeof v === "string" ? v : undefined;
 }
 

@@ -13,6 +13,7 @@
  * shared between replicas, and nobody without the (HttpOnly) session cookie can know it.
  */
 import { createHmac } from "node:crypto";
+import { parse as parseCookies } from "cookie";
 import { doubleCsrf } from "csrf-csrf";
 import type { Request, Response } from "express";
 import { forbidden } from "../errors";
@@ -52,18 +53,25 @@ const { generateCsrfToken, validateRequest } = doubleCsrf({
   },
 });
 
+/** The request's cookies, parsed once (csrf-csrf reads `req.cookies`). */
+export function requestCookies(req: Request): Record<string, string | undefined> {
+  req.cookies ??= req.headers.cookie ? parseCookies(req.headers.cookie) : {};
+  return req.cookies as Record<string, string | undefined>;
+}
+
 /** A token for the bound session (a fresh one after a sign-in), also set in the csrf cookie. */
 export function csrfToken(
   req: Request,
   res: Response,
   { secure, fresh = false }: { secure: boolean; fresh?: boolean },
 ) {
+  requestCookies(req);
   return generateCsrfToken(req, res, { cookieOptions: { secure }, overwrite: fresh });
 }
 
 /** 403 `csrf_failed` unless the request carries the bound session's token in header and cookie. */
 export function checkCsrf(req: Request): void {
-  req.cookies ??= {};
+  requestCookies(req);
   if (!validateRequest(req)) {
     throw forbidden("missing or wrong CSRF token: send X-CSRF-Token from GET /api/session", "csrf_failed");
   }

@@ -4,7 +4,7 @@
  * see. Sessions are cookies (app/auth/browser-sessions.ts); failed attempts are counted in the
  * database (app/auth/signin-limits.ts).
  */
-import { parse as parseCookies, serialize as serializeCookie } from "cookie";
+import { serialize as serializeCookie } from "cookie";
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import { audit } from "../auth/audit";
@@ -19,7 +19,7 @@ import type { AppContext } from "../compose";
 import { AppError, forbidden, notFound, tooManyRequests, unauthorized } from "../errors";
 import type { BrowserSessionView, SelfView, SignInOptions } from "../wire/accounts";
 import { clearedCookie, secureCookies } from "./auth";
-import { bindCsrfSession, CSRF_COOKIE, csrfToken } from "./csrf";
+import { bindCsrfSession, CSRF_COOKIE, csrfToken, requestCookies } from "./csrf";
 import { parseBody } from "./errors";
 
 const SignInBody = z.object({
@@ -206,7 +206,7 @@ export function signinRouter(ctx: AppContext): Router {
 
   router.get(`${FLOW_PATH}/callback`, async (req, res) => {
     if (!sso) throw notFound("single sign-on is not configured here (PLUE_OIDC_ISSUER)");
-    const flow = decodeFlow(req.headers.cookie ? parseCookies(req.headers.cookie)[FLOW_COOKIE] : undefined);
+    const flow = decodeFlow(requestCookies(req)[FLOW_COOKIE]);
     // The flow is single-use: its cookie goes whatever happens next.
     res.append("Set-Cookie", flowCookie("", secure(req), 0));
     if (!flow)
