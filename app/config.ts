@@ -93,9 +93,9 @@ const OIDC_VARIABLES = ["PLUE_OIDC_ISSUER", "PLUE_OIDC_CLIENT_ID", "PLUE_OIDC_CL
 function oidcProblems(c: z.infer<typeof EnvSchema>): string[] {
   const missing = OIDC_VARIABLES.filter((v) => c[v] === undefined);
   if (missing.length === 0 || missing.length === OIDC_VARIABLES.length) return [];
-  return [
-    `${missing.join(", ")}: required when ${OIDC_VARIABLES.filter((v) => !missing.includes(v)).join(", ")} is set (single sign-on needs all three)`,
-  ];
+  const given = OIDC_VARIABLES.filter((v) => !missing.includes(v));
+  const verb = given.length > 1 ? "are" : "is";
+  return [`${missing.join(", ")}: required when ${given.join(", ")} ${verb} set (single sign-on needs all three)`];
 }
 
 /** Derived once by loadConfig and frozen: nothing changes the configuration afterwards. */

@@ -3,11 +3,18 @@
  * may do, CSRF and origin checks, sign-out, lockouts, sign-up modes, invites and password links.
  */
 import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { createInvite } from "../../app/auth/invites";
 import { hashPassword } from "../../app/auth/passwords";
 import { ACCOUNT_FAILURES, lockedUntil } from "../../app/auth/signin-limits";
+import { ConfigError, loadConfig } from "../../app/config";
+import { openDb } from "../../app/db";
+import { startPlatform } from "../../app/platform";
 import { CookieJar, setCookies } from "../helpers/cookies";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { createPostgresDatabase } from "../helpers/db";
+import { startTestPlatform, type TestPlatform, testLogger } from "../helpers/platform";
 
 const PASSWORD = "correct horse battery";
 
@@ -443,6 +450,41 @@ describe("browser sign-in (PLUE_SIGNUP=invite)", () => {
   });
 });
 
+describe("sign-in configuration", () => {
+  it("defaults to invite sign-up without single sign-on, and refuses other modes", () => {
+    const c = loadConfig({});
+    expect(c.PLUE_SIGNUP).toBe("invite");
+    expect(c.PLUE_OIDC_ISSUER).toBeUndefined();
+    expect(() => loadConfig({ PLUE_SIGNUP: "maybe" })).toThrow(/PLUE_SIGNUP/);
+  });
+
+  it("needs the three OIDC variables together, naming the missing ones without showing the secret", () => {
+    const full = {
+      PLUE_OIDC_ISSUER: "https://id.example",
+      PLUE_OIDC_CLIENT_ID: "plue",
+      PLUE_OIDC_CLIENT_SECRET: "s3cr3t-value",
+    };
+    expect(loadConfig(full).PLUE_OIDC_CLIENT_ID).toBe("plue");
+    let err: unknown;
+    try {
+      loadConfig({
+        PLUE_OIDC_ISSUER: full.PLUE_OIDC_ISSUER,
+        PLUE_OIDC_CLIENT_SECRET: full.PLUE_OIDC_CLIENT_SECRET,
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toContain(
+      "PLUE_OIDC_CLIENT_ID: required when PLUE_OIDC_ISSUER, PLUE_OIDC_CLIENT_SECRET are set",
+    );
+    expect((err as Error).message).not.toContain("s3cr3t-value");
+    expect(() => loadConfig({ PLUE_OIDC_CLIENT_ID: "plue" })).toThrow(
+      /PLUE_OIDC_ISSUER, PLUE_OIDC_CLIENT_SECRET: required/,
+    );
+  });
+});
+
 describe("sign-up modes", () => {
   it("closed: nobody signs up, even with an invite", async () => {
     const p = await startTestPlatform({ PLUE_SIGNUP: "closed" });
@@ -480,5 +522,53 @@ describe("sign-up modes", () => {
     } finally {
       await p.close();
     }
+  });
+});
+
+// Replicas share sessions through the database and drop cached ones through NOTIFY; CI always has
+// a Postgres server (scripts/test.sh), a PGlite-only run without one skips this.
+const postgres = process.env.PLUE_TEST_POSTGRES_URL ?? process.env.DATABASE_URL;
+(postgres ? describe : describe.skip)("two replicas on one Postgres", () => {
+  let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
+  const replicas: TestPlatform[] = [];
+  const replica = async (): Promise<TestPlatform> => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "plue-test-"));
+    const config = loadConfig(
+      { PLUE_DATA_DIR: dataDir, PLUE_SEED_DEMO: "false", LOG_LEVEL: "silent" },
+      { port: 0 },
+    );
+    const db = await openDb({ url: database.url, poolSize: 4 });
+    const platform = await startPlatform(config, { db, log: testLogger() });
+    const r = { ...platform, token: platform.adminToken ?? "", dataDir };
+    replicas.push(r);
+    return r;
+  };
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+  });
+  afterAll(async () => {
+    for (const r of replicas) await r.close();
+    await database?.drop();
+  });
+
+  it("a session and its CSRF token work on every replica, and sign-out on one ends it on the other at once", async () => {
+    const a = await replica();
+    const b = await replica();
+    await addUser(a, "rita");
+    const onA = new Browser(a);
+    expect((await onA.signIn("rita")).status).toBe(200);
+    const onB = new Browser(b);
+    onB.jar = onA.jar;
+    onB.csrf = onA.csrf;
+    expect((await onB.fetch("/api/session")).status).toBe(200); // B caches the session now
+    expect((await onB.send("/api/repos", "POST", { name: "from-b" })).status).toBe(201);
+    const cookie = onA.jar.header();
+    expect((await onA.send("/api/session", "DELETE")).status).toBe(204);
+    const start = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - start < 2000) {
+      status = (await fetch(`${b.url}/api/session`, { headers: { cookie } })).status;
+    }
+    expect(status).toBe(401); // well within the cache's 30 s lifetime
   });
 });
