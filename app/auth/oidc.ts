@@ -3,9 +3,10 @@
  * `state` and a `nonce`, against the issuer PLUE_OIDC_ISSUER names. The provider's metadata is
  * discovered on first use and must name that same issuer; openid-client checks the ID token's
  * issuer, audience, signature, expiry and nonce. People are matched by (issuer, sub) only: an email
- * address is never trusted to link an existing account.
+ * address is never trusted to link an existing account. openid-client loads on the first sign-on:
+ * a server without single sign-on never loads it.
  */
-import * as oidc from "openid-client";
+import type * as Oidc from "openid-client";
 import { AppError, badRequest } from "../errors";
 
 export interface OidcSettings {
@@ -36,9 +37,10 @@ export interface OidcIdentity {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const openid = () => import("openid-client");
 
 export class OidcSignIn {
-  private configuration?: Promise<oidc.Configuration>;
+  private configuration?: Promise<Oidc.Configuration>;
 
   constructor(private readonly settings: OidcSettings) {}
 
@@ -47,28 +49,35 @@ export class OidcSignIn {
   }
 
   /** The discovered configuration; a failure is a 502 and is retried on the next sign-on. */
-  private config(): Promise<oidc.Configuration> {
+  private config(): Promise<Oidc.Configuration> {
+    this.configuration ??= this.discover().catch((err) => {
+      this.configuration = undefined;
+      throw err;
+    });
+    return this.configuration;
+  }
+
+  private async discover(): Promise<Oidc.Configuration> {
+    const oidc = await openid();
     const { issuer, clientId, clientSecret } = this.settings;
     const url = new URL(issuer);
     // Plain http only for a provider on this machine (tests, local development).
     const execute =
       url.protocol === "http:" && LOOPBACK.has(url.hostname) ? [oidc.allowInsecureRequests] : [];
-    this.configuration ??= oidc
-      .discovery(url, clientId, clientSecret, undefined, { execute })
-      .catch((err) => {
-        this.configuration = undefined;
-        throw new AppError(
-          502,
-          "oidc_unavailable",
-          `the sign-on provider ${issuer} could not be used: ${message(err)}`,
-        );
-      });
-    return this.configuration;
+    try {
+      return await oidc.discovery(url, clientId, clientSecret, undefined, { execute });
+    } catch (err) {
+      throw new AppError(
+        502,
+        "oidc_unavailable",
+        `the sign-on provider ${issuer} could not be used: ${message(err)}`,
+      );
+    }
   }
 
   /** Where to send the browser, and what to keep until it comes back. */
   async start(invite?: string): Promise<{ url: string; flow: OidcFlow }> {
-    const config = await this.config();
+    const [oidc, config] = await Promise.all([openid(), this.config()]);
     const flow: OidcFlow = {
       state: oidc.randomState(),
       nonce: oidc.randomNonce(),
@@ -88,7 +97,7 @@ export class OidcSignIn {
 
   /** Checks the callback (state, code with the PKCE verifier, ID token and nonce); a failure is a 400. */
   async finish(callbackUrl: URL, flow: OidcFlow): Promise<OidcIdentity> {
-    const config = await this.config();
+    const [oidc, config] = await Promise.all([openid(), this.config()]);
     let claims: Record<string, unknown> & { iss: string; sub: string };
     try {
       const tokens = await oidc.authorizationCodeGrant(
