@@ -18,7 +18,9 @@ const node = {
   target: "node20",
   format: "esm",
   sourcemap: true,
-  // Packages with native parts, wasm or runtime-resolved files stay in node_modules.
+  // Packages with native parts (@node-rs/argon2's prebuilt binding), wasm (PGlite) or
+  // runtime-resolved files stay in node_modules: every package does, so the image's production
+  // node_modules (app/Dockerfile) must hold them, and it does (they are `dependencies`).
   packages: "external",
   banner: {
     js: "import { createRequire as __plueRequire } from 'node:module'; const require = __plueRequire(import.meta.url);",
