@@ -14,8 +14,8 @@ export const REDACTED = "[redacted]";
 /** Header, field and parameter names that carry credentials (`x-plue-task-token`, `set-cookie`, …). */
 const SECRET_NAME =
   /authorization|cookie|token|secret|passw(or)?d|passphrase|pwd|api[-_]?key|private[-_]?key|access[-_]?key|credential|signature/i;
-/** Short query-parameter names that are credentials by convention (`?sig=`, `?code=` of OAuth). */
-const SECRET_PARAM = /^(sig|code|key|auth|pass)$/i;
+/** Short query-parameter names that are credentials by convention (`?sig=`, `?code=` of OAuth, `?invite=`). */
+const SECRET_PARAM = /^(sig|code|key|auth|pass|invite)$/i;
 /** Environment variables whose values are secret (config errors never print them). */
 const SECRET_ENV = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL|PRIVATE/i;
 
@@ -32,10 +32,11 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:"']*)(:[^\s/?#@"']*)?@
 /** `Bearer <credential>` and friends inside text; 8+ characters so `Basic realm=` stays readable. */
 const AUTH_SCHEME = /\b(Bearer|Basic|Token|Digest)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi;
 /**
- * Plue API, task and runner tokens (`plue_`, `plue_task_`, `plue_runner_` + 32 random bytes), and
- * invite and password links' secrets (`plinv_`, in `/signup?invite=…`, whose name says nothing).
+ * Plue API, task and runner tokens (`plue_`, `plue_task_`, `plue_runner_` + 32 random bytes), browser
+ * session secrets (`plses_`), and invite and password links' secrets (`plinv_`, in
+ * `/signup?invite=…`, whose name says nothing).
  */
-const PLUE_TOKEN = /\b(?:plue|plinv)_[A-Za-z0-9_-]{16,}/g;
+const PLUE_TOKEN = /\b(?:plue|plses|plinv)_[A-Za-z0-9_-]{16,}/g;
 /** Anthropic API keys. */
 const ANTHROPIC_KEY = /\bsk-ant-[A-Za-z0-9_-]{16,}/g;
 /** `?name=value` / `&name=value` in a URL or query string. */
