@@ -9,6 +9,7 @@
  */
 import { RateLimiterPostgres, type RateLimiterRes } from "rate-limiter-flexible";
 import type { Queryable } from "../db";
+import type { LockoutView } from "../wire/accounts";
 
 export const ACCOUNT_FAILURES = 10;
 export const IP_FAILURES = 50;
@@ -100,7 +101,7 @@ export class SigninLimits {
   }
 
   /** Accounts locked now (that exist), with when each lock ends. */
-  async lockouts(): Promise<Array<{ username: string; failures: number; until: string }>> {
+  async lockouts(): Promise<LockoutView[]> {
     const r = await this.db.query<{ username: string; points: number; expire: string }>(
       `SELECT u.username, l.points, l.expire::text AS expire
          FROM signin_limits l JOIN users u ON l.key = $1 || lower(u.username)

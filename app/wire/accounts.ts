@@ -181,6 +181,14 @@ export interface SignUpRequest {
   invite?: string;
 }
 
+/** `GET /api/admin/lockouts` answers `{lockouts: LockoutView[]}`: accounts failed sign-ins have locked. */
+export interface LockoutView {
+  username: string;
+  failures: number;
+  /** When the lock ends (ISO); `DELETE /api/admin/lockouts/:user` ends it now. */
+  until: string;
+}
+
 // ---- audit log -----------------------------------------------------------------------------
 
 export const AUDIT_ACTIONS = [
