@@ -95,7 +95,9 @@ function oidcProblems(c: z.infer<typeof EnvSchema>): string[] {
   if (missing.length === 0 || missing.length === OIDC_VARIABLES.length) return [];
   const given = OIDC_VARIABLES.filter((v) => !missing.includes(v));
   const verb = given.length > 1 ? "are" : "is";
-  return [`${missing.join(", ")}: required when ${given.join(", ")} ${verb} set (single sign-on needs all three)`];
+  return [
+    `${missing.join(", ")}: required when ${given.join(", ")} ${verb} set (single sign-on needs all three)`,
+  ];
 }
 
 /** Derived once by loadConfig and frozen: nothing changes the configuration afterwards. */
