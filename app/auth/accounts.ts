@@ -23,6 +23,7 @@ import type { AuthChanges } from "./changes";
 import { createInvite } from "./invites";
 import { hashPassword, validatePassword } from "./passwords";
 import { hasScope, isScope, missingScope, type Scope } from "./scopes";
+import { lockedUntilByName } from "./signin-limits";
 import { issueToken, revokeToken, type User } from "./tokens";
 
 /** Who acts, for the audit log. */
@@ -65,7 +66,7 @@ const adminView = (r: UserRow): AdminUserView => ({
   email: r.email,
   suspended: r.suspended,
   has_password: r.has_password,
-  locked_until: null, // the sign-in limiter's (app/http/signin) to fill
+  locked_until: null, // listAccounts fills it from the sign-in limiter
 });
 
 /** A user or organization by name, case-insensitively. */
@@ -152,7 +153,8 @@ export async function listAccounts(db: Queryable): Promise<AdminUserView[]> {
   const r = await db.query<UserRow>(
     `SELECT ${USER_COLUMNS} FROM users WHERE kind = 'user' ORDER BY lower(username)`,
   );
-  return r.rows.map(adminView);
+  const locks = await lockedUntilByName(db);
+  return r.rows.map((row) => ({ ...adminView(row), locked_until: locks.get(row.username) ?? null }));
 }
 
 /**

@@ -131,3 +131,8 @@ export async function lockedUntil(db: Queryable, username: string): Promise<stri
   const seconds = await new SigninLimits(db).accountLocked(username);
   return seconds > 0 ? new Date(Date.now() + seconds * 1000).toISOString() : null;
 }
+
+/** Every account locked now, by username: when each lock ends (ISO); for the admin users list. */
+export async function lockedUntilByName(db: Queryable): Promise<Map<string, string>> {
+  return new Map((await new SigninLimits(db).lockouts()).map((l) => [l.username, l.until]));
+}

@@ -255,6 +255,13 @@ describe("browser sign-in (PLUE_SIGNUP=invite)", () => {
     const { lockouts } = (await list.json()) as { lockouts: Array<{ username: string; until: string }> };
     expect(lockouts.map((l) => l.username)).toEqual(["bob"]);
     expect(Date.parse(lockouts[0]!.until)).toBeGreaterThan(Date.now());
+    // The admin users list shows it too.
+    const listed = (await (await fetch(`${p.url}/api/admin/users`, { headers: admin })).json()) as Array<{
+      username: string;
+      locked_until: string | null;
+    }>;
+    expect(listed.find((u) => u.username === "bob")?.locked_until).toBe(lockouts[0]!.until);
+    expect(listed.find((u) => u.username === "carol")?.locked_until).toBeNull();
 
     // Not for anyone else, and not with the cookie of a non-admin.
     const carol = new Browser(p);
