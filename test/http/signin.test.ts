@@ -284,6 +284,26 @@ describe("browser sign-in (PLUE_SIGNUP=invite)", () => {
     expect(((await back.json()) as { user: { id: number } }).user.id).toBe(bobId);
   });
 
+  it("with the cookie and its CSRF token, a person sees themselves and makes a token that then works alone", async () => {
+    const b = new Browser(p);
+    await b.signIn("alice");
+    const me = (await (await b.fetch("/api/user")).json()) as {
+      username: string;
+      via: string;
+      scopes: unknown;
+    };
+    expect(me).toMatchObject({ username: "alice", via: "session", scopes: null });
+    expect(
+      (await b.fetch("/api/user/tokens", { method: "POST", json: { name: "x", scopes: ["repo:read"] } }))
+        .status,
+    ).toBe(403);
+    const made = await b.send("/api/user/tokens", "POST", { name: "laptop", scopes: ["repo:read"] });
+    expect(made.status).toBe(201);
+    const { token } = (await made.json()) as { token: string };
+    const asToken = await fetch(`${p.url}/api/user`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await asToken.json()) as { via: string }).via).toBe("token");
+  });
+
   it("never accepts the cookie for git over HTTP", async () => {
     const b = new Browser(p);
     await b.signIn("alice");
