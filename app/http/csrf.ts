@@ -16,6 +16,7 @@ import { createHmac } from "node:crypto";
 import { parse as parseCookies } from "cookie";
 import { doubleCsrf } from "csrf-csrf";
 import type { Request, Response } from "express";
+import { SESSION_MAX_AGE_MS } from "../auth/browser-sessions";
 import { forbidden } from "../errors";
 
 export const CSRF_COOKIE = "plue_csrf";
@@ -46,7 +47,8 @@ const { generateCsrfToken, validateRequest } = doubleCsrf({
       .digest("hex"),
   getSessionIdentifier: (req) => sessionOf(req as Request).hash,
   cookieName: CSRF_COOKIE,
-  cookieOptions: { sameSite: "lax", path: "/", httpOnly: true, secure: true },
+  // As long-lived as the session cookie, so a browser restarted with a live session still has it.
+  cookieOptions: { sameSite: "lax", path: "/", httpOnly: true, secure: true, maxAge: SESSION_MAX_AGE_MS },
   getCsrfTokenFromRequest: (req) => {
     const v = req.headers[CSRF_HEADER];
     return typeof v === "string" ? v : undefined;

@@ -4,8 +4,6 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-// @ts-expect-error oidc-provider ships no type declarations
-import Provider from "oidc-provider";
 import { createInvite } from "../../app/auth/invites";
 import { CookieJar } from "../helpers/cookies";
 import { startTestPlatform } from "../helpers/platform";
@@ -19,6 +17,23 @@ interface Account {
   name?: string;
 }
 
+type ProviderClass = new (issuer: string, config: object) => { callback(): http.RequestListener };
+
+/** oidc-provider, without its development warnings (Node 20, in-memory adapter, dev keys: all meant here). */
+async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!String(args[0]).startsWith("oidc-provider WARNING")) warn(...args);
+  };
+  try {
+    return await fn();
+  } finally {
+    console.warn = warn;
+  }
+}
+// @ts-expect-error oidc-provider ships no type declarations
+const Provider = (await quietly(() => import("oidc-provider"))).default as ProviderClass;
+
 /** A provider whose issuer is `issuer` (defaults to where it listens), with these accounts. */
 async function startProvider(accounts: Record<string, Account>) {
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
@@ -28,27 +43,31 @@ async function startProvider(accounts: Record<string, Account>) {
   return {
     url,
     /** Configures the provider once Plue's callback URL is known; `issuer` may differ from `url`. */
-    configure(redirectUri: string, issuer = url) {
-      const provider = new Provider(issuer, {
-        clients: [
-          {
-            client_id: CLIENT_ID,
-            client_secret: CLIENT_SECRET,
-            redirect_uris: [redirectUri],
-            response_types: ["code"],
-            grant_types: ["authorization_code"],
-            token_endpoint_auth_method: "client_secret_post",
-          },
-        ],
-        claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },
-        async findAccount(_ctx: unknown, id: string) {
-          const account = accounts[id];
-          if (!account) return undefined;
-          return { accountId: id, claims: async () => ({ sub: id, ...account }) };
-        },
-        pkce: { required: () => true },
-        cookies: { keys: ["test-cookie-key"] },
-      });
+    async configure(redirectUri: string, issuer = url) {
+      const provider = await quietly(
+        () =>
+          new Provider(issuer, {
+            clients: [
+              {
+                client_id: CLIENT_ID,
+                client_secret: CLIENT_SECRET,
+                redirect_uris: [redirectUri],
+                response_types: ["code"],
+                grant_types: ["authorization_code"],
+                token_endpoint_auth_method: "client_secret_post",
+              },
+            ],
+            claims: { openid: ["sub"], profile: ["preferred_username", "name"], email: ["email"] },
+            async findAccount(_ctx: unknown, id: string) {
+              const account = accounts[id];
+              if (!account) return undefined;
+              return { accountId: id, claims: async () => ({ sub: id, ...account }) };
+            },
+            pkce: { required: () => true },
+            cookies: { keys: ["test-cookie-key"] },
+        ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
+          }),
+      );
       handler = provider.callback();
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -122,7 +141,7 @@ async function setup(env: Record<string, string>, issuer?: (url: string) => stri
     PLUE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
     ...env,
   });
-  op.configure(`${p.url}/auth/oidc/callback`);
+  await op.configure(`${p.url}/auth/oidc/callback`);
   return { op, p, callback: `${p.url}/auth/oidc/callback` };
 }
 
