@@ -90,6 +90,46 @@ describe("browser sign-in (PLUE_SIGNUP=invite)", () => {
     expect(setCookies(bogus).find((c) => c.name === "plue_session")?.attributes["max-age"]).toBe("0");
   });
 
+  it("ends a session unused for 7 days, or 30 days after sign-in, and deletes its row", async () => {
+    const id = await addUser(p, "idle");
+    for (const column of ["last_seen_at", "expires_at"]) {
+      const b = new Browser(p);
+      await b.signIn("idle"); // not resolved (cached) yet: the next request reads the row
+      const hash = createHash("sha256").update(b.jar.get("plue_session")!).digest();
+      await p.ctx.db.query(
+        `UPDATE browser_sessions SET ${column} = now() - interval '8 days' WHERE id_hash = $1`,
+        [hash],
+      );
+      expect((await b.fetch("/api/session")).status).toBe(401);
+      expect(
+        (await p.ctx.db.query("SELECT 1 FROM browser_sessions WHERE id_hash = $1", [hash])).rows,
+      ).toHaveLength(0);
+    }
+    expect(
+      (await p.ctx.db.query("SELECT 1 FROM browser_sessions WHERE user_id = $1", [id])).rows,
+    ).toHaveLength(0);
+  });
+
+  it("treats hostile cookie values as no session, never as an error", async () => {
+    for (const value of [
+      "%ZZ",
+      "plses_",
+      `plses_${"x".repeat(5000)}`,
+      "plue_notasession",
+      '"quoted"',
+      "plses_../../etc",
+    ]) {
+      const res = await fetch(`${p.url}/api/session`, {
+        headers: { cookie: `plue_session=${value}; other=1` },
+      });
+      expect(res.status).toBe(401);
+    }
+    const twice = await fetch(`${p.url}/api/repos`, {
+      headers: { cookie: "plue_session=a; plue_session=b" },
+    });
+    expect(twice.status).toBe(401);
+  });
+
   it("a cookie user has every scope; an Authorization header wins over the cookie", async () => {
     const b = new Browser(p);
     await b.signIn("alice");
