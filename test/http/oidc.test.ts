@@ -65,7 +65,7 @@ async function startProvider(accounts: Record<string, Account>) {
             },
             pkce: { required: () => true },
             cookies: { keys: ["test-cookie-key"] },
-        ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
+            ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
           }),
       );
       handler = provider.callback();
