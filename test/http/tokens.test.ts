@@ -221,8 +221,7 @@ describe("git over HTTP with username:token", () => {
 });
 
 /** Two replicas on one Postgres (PGlite is one process): a change on one reaches the other's cache. */
-const postgres = process.env.PLUE_TEST_POSTGRES_URL ?? process.env.DATABASE_URL;
-(postgres ? describe : describe.skip)("on two replicas", () => {
+describe("on two replicas", () => {
   let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
   const replicas: Platform[] = [];
   const dirs: string[] = [];
