@@ -6,6 +6,7 @@
  */
 import os from "node:os";
 import { AuthChanges } from "./auth/changes";
+import { Permissions } from "./auth/permissions";
 import { TokenAuth } from "./auth/tokens";
 import { type Config, generatePoolSecret, usesWarmPool } from "./config";
 import type { Db } from "./db";
@@ -50,6 +51,8 @@ export interface AppContext {
   readonly auth: AuthChanges;
   /** The cached token lookup of every request, API and git (app/auth/tokens.ts). */
   readonly tokens: TokenAuth;
+  /** Who may do what to a repository (app/auth/permissions.ts): every route and service asks it. */
+  readonly permissions: Permissions;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -79,7 +82,8 @@ export async function compose(
   const hub = new EventHub(db, log, { pollMs: 5_000, ...options.hub });
   const auth = new AuthChanges(db);
   const tokens = new TokenAuth(db, auth);
-  const git = new GitService({ db, dataDir: config.dataDir, log, tokens });
+  const permissions = new Permissions(db, auth);
+  const git = new GitService({ db, dataDir: config.dataDir, log, auth, tokens });
   // Runners clone their workload's repository with their task token (and nothing else).
   git.setTaskTokenResolver(async (token) => {
     const grant = await workloadForTaskToken(db, token);
@@ -101,10 +105,13 @@ export async function compose(
   });
   const model = config.PLUE_MODEL;
   const evaluation = definitionsOptions(config);
-  const runs = new RunService({ db, log, git, hub, dispatcher, publicUrl, model, evaluation });
+  const runs = new RunService({ db, log, git, hub, dispatcher, permissions, publicUrl, model, evaluation });
   // Pushes start workflow runs (webhooks and the API call the same service).
   const stopPushes = runs.subscribeToPushes();
-  const sessions = new SessionService({ db, log, hub, dispatcher, publicUrl, model, workflows: runs });
+  const sessions = new SessionService({
+    ...{ db, log, hub, dispatcher, permissions, publicUrl, model },
+    workflows: runs,
+  });
   const recovery = new Recovery(
     { db, log: log.child({ component: "recovery" }), dispatcher, runners },
     {
@@ -135,6 +142,7 @@ export async function compose(
       publicUrl,
       auth,
       tokens,
+      permissions,
       git,
       events: hub,
       dispatcher,

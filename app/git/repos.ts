@@ -6,7 +6,8 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { User } from "../auth/tokens";
+import type { AuthCache, AuthChanges } from "../auth/changes";
+import { affiliatedRepoSql, type Caller } from "../auth/permissions";
 import type { Db, Queryable } from "../db";
 import { validateBranchName, validateOwner, validateRepoName } from "../wire/names";
 import { git } from "./exec";
@@ -20,13 +21,18 @@ export interface Repository {
   ownerId: number | null;
   visibility: Visibility;
   defaultBranch: string;
+  description: string;
   createdAt: string;
 }
 
-/** Who is asking: an API user, and/or a workload whose task token grants read access to one repo. */
-export interface Caller {
-  user?: User;
-  taskRepoId?: number;
+/** Who is asking (app/auth/permissions.ts decides what they may do). */
+export type { Caller };
+
+/** What `RepoStore.update` may change (PATCH /api/repos/:owner/:repo). */
+export interface RepoSettings {
+  visibility?: Visibility;
+  defaultBranch?: string;
+  description?: string;
 }
 
 /** The owner already has as many repositories as they may (PLUE_MAX_REPOS_PER_USER). */
@@ -57,11 +63,12 @@ interface Row {
   owner_id: number | null;
   visibility: Visibility;
   default_branch: string;
+  description: string;
   created_at: Date;
 }
 
 const COLUMNS =
-  "id::int AS id, owner, name, owner_id::int AS owner_id, visibility, default_branch, created_at";
+  "id::int AS id, owner, name, owner_id::int AS owner_id, visibility, default_branch, description, created_at";
 
 const toRepository = (r: Row): Repository => ({
   id: r.id,
@@ -70,6 +77,7 @@ const toRepository = (r: Row): Repository => ({
   ownerId: r.owner_id,
   visibility: r.visibility,
   defaultBranch: r.default_branch,
+  description: r.description,
   createdAt: new Date(r.created_at).toISOString(),
 });
 
@@ -88,16 +96,10 @@ const REPO_CONFIG = `[receive]
 \treceivepack = true
 `;
 
-const REPO_CACHE_MS = 2000;
+/** The backstop: a change reaches every replica's cache through `repo:<id>` at once (see update). */
+const REPO_CACHE_MS = 30_000;
 const REPO_CACHE_ENTRIES = 1000;
-
-export const canRead = (caller: Caller, repo: Repository): boolean =>
-  repo.visibility === "public" ||
-  caller.taskRepoId === repo.id ||
-  (caller.user !== undefined && (caller.user.is_admin || caller.user.id === repo.ownerId));
-
-export const canWrite = (caller: Caller, repo: Repository): boolean =>
-  caller.user !== undefined && (caller.user.is_admin || caller.user.id === repo.ownerId);
+const MISSING = Symbol("missing repository");
 
 /** Names are unique regardless of case, and so are cache entries. */
 const cacheKey = (owner: string, name: string) => `${owner.toLowerCase()}/${name.toLowerCase()}`;
@@ -105,13 +107,15 @@ const cacheKey = (owner: string, name: string) => `${owner.toLowerCase()}/${name
 export class RepoStore {
   /** `<data dir>/repos`: GIT_PROJECT_ROOT for http-backend. */
   readonly root: string;
-  private readonly cache = new Map<string, { repo: Repository; expires: number }>();
+  private readonly cache: AuthCache<Repository>;
 
   constructor(
     private readonly db: Db,
     dataDir: string,
+    private readonly auth: AuthChanges,
   ) {
     this.root = path.join(dataDir, "repos");
+    this.cache = auth.cache({ max: REPO_CACHE_ENTRIES, ttlMs: REPO_CACHE_MS });
   }
 
   gitDir(repo: Pick<Repository, "owner" | "name">): string {
@@ -128,21 +132,35 @@ export class RepoStore {
   }
 
   /**
-   * `find` through a short-lived cache of repositories that exist, for the hot read paths (file
-   * serving): a repository that turns private is served as public for at most this long.
+   * `find` through a cache of repositories that exist, for the hot read paths (file serving,
+   * access checks). Each entry is tagged `repo:<id>`: `update` and `delete` drop it on every
+   * replica (AuthChanges), so a repository made private is private everywhere at once. A missing
+   * repository is not cached (a create is seen at once).
    */
   async findCached(owner: string, name: string): Promise<Repository | undefined> {
-    const key = cacheKey(owner, name);
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > now) return hit.repo;
-    const repo = await this.find(owner, name);
-    this.cache.delete(key);
-    if (repo) {
-      if (this.cache.size >= REPO_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, { repo, expires: now + REPO_CACHE_MS });
+    try {
+      return await this.cache.get(cacheKey(owner, name), async () => {
+        const found = await this.find(owner, name);
+        if (!found) throw MISSING; // a rejected load is not cached
+        return { value: found, tags: [`repo:${found.id}`] };
+      });
+    } catch (err) {
+      if (err === MISSING) return undefined;
+      throw err;
     }
-    return repo;
+  }
+
+  /** Changes a repository's settings; every replica's caches drop it. Undefined: no such repository. */
+  async update(repo: Repository, settings: RepoSettings): Promise<Repository | undefined> {
+    const branch = settings.defaultBranch === undefined ? null : validateBranchName(settings.defaultBranch);
+    const r = await this.db.query<Row>(
+      `UPDATE repositories SET visibility = COALESCE($2, visibility),
+              default_branch = COALESCE($3, default_branch), description = COALESCE($4, description)
+        WHERE id = $1 RETURNING ${COLUMNS}`,
+      [repo.id, settings.visibility ?? null, branch, settings.description ?? null],
+    );
+    await this.auth.changed(`repo:${repo.id}`);
+    return r.rows[0] && toRepository(r.rows[0]);
   }
 
   /**
@@ -152,7 +170,7 @@ export class RepoStore {
    */
   async delete(repo: Repository): Promise<void> {
     await this.db.query("DELETE FROM repositories WHERE id = $1", [repo.id]);
-    this.cache.delete(cacheKey(repo.owner, repo.name));
+    await this.auth.changed(`repo:${repo.id}`);
     const trash = path.join(this.root, `.deleted-${repo.id}-${randomBytes(6).toString("hex")}`);
     try {
       fs.renameSync(this.gitDir(repo), trash);
@@ -166,6 +184,22 @@ export class RepoStore {
   async byId(id: number): Promise<Repository | undefined> {
     const r = await this.db.query<Row>(`SELECT ${COLUMNS} FROM repositories WHERE id = $1`, [id]);
     return r.rows[0] && toRepository(r.rows[0]);
+  }
+
+  /**
+   * The repositories `user` holds a role on beyond public read (app/auth/permissions.ts): owned,
+   * collaborations, its organizations' and teams', by owner and name.
+   */
+  async listAffiliated(user: { id: number }): Promise<Repository[]> {
+    const cols = COLUMNS.split(", ")
+      .map((c) => `r.${c}`)
+      .join(", ");
+    const r = await this.db.query<Row>(
+      `SELECT ${cols} FROM repositories r WHERE ${affiliatedRepoSql(1)}
+        ORDER BY lower(r.owner), lower(r.name)`,
+      [user.id],
+    );
+    return r.rows.map(toRepository);
   }
 
   async listOwnedBy(userId: number): Promise<Repository[]> {
@@ -183,7 +217,13 @@ export class RepoStore {
    */
   async create(
     owner: { id: number; username: string },
-    input: { name: string; visibility?: Visibility; defaultBranch?: string; maxRepos?: number },
+    input: {
+      name: string;
+      visibility?: Visibility;
+      defaultBranch?: string;
+      description?: string;
+      maxRepos?: number;
+    },
   ): Promise<Repository> {
     validateOwner(owner.username);
     validateRepoName(input.name);
@@ -199,7 +239,14 @@ export class RepoStore {
         );
         if (n.rows[0]!.n >= input.maxRepos) throw new RepoLimitError(owner.username, input.maxRepos);
       }
-      const row = await insertRow(tx, owner, input.name, input.visibility ?? "public", branch);
+      const row = await insertRow(
+        tx,
+        owner,
+        input.name,
+        input.visibility ?? "public",
+        branch,
+        input.description,
+      );
       const repo = toRepository(row);
       await this.initOnDisk(repo);
       return repo;
@@ -229,13 +276,14 @@ async function insertRow(
   name: string,
   visibility: Visibility,
   branch: string,
+  description = "",
 ): Promise<Row> {
   const r = await tx.query<Row>(
-    `INSERT INTO repositories (owner, name, owner_id, visibility, default_branch)
-     VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO repositories (owner, name, owner_id, visibility, default_branch, description)
+     VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT DO NOTHING
      RETURNING ${COLUMNS}`,
-    [owner.username, name, owner.id, visibility, branch],
+    [owner.username, name, owner.id, visibility, branch, description],
   );
   if (!r.rows[0]) throw new RepoExistsError(owner.username, name);
   return r.rows[0];

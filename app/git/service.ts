@@ -3,6 +3,7 @@
  * the repository store, the cat-file pool and object reader, the push-event bus, and who may
  * read or write. Other areas use it to read files at a commit and to subscribe to pushes.
  */
+import type { AuthChanges } from "../auth/changes";
 import { type TokenAuth, type User, userForToken, usernameFits } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
@@ -30,6 +31,8 @@ export interface GitServiceOptions {
   db: Db;
   dataDir: string;
   log: Logger;
+  /** Invalidates the repository cache on every replica when a repository changes. */
+  auth: AuthChanges;
   pool?: CatFilePoolOptions;
   /** The cached token lookup; without one, tokens are looked up uncached. */
   tokens?: TokenAuth;
@@ -53,7 +56,7 @@ export class GitService {
     this.db = options.db;
     this.log = options.log;
     this.tokens = options.tokens;
-    this.repos = new RepoStore(options.db, options.dataDir);
+    this.repos = new RepoStore(options.db, options.dataDir, options.auth);
     this.pool = new CatFilePool(options.pool);
     this.objects = new ObjectReader(this.pool);
     this.pushEvents = new PushEventBus(options.log);

@@ -21,7 +21,7 @@ type Eligible = FileParams & { kind: "blob" | "tree" };
 
 /** The request listener to serve with: the fast path, falling back to `app`. */
 export function withFastFiles(ctx: AppContext, app: RequestListener): RequestListener {
-  const files = new FileServer(ctx.git, ctx.log);
+  const files = new FileServer(ctx, ctx.log);
   return (req, res) => {
     const params = eligible(req);
     if (!params) return app(req, res);

@@ -17,11 +17,10 @@ import type { AppContext } from "../compose";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ObjectContent } from "../git/catfile";
 import type { Caller, Repository } from "../git/repos";
-import type { GitService } from "../git/service";
 import type { Logger } from "../log";
 import type { ResolvedRef } from "../wire/api";
 import { fullOid, NameError, RESERVED_OWNERS, validateRefName, validateTreePath } from "../wire/names";
-import { visibleRepo } from "./repo-access";
+import { authorizedRepo, type RepoAccessContext } from "./repo-access";
 
 /** Blobs up to this size are read in one piece; larger ones are streamed. */
 const BUFFERED_BLOB_BYTES = 256 * 1024;
@@ -37,10 +36,14 @@ export interface FileParams {
 }
 
 export class FileServer {
+  private readonly git: RepoAccessContext["git"];
+
   constructor(
-    private readonly git: GitService,
+    private readonly access: RepoAccessContext,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.git = access.git;
+  }
 
   async refs(res: ServerResponse, owner: string, name: string, ref: string, caller: Caller): Promise<void> {
     const valid = checked(() => validateRefName(ref));
@@ -99,7 +102,7 @@ export class FileServer {
 
   /** The repository if the caller may read it; 404 otherwise, exactly as if it did not exist. */
   private async visible(owner: string, name: string, caller: Caller) {
-    const repo = await visibleRepo(this.git, caller, owner, name);
+    const repo = await authorizedRepo(this.access, caller, owner, name, "read");
     return { repo, gitDir: this.git.repos.gitDir(repo) };
   }
 
@@ -143,7 +146,7 @@ export class FileServer {
 }
 
 export function filesRouter(ctx: AppContext): Router {
-  const files = new FileServer(ctx.git, ctx.log);
+  const files = new FileServer(ctx, ctx.log);
   const router = Router();
 
   // Other areas own `/api/<reserved>/...`; leave those URLs to them.

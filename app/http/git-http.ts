@@ -10,10 +10,10 @@ import { Router } from "express";
 import type { AppContext } from "../compose";
 import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
-import { type Caller, canWrite, type Repository } from "../git/repos";
+import type { Caller, Repository } from "../git/repos";
 import { RESERVED_OWNERS } from "../wire/names";
 import { credentialsFrom } from "./auth";
-import { findVisibleRepo, repoNotFound } from "./repo-access";
+import { findRepo, repoNotFound } from "./repo-access";
 
 type Service = "git-upload-pack" | "git-receive-pack";
 
@@ -32,7 +32,7 @@ export function formatBytes(n: number): string {
 const basicChallenge = (message: string) => unauthorized(message, 'Basic realm="plue", charset="UTF-8"');
 
 export function gitHttpRouter(ctx: AppContext): Router {
-  const { git, log } = ctx;
+  const { git, log, permissions } = ctx;
   const router = Router();
 
   async function caller(req: Request): Promise<Caller | undefined> {
@@ -54,15 +54,21 @@ export function gitHttpRouter(ctx: AppContext): Router {
   async function handle(req: Request, res: Response, service: Service, tail: string) {
     const { owner, repo: name } = req.params as { owner: string; repo: string };
     const who = await caller(req);
-    const repo = await findVisibleRepo(git, who ?? {}, owner, name, { fresh: true });
-    if (!who && (service === "git-receive-pack" || !repo)) {
-      throw basicChallenge(
-        service === "git-receive-pack" ? "pushing needs a token" : "authentication required",
-      );
+    const found = await findRepo(git, owner, name, { fresh: true });
+    const action = service === "git-receive-pack" ? "write" : "read";
+    if (!who && (action === "write" || !found || !(await permissions.role({}, found)))) {
+      throw basicChallenge(action === "write" ? "pushing needs a token" : "authentication required");
     }
-    if (!repo) throw repoNotFound(owner, name);
-    if (service === "git-receive-pack" && !canWrite(who ?? {}, repo)) {
-      throw forbidden(`you may not push to ${repo.owner}/${repo.name}`);
+    if (!found) throw repoNotFound(owner, name);
+    const repo = found;
+    try {
+      await permissions.authorize(who ?? {}, repo, action);
+    } catch (err) {
+      // Shown by git as `remote: …` (it prints text/plain error bodies of ref discovery): the role
+      // or the scope (repo:write) this caller lacks.
+      if (!(err instanceof AppError) || err.status !== 403) throw err;
+      res.status(403).type("text/plain").send(`${err.code}: ${err.message}\n`);
+      return;
     }
     const user = who?.user;
     const limit = service === "git-receive-pack" ? await pushLimit(repo) : undefined;

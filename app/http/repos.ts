@@ -1,34 +1,53 @@
 /**
  * Repositories API:
- *   POST /api/repos {name, visibility?, default_branch?} → 201, owned by the caller
- *   GET  /api/repos                                      → the caller's repositories
- *   GET  /api/repos/:owner/:repo                         → one repository (404 if not visible)
- *   GET  /api/repos/:owner/:repo/refs                    → {branches, tags: [{name, commit}], truncated}
- *   DELETE /api/repos/:owner/:repo                       → 204; owner or admin only; 409 while a
- *                                                          workflow run of it is queued or running
+ *   POST   /api/repos {name, owner?, visibility?, default_branch?, description?} → 201; owned by the
+ *          caller, or by `owner`, an organization the caller belongs to
+ *   GET    /api/repos                   → the repositories the caller holds a role on: own, collaborations,
+ *                                          organizations' and teams' (others' public ones are not listed)
+ *   GET    /api/repos/:owner/:repo      → one repository (404 if not visible)
+ *   PATCH  /api/repos/:owner/:repo {visibility?, default_branch?, description?} → the repository; admin
+ *   GET    /api/repos/:owner/:repo/refs → {branches, tags: [{name, commit}], truncated}
+ *   DELETE /api/repos/:owner/:repo      → 204; admin; 409 while a workflow run of it is queued or running
+ * Who may do what: app/auth/permissions.ts.
  */
-import { Router } from "express";
+import { type Request, Router } from "express";
 import { z } from "zod";
+import { audit } from "../auth/audit";
+import { type Account, findAccount, Orgs } from "../auth/orgs";
+import type { User } from "../auth/tokens";
 import type { AppContext } from "../compose";
-import { AppError, badRequest, conflict, forbidden } from "../errors";
-import { canWrite, RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
+import { AppError, badRequest, conflict, forbidden, notFound } from "../errors";
+import { RepoExistsError, RepoLimitError, type Repository } from "../git/repos";
 import type { RefListing, RepoView } from "../wire/api";
-import { NameError } from "../wire/names";
+import { NameError, validateBranchName } from "../wire/names";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 import { rateLimit } from "./rate-limit";
 import { repoAccess } from "./repo-access";
 
+const Description = z.string().max(1000);
+
 const CreateRepo = z.object({
   name: z.string(),
+  owner: z.string().max(100).optional(),
   visibility: z.enum(["public", "private"]).optional(),
   default_branch: z.string().optional(),
+  description: Description.optional(),
 });
 
+const RepoSettings = z
+  .object({
+    visibility: z.enum(["public", "private"]).optional(),
+    default_branch: z.string().max(255).optional(),
+    description: Description.optional(),
+  })
+  .strict();
+
 export function reposRouter(ctx: AppContext): Router {
-  const { git, config, publicUrl } = ctx;
+  const { git, config, publicUrl, db } = ctx;
   const router = Router();
-  const access = repoAccess(git);
+  const orgs = new Orgs(db, ctx.auth);
+  const access = repoAccess(ctx, "read");
 
   const view = (repo: Repository): RepoView => ({
     id: repo.id,
@@ -36,13 +55,26 @@ export function reposRouter(ctx: AppContext): Router {
     name: repo.name,
     visibility: repo.visibility,
     default_branch: repo.defaultBranch,
+    description: repo.description,
     clone_url: `${publicUrl()}/${repo.owner}/${repo.name}.git`,
     created_at: repo.createdAt,
   });
+  const actorOf = (req: Request, user: User) => ({ actor: user, ip: req.ip });
+
+  /** The account a new repository goes under: the caller, or an organization they belong to. */
+  async function ownerFor(user: User, name: string | undefined): Promise<{ id: number; username: string }> {
+    if (name === undefined || name.toLowerCase() === user.username.toLowerCase()) return user;
+    const account: Account | undefined = await findAccount(db, name);
+    if (!account) throw notFound(`no organization ${name}`);
+    if (account.kind !== "org") throw forbidden(`you cannot create repositories for ${account.username}`);
+    await orgs.requireMember(user, account);
+    return account;
+  }
 
   router.post("/api/repos", requireUser, async (req, res) => {
     const body = parseBody(CreateRepo, req.body ?? {});
     const user = res.locals.user!;
+    const owner = await ownerFor(user, body.owner);
     // Admins (the operators) are not limited.
     if (!user.is_admin) {
       await rateLimit(ctx.db, user.id, {
@@ -52,11 +84,17 @@ export function reposRouter(ctx: AppContext): Router {
       });
     }
     try {
-      const repo = await git.repos.create(user, {
+      const repo = await git.repos.create(owner, {
         name: body.name,
         visibility: body.visibility,
         defaultBranch: body.default_branch,
+        description: body.description,
         maxRepos: user.is_admin ? undefined : config.PLUE_MAX_REPOS_PER_USER,
+      });
+      await audit(db, {
+        ...actorOf(req, user),
+        action: "repo.created",
+        target: `${repo.owner}/${repo.name}`,
       });
       res.status(201).location(`/api/repos/${repo.owner}/${repo.name}`).json(view(repo));
     } catch (err) {
@@ -68,7 +106,7 @@ export function reposRouter(ctx: AppContext): Router {
   });
 
   router.get("/api/repos", requireUser, async (_req, res) => {
-    const repos = await git.repos.listOwnedBy(res.locals.user!.id);
+    const repos = await git.repos.listAffiliated(res.locals.user!);
     res.json(repos.map(view));
   });
 
@@ -76,11 +114,49 @@ export function reposRouter(ctx: AppContext): Router {
     res.json(view(res.locals.repo!));
   });
 
-  router.delete("/api/repos/:owner/:repo", requireUser, access, async (_req, res) => {
+  router.patch("/api/repos/:owner/:repo", requireUser, repoAccess(ctx, "admin"), async (req, res) => {
+    const body = parseBody(RepoSettings, req.body ?? {});
     const user = res.locals.user!;
     const repo = res.locals.repo!;
-    if (!canWrite({ user }, repo))
-      throw forbidden(`only the owner of ${repo.owner}/${repo.name} (or an admin) can delete it`);
+    if (body.default_branch !== undefined) {
+      try {
+        validateBranchName(body.default_branch);
+      } catch (err) {
+        if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
+        throw err;
+      }
+    }
+    const settings = {
+      visibility: body.visibility,
+      defaultBranch: body.default_branch,
+      description: body.description,
+    };
+    const updated = await git.repos.update(repo, settings);
+    if (!updated) throw notFound(`repository ${repo.owner}/${repo.name} not found`);
+    const target = `${repo.owner}/${repo.name}`;
+    if (body.visibility !== undefined && body.visibility !== repo.visibility) {
+      await audit(db, {
+        ...actorOf(req, user),
+        action: "repo.visibility_changed",
+        target,
+        details: { from: repo.visibility, to: body.visibility },
+      });
+    }
+    const changed = Object.keys(body).filter((k) => k !== "visibility");
+    if (changed.length > 0) {
+      await audit(db, {
+        ...actorOf(req, user),
+        action: "repo.settings_changed",
+        target,
+        details: { changed },
+      });
+    }
+    res.json(view(updated));
+  });
+
+  router.delete("/api/repos/:owner/:repo", requireUser, repoAccess(ctx, "admin"), async (req, res) => {
+    const user = res.locals.user!;
+    const repo = res.locals.repo!;
     if (await ctx.runs.hasLiveRuns(repo)) {
       throw conflict(
         `${repo.owner}/${repo.name} has workflow runs in progress: cancel them first`,
@@ -88,6 +164,7 @@ export function reposRouter(ctx: AppContext): Router {
       );
     }
     await git.deleteRepo(repo);
+    await audit(db, { ...actorOf(req, user), action: "repo.deleted", target: `${repo.owner}/${repo.name}` });
     ctx.log.info({ repo: `${repo.owner}/${repo.name}`, by: user.username }, "repository deleted");
     res.status(204).end();
   });

@@ -1,10 +1,12 @@
 /** Every router of the API, in mounting order. Each area adds its own line. */
 import type { Router } from "express";
 import type { AppContext } from "../compose";
+import { collaboratorsRouter } from "./collaborators";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";
 import { internalTasksRouter } from "./internal-tasks";
+import { orgsRouter } from "./orgs";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
@@ -15,6 +17,8 @@ import { webRouter } from "./web";
 export function routers(ctx: AppContext): Router[] {
   return [
     reposRouter(ctx),
+    collaboratorsRouter(ctx),
+    orgsRouter(ctx),
     filesRouter(ctx),
     gitHttpRouter(ctx),
     sessionsRouter(ctx),

@@ -8,7 +8,8 @@
  *   POST /api/runs/:id/cancel            → 202 {id, status: "cancelling" | "cancelled"}; 409 when not running
  *   POST /api/runs/:id/rerun             {failed_only?: boolean} → 201 the new run
  *   POST /api/repos/:owner/:repo/workflows/:name/dispatch  {ref?, inputs?} → 201 the new run
- * Reading follows the repository's visibility; starting and stopping runs needs its owner or an admin.
+ * Reading needs read access to the repository; dispatching, cancelling and rerunning need write
+ * (app/auth/permissions.ts).
  */
 import { Router } from "express";
 import { z } from "zod";
@@ -43,22 +44,27 @@ const DispatchBody = z
 const LOG_PAGE = 1000;
 
 export function runsRouter(ctx: AppContext): Router {
-  const { runs, git, db } = ctx;
+  const { runs, db } = ctx;
   const router = Router();
 
-  const access = repoAccess(git);
+  const access = repoAccess(ctx, "read");
 
   router.get("/api/repos/:owner/:repo/runs", access, async (req, res) => {
     const query = parseQuery(req.query);
     res.json({ runs: await runs.list(res.locals.user, res.locals.repo!, query) } satisfies RunList);
   });
 
-  router.post("/api/repos/:owner/:repo/workflows/:name/dispatch", requireUser, access, async (req, res) => {
-    const body = parseBody(DispatchBody, req.body ?? {});
-    const workflow = req.params.name as string;
-    const run = await runs.dispatchManual(res.locals.user!, res.locals.repo!, workflow, body);
-    res.status(201).location(`/api/runs/${run.id}`).json(run);
-  });
+  router.post(
+    "/api/repos/:owner/:repo/workflows/:name/dispatch",
+    requireUser,
+    repoAccess(ctx, "write"),
+    async (req, res) => {
+      const body = parseBody(DispatchBody, req.body ?? {});
+      const workflow = req.params.name as string;
+      const run = await runs.dispatchManual(res.locals.user!, res.locals.repo!, workflow, body);
+      res.status(201).location(`/api/runs/${run.id}`).json(run);
+    },
+  );
 
   router.get("/api/runs/:id", async (req, res) => {
     res.json(await runs.get(res.locals.user, req.params.id));

@@ -67,7 +67,7 @@ export function webRouter(ctx: AppContext): Router {
     } satisfies ConfigView);
   });
 
-  router.get("/api/repos/:owner/:repo/markdown/:sha/*path", repoAccess(ctx.git), async (req, res) => {
+  router.get("/api/repos/:owner/:repo/markdown/:sha/*path", repoAccess(ctx, "read"), async (req, res) => {
     await renderMarkdown(ctx, req, res);
   });
 

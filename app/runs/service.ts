@@ -8,13 +8,14 @@
  * ran and failed (a step, `ctx.failure`, its timeout); `error`: it could not run as planned (a
  * broken file, a runner that failed or was lost).
  */
+import type { RepoPermissions } from "../auth/permissions";
 import type { User } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Dispatcher } from "../dispatch/dispatcher";
-import { forbidden, notFound } from "../errors";
+import { AppError, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import type { PushEvent } from "../git/push-events";
-import { canRead, canWrite, type Repository } from "../git/repos";
+import type { Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
 import type { CreatedRun, RunView } from "../wire/api";
@@ -32,6 +33,8 @@ export interface RunServiceDeps {
   readonly git: GitService;
   readonly hub: EventHub;
   readonly dispatcher: Dispatcher;
+  /** Who may see a repository's runs (read) and start or stop them (write). */
+  readonly permissions: RepoPermissions;
   /** The URL runners clone from. */
   readonly publicUrl: () => string;
   /** The model a workflow's agent steps use (PLUE_MODEL). */
@@ -44,6 +47,7 @@ export class RunService {
   readonly definitions: WorkflowDefinitions;
   private readonly db: Db;
   private readonly git: GitService;
+  private readonly permissions: RepoPermissions;
   private readonly starter: RunStarter;
   private readonly triggers: RunTriggers;
   private readonly control: RunControl;
@@ -52,10 +56,14 @@ export class RunService {
     const { db, log, git, hub, dispatcher } = deps;
     this.db = db;
     this.git = git;
+    this.permissions = deps.permissions;
     this.definitions = new WorkflowDefinitions(git, deps.evaluation);
     const definitions = this.definitions;
     this.starter = new RunStarter({ db, log, hub, dispatcher, publicUrl: deps.publicUrl, model: deps.model });
-    this.triggers = new RunTriggers({ db, log, git, definitions, starter: this.starter });
+    this.triggers = new RunTriggers({
+      ...{ db, log, git, definitions, permissions: deps.permissions },
+      starter: this.starter,
+    });
     this.control = new RunControl({ db, hub, dispatcher, definitions, starter: this.starter });
     dispatcher.onWorkloadEvents("workflow", async (tx, w, events) => {
       if (w.workflow_run_id) await foldStepEvents(tx, w.workflow_run_id, events);
@@ -93,7 +101,7 @@ export class RunService {
     name: string,
     input: { ref?: string; inputs?: Record<string, string | number | boolean> },
   ): Promise<CreatedRun> {
-    requireWrite(user, repo);
+    await this.permissions.authorize({ user }, repo, "write");
     return this.triggers.dispatchManual(repo, name, input);
   }
 
@@ -109,7 +117,7 @@ export class RunService {
   }
 
   async list(user: User | undefined, repo: Repository, filter: RunFilter): Promise<RunView[]> {
-    if (!canRead({ user }, repo)) throw notFound(`repository ${repo.owner}/${repo.name} not found`);
+    await this.permissions.authorize({ user }, repo, "read");
     return (await listRuns(this.db, repo.id, filter)).map((r) => runView(r));
   }
 
@@ -117,7 +125,14 @@ export class RunService {
   async visible(user: User | undefined, id: string): Promise<RunRow> {
     const run = isUuid(id) ? await findRun(this.db, id) : undefined;
     const repo = run && (await this.git.repos.byId(run.repo_id));
-    if (!run || !repo || !canRead({ user }, repo)) throw notFound(`no run ${id}`);
+    if (!run || !repo) throw notFound(`no run ${id}`);
+    try {
+      await this.permissions.authorize({ user }, repo, "read");
+    } catch (err) {
+      // Without read access the run does not exist, as its repository does not.
+      if (err instanceof AppError && err.status === 404) throw notFound(`no run ${id}`);
+      throw err;
+    }
     return run;
   }
 
@@ -131,7 +146,7 @@ export class RunService {
   /** Cancels a live run (see control.ts); 409 when it is not live. */
   async cancel(user: User, id: string): Promise<{ id: string; status: "cancelled" | "cancelling" }> {
     const run = await this.visible(user, id);
-    requireWrite(user, await this.repoOf(run));
+    await this.permissions.authorize({ user }, await this.repoOf(run), "write");
     return this.control.cancel(id, run);
   }
 
@@ -139,7 +154,7 @@ export class RunService {
   async rerun(user: User, id: string, failedOnly: boolean): Promise<CreatedRun> {
     const run = await this.visible(user, id);
     const repo = await this.repoOf(run);
-    requireWrite(user, repo);
+    await this.permissions.authorize({ user }, repo, "write");
     return this.control.rerun(id, run, repo, failedOnly);
   }
 
@@ -147,12 +162,5 @@ export class RunService {
     const repo = await this.git.repos.byId(run.repo_id);
     if (!repo) throw notFound(`no run ${run.id}`);
     return repo;
-  }
-}
-
-/** Only a repository's owner (or an admin) starts or stops its runs. */
-function requireWrite(user: User, repo: Repository): void {
-  if (!canWrite({ user }, repo)) {
-    throw forbidden(`only the owner of ${repo.owner}/${repo.name} (or an admin) can start or stop its runs`);
   }
 }

@@ -5,12 +5,13 @@
  * run (starter.ts creates and starts it). A file with an error becomes a run with status `error`
  * that shows the `path:line:col` message; it never keeps the other files from running.
  */
+import type { RepoPermissions } from "../auth/permissions";
 import type { User } from "../auth/tokens";
 import type { Db } from "../db";
 import { AppError, notFound } from "../errors";
 import { git } from "../git/exec";
 import type { PushEvent } from "../git/push-events";
-import { canWrite, type Repository } from "../git/repos";
+import type { Repository } from "../git/repos";
 import type { GitService } from "../git/service";
 import type { Logger } from "../log";
 import type { CreatedRun } from "../wire/api";
@@ -37,6 +38,8 @@ export interface RunTriggersDeps {
   readonly git: GitService;
   readonly definitions: WorkflowDefinitions;
   readonly starter: RunStarter;
+  /** Who may start the repository's runs from a chat message (write access). */
+  readonly permissions: RepoPermissions;
 }
 
 /** One event for one repository at one commit. */
@@ -127,12 +130,12 @@ export class RunTriggers {
   /**
    * A chat message in a session on a repository: a `chat` event, and a `mention` event for each
    * `@handle` in it, at the head of the default branch; matching workflows run in `agent` mode
-   * with the session. Only a user who may start the repository's runs (its owner or an admin)
+   * with the session. Only a user who may start the repository's runs (write access)
    * starts them: anyone may chat about a public repository, not spend its runners.
    */
   async onChatMessage(user: User, repoId: number, sessionId: string, message: string): Promise<CreatedRun[]> {
     const repo = await this.deps.git.repos.byId(repoId);
-    if (!repo || !canWrite({ user }, repo)) return [];
+    if (!repo || !(await this.deps.permissions.can({ user }, repo, "write"))) return [];
     const commit = await this.deps.git.resolveRef(repo, repo.defaultBranch).catch(() => undefined);
     if (!commit) return []; // an empty repository has no workflows
     const ref = `refs/heads/${repo.defaultBranch}`;

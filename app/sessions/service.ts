@@ -7,11 +7,12 @@
  * Session status: idle → running → (aborting →) idle | aborted | failed; a new run may start from
  * any state but running/aborting.
  */
+import { type Action, type RepoPermissions, type RepoRef, readableRepoSql } from "../auth/permissions";
 import type { User } from "../auth/tokens";
 import type { Db, Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
 import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
-import { conflict, notFound } from "../errors";
+import { AppError, conflict, notFound } from "../errors";
 import type { EventHub } from "../events/hub";
 import { allEvents } from "../events/store";
 import { sessionTopic } from "../events/topics";
@@ -45,6 +46,11 @@ export interface SessionServiceDeps {
   readonly publicUrl: () => string;
   /** The model agents run (PLUE_MODEL). */
   readonly model: string;
+  /**
+   * Who may open or read a session about a repository (read) and post to it or stop its runner
+   * (write); a user who loses read access stops seeing their sessions about it.
+   */
+  readonly permissions: RepoPermissions;
   /** Starts the workflows a message on a repository triggers (app/runs). */
   readonly workflows: ChatWorkflows;
 }
@@ -61,6 +67,10 @@ interface SessionRow {
   status: SessionStatus;
   repo_id: number | null;
   repo: string | null;
+  repo_owner: string | null;
+  repo_name: string | null;
+  repo_owner_id: number | null;
+  repo_visibility: "public" | "private" | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -117,7 +127,8 @@ export class SessionService {
     query: { repo?: string; limit: number; before?: string },
   ): Promise<{ sessions: SessionSummary[]; next: string | null }> {
     const params: unknown[] = [user.id];
-    const where = ["s.user_id = $1"];
+    // Only sessions about repositories the user may still read (or about none).
+    const where = ["s.user_id = $1", `(r.id IS NULL OR ${readableRepoSql(1, user.is_admin)})`];
     if (query.repo) {
       const [owner, name] = query.repo.split("/");
       params.push(owner, name);
@@ -132,7 +143,9 @@ export class SessionService {
       where.push(`(s.updated_at, s.id) < (SELECT updated_at, id FROM sessions WHERE id = $${params.length})`);
     }
     params.push(query.limit + 1);
-    const r = await this.db.query<Omit<SessionRow, "user_id" | "repo_id">>(
+    const r = await this.db.query<
+      Pick<SessionRow, "id" | "title" | "status" | "repo" | "created_at" | "updated_at">
+    >(
       `SELECT s.id, s.title, s.status, s.created_at, s.updated_at,
               CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo
          FROM sessions s LEFT JOIN repositories r ON r.id = s.repo_id
@@ -167,7 +180,7 @@ export class SessionService {
    */
   async run(user: User, id: string, text: string): Promise<SessionRunStarted> {
     const started = await this.db.transaction(async (tx) => {
-      const s = await this.owned(tx, user, id, true);
+      const s = await this.owned(tx, user, id, true, "write");
       if (s.status === "running" || s.status === "aborting") {
         throw conflict(`session ${id} already has a run in progress; abort it or wait for it to end`, "busy");
       }
@@ -210,7 +223,7 @@ export class SessionService {
 
   /** Asks the running workload to stop; 409 when nothing is running. */
   async abort(user: User, id: string): Promise<{ workload_id: string; status: "aborting" }> {
-    await this.owned(this.db, user, id);
+    await this.owned(this.db, user, id, false, "write");
     const r = await this.db.query<{ id: string }>(
       `SELECT id FROM workloads WHERE session_id = $1 AND status IN ${LIVE_WORKLOAD_SQL}
         ORDER BY created_at DESC LIMIT 1`,
@@ -226,19 +239,44 @@ export class SessionService {
     return { workload_id: workloadId, status: "aborting" };
   }
 
-  /** The session if `user` may see it; 404 otherwise (existence is not revealed). */
-  async owned(db: Queryable, user: User, id: string, lock = false): Promise<SessionRow> {
+  /**
+   * The session if it is `user`'s and, when it is about a repository, `user` may still do `action`
+   * to it; 404 otherwise (existence is not revealed), 403 for read access without `action`.
+   */
+  async owned(
+    db: Queryable,
+    user: User,
+    id: string,
+    lock = false,
+    action: Action = "read",
+  ): Promise<SessionRow> {
     if (!isUuid(id)) throw notFound(`no session ${id}`);
     const r = await db.query<SessionRow>(
       `SELECT s.id, s.user_id::int AS user_id, s.title, s.status, s.repo_id::int AS repo_id,
               CASE WHEN r.id IS NULL THEN NULL ELSE r.owner || '/' || r.name END AS repo,
-              s.created_at, s.updated_at
+              r.owner AS repo_owner, r.name AS repo_name, r.owner_id::int AS repo_owner_id,
+              r.visibility AS repo_visibility, s.created_at, s.updated_at
          FROM sessions s LEFT JOIN repositories r ON r.id = s.repo_id
         WHERE s.id = $1 ${lock ? "FOR UPDATE OF s" : ""}`,
       [id],
     );
     const s = r.rows[0];
     if (!s || s.user_id !== user.id) throw notFound(`no session ${id}`);
+    if (s.repo_id !== null) {
+      const repo: RepoRef = {
+        id: s.repo_id,
+        owner: s.repo_owner!,
+        name: s.repo_name!,
+        ownerId: s.repo_owner_id,
+        visibility: s.repo_visibility!,
+      };
+      try {
+        await this.deps.permissions.authorize({ user }, repo, action);
+      } catch (err) {
+        if (err instanceof AppError && err.status === 404) throw notFound(`no session ${id}`);
+        throw err;
+      }
+    }
     return s;
   }
 
@@ -254,16 +292,22 @@ export class SessionService {
     ]);
   }
 
+  /** The repository a new session is about; opening one needs read access to it. */
   private async visibleRepo(user: User, fullName: string): Promise<{ id: number }> {
     const [owner, name] = fullName.split("/");
-    const r = await this.db.query<{ id: number; visibility: string; owner_id: number | null }>(
-      `SELECT id::int AS id, visibility, owner_id::int AS owner_id FROM repositories
+    const r = await this.db.query<RepoRef>(
+      `SELECT id::int AS id, owner, name, visibility, owner_id::int AS "ownerId" FROM repositories
         WHERE lower(owner) = lower($1) AND lower(name) = lower($2)`,
       [owner, name],
     );
     const repo = r.rows[0];
-    const visible = repo && (repo.visibility === "public" || user.is_admin || repo.owner_id === user.id);
-    if (!repo || !visible) throw notFound(`no repository ${fullName}`);
+    if (!repo) throw notFound(`no repository ${fullName}`);
+    try {
+      await this.deps.permissions.authorize({ user }, repo, "read");
+    } catch (err) {
+      if (err instanceof AppError && err.status === 404) throw notFound(`no repository ${fullName}`);
+      throw err;
+    }
     return repo;
   }
 

@@ -22,6 +22,7 @@ export interface RepoView {
   name: string;
   visibility: "public" | "private";
   default_branch: string;
+  description: string;
   clone_url: string;
   created_at: string;
 }
