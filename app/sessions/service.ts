@@ -179,8 +179,11 @@ export class SessionService {
    * so a failure there is logged, not answered.
    */
   async run(user: User, id: string, text: string): Promise<SessionRunStarted> {
+    // Checked before the transaction: the permission lookup queries outside it (and PGlite has one
+    // connection), and a check inside could only repeat this one.
+    await this.owned(this.db, user, id, false, "write");
     const started = await this.db.transaction(async (tx) => {
-      const s = await this.owned(tx, user, id, true, "write");
+      const s = await this.owned(tx, user, id, true, null);
       if (s.status === "running" || s.status === "aborting") {
         throw conflict(`session ${id} already has a run in progress; abort it or wait for it to end`, "busy");
       }
@@ -242,13 +245,14 @@ export class SessionService {
   /**
    * The session if it is `user`'s and, when it is about a repository, `user` may still do `action`
    * to it; 404 otherwise (existence is not revealed), 403 for read access without `action`.
+   * `action` null: the caller checked it already (inside a transaction, where it must not query).
    */
   async owned(
     db: Queryable,
     user: User,
     id: string,
     lock = false,
-    action: Action = "read",
+    action: Action | null = "read",
   ): Promise<SessionRow> {
     if (!isUuid(id)) throw notFound(`no session ${id}`);
     const r = await db.query<SessionRow>(
@@ -262,7 +266,7 @@ export class SessionService {
     );
     const s = r.rows[0];
     if (!s || s.user_id !== user.id) throw notFound(`no session ${id}`);
-    if (s.repo_id !== null) {
+    if (s.repo_id !== null && action !== null) {
       const repo: RepoRef = {
         id: s.repo_id,
         owner: s.repo_owner!,

@@ -173,6 +173,22 @@ describe.each([
   });
 });
 
+it("posting to a session about a repository needs write; reading it needs read", async () => {
+  p.executor.script = async (r) => void (await r.event("done", { reason: "end_turn" }));
+  for (const [role, expected] of [
+    ["reader", 403],
+    ["member", 403],
+    ["writer", 202],
+    ["team", 202],
+  ] as const) {
+    const session = await users[role].ok("POST", "/api/sessions", { repo: "acme/priv" });
+    expect((await call(role, "GET", `/api/sessions/${session.id}/messages`)).status).toBe(200);
+    const posted = await call(role, "POST", `/api/sessions/${session.id}/run`, { message: "hi" });
+    expect({ role, status: posted.status }).toEqual({ role, status: expected });
+    if (expected === 403) expect(posted.body.error.message).toBe("you need write access to acme/priv");
+  }
+});
+
 it("leaves a place for the suspended row", () => {
   expect(SUSPENDED).toBeUndefined(); // filled in by the suspension work
 });

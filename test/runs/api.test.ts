@@ -439,11 +439,19 @@ def summoned(ctx):
       });
       expect(byWorkflow.summoned).toMatchObject({ event: "mention", trigger_context: { handle: "plue" } });
 
-      // Bob may chat about alice's public repository, but not spend its runners.
+      // Bob may open a session about alice's public repository (read), but posting to it starts a
+      // runner and needs write (docs/accounts.md): refused, and no run starts.
       const bobs = await bob.ok("POST", "/api/sessions", { repo: "alice/chatty" });
-      expect((await bob.ok("POST", `/api/sessions/${bobs.id}/run`, { message: "@plue hi" })).runs).toEqual(
-        [],
-      );
+      const before = (await alice.ok("GET", "/api/repos/alice/chatty/runs?limit=100")).runs.length;
+      const refused = await bob.request("POST", `/api/sessions/${bobs.id}/run`, { message: "@plue hi" });
+      expect(refused).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
+      expect((await alice.ok("GET", "/api/repos/alice/chatty/runs?limit=100")).runs).toHaveLength(before);
+      // A write collaborator's message does start them.
+      await alice.ok("PUT", "/api/repos/alice/chatty/collaborators/bob", { permission: "write" });
+      const bobRuns = (await bob.ok("POST", `/api/sessions/${bobs.id}/run`, { message: "@plue hi" })).runs;
+      expect(bobRuns.map((r: Json) => r.workflow).sort()).toEqual(["answer", "summoned"]);
+      for (const created of bobRuns) await waitForRun(alice, created.id);
+      await alice.ok("DELETE", "/api/repos/alice/chatty/collaborators/bob");
       // A session on no repository starts no workflow.
       const loose = await alice.ok("POST", "/api/sessions", {});
       expect((await alice.ok("POST", `/api/sessions/${loose.id}/run`, { message: "@plue hi" })).runs).toEqual(
