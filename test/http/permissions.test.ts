@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { userForToken } from "../../app/auth/tokens";
+import { createApiToken, userForToken } from "../../app/auth/tokens";
 import { cloneUrl, GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 
@@ -237,24 +237,32 @@ describe("changes take effect at once", () => {
 });
 
 describe("token scopes", () => {
-  it("a read-only token may clone but its push is refused naming repo:write", async () => {
-    const token = users.writer.token;
-    await p.ctx.db.query("UPDATE api_tokens SET scopes = '{repo:read}'");
-    try {
-      const scoped = (await userForToken(p.ctx.db, token))?.scopes;
-      // Tokens carry their scopes once the token work lands (app/auth/tokens.ts); until then
-      // every token holds every scope and this cell cannot be reached over HTTP.
-      if (scoped === undefined) return;
-      expect((await discovery("writer", "priv", "git-upload-pack")).status).toBe(200);
-      const refused = await discovery("writer", "priv", "git-receive-pack");
-      expect(refused.status).toBe(403);
-      expect(refused.text).toContain("repo:write");
-      const push = await git.run(["push", "-q", gitUrl("writer", "priv"), "HEAD:refs/heads/scoped"], work);
-      expect(push.code).not.toBe(0);
-      expect(push.stderr).toContain("repo:write");
-    } finally {
-      await p.ctx.db.query("UPDATE api_tokens SET scopes = NULL");
-    }
+  it("a read-only token of a write collaborator may clone but its push is refused naming repo:write", async () => {
+    const writer = (await userForToken(p.ctx.db, users.writer.token))!;
+    const token = await createApiToken(p.ctx.db, writer.id, "read-only", { scopes: ["repo:read"] });
+    const basic = { authorization: `Basic ${Buffer.from(`writer:${token}`).toString("base64")}` };
+    const refs = (service: string) =>
+      fetch(`${p.url}/acme/priv.git/info/refs?service=${service}`, { headers: basic });
+    expect((await refs("git-upload-pack")).status).toBe(200);
+    const refused = await refs("git-receive-pack");
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain("repo:write");
+    const url = cloneUrl(p.url, "acme", "priv", token, "writer");
+    const dest = path.join(git.home, "scoped-clone");
+    expect((await git.run(["clone", "-q", url, dest])).code).toBe(0);
+    const push = await git.run(["push", "-q", url, "HEAD:refs/heads/scoped"], work);
+    expect(push.code).not.toBe(0);
+    expect(push.stderr).toContain("repo:write");
+    // The API refuses it the same way.
+    const dispatch = await fetch(`${p.url}/api/repos/acme/priv/workflows/go/dispatch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(dispatch.status).toBe(403);
+    expect(await dispatch.json()).toMatchObject({
+      error: { code: "missing_scope", missing_scope: "repo:write" },
+    });
   });
 
   it("a role without the scope is refused with missing_scope (the rule itself)", async () => {
