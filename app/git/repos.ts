@@ -159,6 +159,10 @@ export class RepoStore {
         WHERE id = $1 RETURNING ${COLUMNS}`,
       [repo.id, settings.visibility ?? null, branch, settings.description ?? null],
     );
+    // What a clone checks out follows the default branch (GitHub's and Forgejo's behaviour).
+    if (branch !== null && r.rows[0]) {
+      await git(["symbolic-ref", "HEAD", `refs/heads/${branch}`], { gitDir: this.gitDir(repo) });
+    }
     await this.auth.changed(`repo:${repo.id}`);
     return r.rows[0] && toRepository(r.rows[0]);
   }

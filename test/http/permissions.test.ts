@@ -353,6 +353,10 @@ describe("the collaborators, organizations and settings APIs", () => {
       description: "d",
     });
     expect(set).toMatchObject({ default_branch: "trunk", description: "d", visibility: "private" });
+    const repo = (await p.ctx.git.repos.find("acme", "priv"))!;
+    expect(fs.readFileSync(path.join(p.ctx.git.repos.gitDir(repo), "HEAD"), "utf8")).toBe(
+      "ref: refs/heads/trunk\n",
+    );
     const r = await p.ctx.db.query<{ action: string }>(
       "SELECT DISTINCT action FROM audit_log ORDER BY action",
     );
