@@ -49,7 +49,7 @@ export function reposRouter(ctx: AppContext): Router {
   const orgs = new Orgs(db, ctx.auth);
   const access = repoAccess(ctx, "read");
 
-  const view = (repo: Repository): RepoView => ({
+  const view = async (repo: Repository, user: User | undefined): Promise<RepoView> => ({
     id: repo.id,
     owner: repo.owner,
     name: repo.name,
@@ -58,6 +58,7 @@ export function reposRouter(ctx: AppContext): Router {
     description: repo.description,
     clone_url: `${publicUrl()}/${repo.owner}/${repo.name}.git`,
     created_at: repo.createdAt,
+    permission: (await ctx.permissions.role({ user }, repo)) ?? "read",
   });
   const actorOf = (req: Request, user: User) => ({ actor: user, ip: req.ip });
 
@@ -96,7 +97,10 @@ export function reposRouter(ctx: AppContext): Router {
         action: "repo.created",
         target: `${repo.owner}/${repo.name}`,
       });
-      res.status(201).location(`/api/repos/${repo.owner}/${repo.name}`).json(view(repo));
+      res
+        .status(201)
+        .location(`/api/repos/${repo.owner}/${repo.name}`)
+        .json(await view(repo, user));
     } catch (err) {
       if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
       if (err instanceof RepoExistsError) throw conflict(err.message, "repo_exists");
@@ -107,11 +111,11 @@ export function reposRouter(ctx: AppContext): Router {
 
   router.get("/api/repos", requireUser, async (_req, res) => {
     const repos = await git.repos.listAffiliated(res.locals.user!);
-    res.json(repos.map(view));
+    res.json(await Promise.all(repos.map((r) => view(r, res.locals.user))));
   });
 
-  router.get("/api/repos/:owner/:repo", access, (_req, res) => {
-    res.json(view(res.locals.repo!));
+  router.get("/api/repos/:owner/:repo", access, async (_req, res) => {
+    res.json(await view(res.locals.repo!, res.locals.user));
   });
 
   router.patch("/api/repos/:owner/:repo", requireUser, repoAccess(ctx, "admin"), async (req, res) => {
@@ -151,7 +155,7 @@ export function reposRouter(ctx: AppContext): Router {
         details: { changed },
       });
     }
-    res.json(view(updated));
+    res.json(await view(updated, user));
   });
 
   router.delete("/api/repos/:owner/:repo", requireUser, repoAccess(ctx, "admin"), async (req, res) => {

@@ -25,6 +25,13 @@ export interface RepoView {
   description: string;
   clone_url: string;
   created_at: string;
+  /**
+   * The caller's role on it (docs/accounts.md, "Repository permissions"), so a UI offers only what
+   * it may do: settings, collaborators and delete need admin; push, runs and posting to a session
+   * write. An anonymous caller (who sees only public repositories) has read. Token scopes can
+   * narrow what a request may do below this role.
+   */
+  permission: "read" | "write" | "admin";
 }
 
 /** A branch or tag and the commit it points at (annotated tags peeled). */

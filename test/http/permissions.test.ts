@@ -173,6 +173,21 @@ describe.each([
   });
 });
 
+it("a repository's view names the caller's role", async () => {
+  const expected = {
+    anonymous: "read",
+    stranger: "read",
+    reader: "read",
+    writer: "write",
+    admin: "admin",
+  } as const;
+  const more = { member: "read", team: "write", owner: "admin" } as const;
+  for (const [role, permission] of Object.entries({ ...expected, ...more })) {
+    const got = await call(role as RoleName, "GET", "/api/repos/acme/pub");
+    expect({ role, permission: got.body.permission }).toEqual({ role, permission });
+  }
+});
+
 it("posting to a session about a repository needs write; reading it needs read", async () => {
   p.executor.script = async (r) => void (await r.event("done", { reason: "end_turn" }));
   for (const [role, expected] of [
