@@ -12,6 +12,7 @@
  */
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
+import { MAX_FULL_NAME } from "../auth/accounts";
 import { type Account, accountView, Orgs } from "../auth/orgs";
 import type { AppContext } from "../compose";
 import { badRequest } from "../errors";
@@ -20,7 +21,9 @@ import { NameError } from "../wire/names";
 import { requireUser } from "./auth";
 import { parseBody } from "./errors";
 
-const CreateOrg = z.object({ name: z.string().max(100), full_name: z.string().max(200).optional() }).strict();
+const CreateOrg = z
+  .object({ name: z.string().max(100), full_name: z.string().max(MAX_FULL_NAME).optional() })
+  .strict();
 const SetMember = z.object({ role: z.enum(ORG_ROLES) }).strict();
 const CreateTeam = z.object({ name: z.string().max(100), permission: z.enum(ROLES) }).strict();
 
