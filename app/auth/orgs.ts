@@ -223,6 +223,25 @@ export class Orgs {
     return r.rows[0];
   }
 
+  /** Changes a team's permission (`permission`) or deletes it (null); its repositories' roles drop everywhere. */
+  async changeTeam(actor: Actor, org: Account, teamName: string, permission: Role | null): Promise<void> {
+    const team = await this.team(org, teamName);
+    const repos = await this.db.transaction(async (tx) => {
+      const r = await tx.query<{ repo_id: number }>(
+        "SELECT repo_id::int AS repo_id FROM team_repos WHERE team_id = $1",
+        [team.id],
+      );
+      if (permission === null) await tx.query("DELETE FROM teams WHERE id = $1", [team.id]);
+      else await tx.query("UPDATE teams SET permission = $2 WHERE id = $1", [team.id, permission]);
+      await this.audited(tx, actor, org, {
+        team: team.name,
+        ...(permission ? { permission } : { deleted: true }),
+      });
+      return r.rows.map((row) => row.repo_id);
+    });
+    for (const id of repos) await this.auth.changed(`repo:${id}`);
+  }
+
   /** Adds (`add`) or removes a team member; the person must belong to the organization. */
   async teamMember(actor: Actor, org: Account, teamName: string, username: string, add: boolean) {
     const team = await this.team(org, teamName);

@@ -7,6 +7,8 @@
  *   DELETE /api/orgs/:org/members/:user                 → 204; owners only; 409 for the last owner
  *   GET    /api/orgs/:org/teams                         → TeamView[]; members only
  *   POST   /api/orgs/:org/teams {name, permission}      → 201 TeamView; owners only
+ *   PATCH  /api/orgs/:org/teams/:team {permission}      → TeamView; owners only
+ *   DELETE /api/orgs/:org/teams/:team                   → 204; owners only
  *   PUT|DELETE /api/orgs/:org/teams/:team/members/:user → 204; owners only
  *   PUT|DELETE /api/orgs/:org/teams/:team/repos/:repo   → 204; owners only
  */
@@ -26,6 +28,7 @@ const CreateOrg = z
   .strict();
 const SetMember = z.object({ role: z.enum(ORG_ROLES) }).strict();
 const CreateTeam = z.object({ name: z.string().max(100), permission: z.enum(ROLES) }).strict();
+const ChangeTeam = z.object({ permission: z.enum(ROLES) }).strict();
 
 export function orgsRouter(ctx: AppContext): Router {
   const orgs = new Orgs(ctx.db, ctx.auth);
@@ -81,6 +84,20 @@ export function orgsRouter(ctx: AppContext): Router {
     const body = parseBody(CreateTeam, req.body ?? {});
     const o = await owned(req, res);
     res.status(201).json(await orgs.createTeam(actor(req, res), o, body));
+  });
+
+  router.patch("/api/orgs/:org/teams/:team", async (req, res) => {
+    const { permission } = parseBody(ChangeTeam, req.body ?? {});
+    const o = await owned(req, res);
+    await orgs.changeTeam(actor(req, res), o, req.params.team as string, permission);
+    res.json(
+      (await orgs.teams(o)).find((t) => t.name.toLowerCase() === String(req.params.team).toLowerCase()),
+    );
+  });
+
+  router.delete("/api/orgs/:org/teams/:team", async (req, res) => {
+    await orgs.changeTeam(actor(req, res), await owned(req, res), req.params.team as string, null);
+    res.status(204).end();
   });
 
   for (const [method, add] of [

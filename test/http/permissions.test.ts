@@ -243,6 +243,27 @@ describe("changes take effect at once", () => {
     expect(await users.stranger.ok("GET", "/api/repos")).toEqual([]);
   });
 
+  it("a team's permission changed or the team deleted changes its members' roles at once", async () => {
+    await users.owner.ok("POST", "/api/orgs/acme/teams", { name: "temps", permission: "admin" });
+    await users.owner.ok("PUT", "/api/orgs/acme/teams/temps/members/member");
+    await users.owner.ok("PUT", "/api/orgs/acme/teams/temps/repos/priv");
+    const settings = () => call("member", "PATCH", "/api/repos/acme/priv", { description: "x" });
+    expect((await settings()).status).toBe(200);
+    const changed = await users.owner.ok("PATCH", "/api/orgs/acme/teams/temps", { permission: "write" });
+    expect(changed).toMatchObject({
+      name: "temps",
+      permission: "write",
+      members: ["member"],
+      repos: ["priv"],
+    });
+    expect((await settings()).status).toBe(403);
+    expect((await discovery("member", "priv", "git-receive-pack")).status).toBe(200);
+    expect((await users.member.request("DELETE", "/api/orgs/acme/teams/temps")).status).toBe(403);
+    expect((await users.owner.request("DELETE", "/api/orgs/acme/teams/temps")).status).toBe(204);
+    expect((await discovery("member", "priv", "git-receive-pack")).status).toBe(403);
+    expect((await users.owner.request("DELETE", "/api/orgs/acme/teams/temps")).status).toBe(404);
+  });
+
   it("a team taken off a repository stops granting write", async () => {
     await users.owner.ok("DELETE", "/api/orgs/acme/teams/writers/repos/priv");
     expect((await discovery("team", "priv", "git-receive-pack")).status).toBe(403);
