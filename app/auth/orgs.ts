@@ -88,6 +88,17 @@ export class Orgs {
     return accountView(org);
   }
 
+  /** The organizations `user` belongs to, by name. */
+  async of(user: User): Promise<UserView[]> {
+    const r = await this.db.query<Account & { created_at: Date }>(
+      `SELECT u.id::int AS id, u.username, u.kind, u.full_name, u.is_admin, u.created_at
+         FROM org_members m JOIN users u ON u.id = m.org_id
+        WHERE m.user_id = $1 ORDER BY lower(u.username)`,
+      [user.id],
+    );
+    return r.rows.map((a) => accountView({ ...a, created_at: new Date(a.created_at).toISOString() }));
+  }
+
   /** The organization called `name`; 404 otherwise (a user of that name is not one). */
   async get(name: string): Promise<Account> {
     const a = await findAccount(this.db, name);

@@ -1,6 +1,7 @@
 /**
  * Organizations and teams (docs/accounts.md, "Organizations and teams"):
  *   POST   /api/orgs {name, full_name?}                 → 201 UserView (kind org); the caller owns it
+ *   GET    /api/orgs                                    → UserView[]: the organizations the caller is in
  *   GET    /api/orgs/:org                               → UserView
  *   GET    /api/orgs/:org/members                       → OrgMemberView[] (signed-in callers)
  *   PUT    /api/orgs/:org/members/:user {role}          → OrgMemberView; owners only
@@ -53,6 +54,10 @@ export function orgsRouter(ctx: AppContext): Router {
       if (err instanceof NameError) throw badRequest(err.message, "invalid_name");
       throw err;
     }
+  });
+
+  router.get("/api/orgs", async (_req, res) => {
+    res.json(await orgs.of(res.locals.user!));
   });
 
   router.get("/api/orgs/:org", async (req, res) => {

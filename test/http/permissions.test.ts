@@ -354,6 +354,13 @@ describe("the collaborators, organizations and settings APIs", () => {
     expect(
       (await users.member.request("PUT", "/api/orgs/acme/members/stranger", { role: "owner" })).status,
     ).toBe(403);
+    expect((await users.member.ok("GET", "/api/orgs")).map((o: Json) => o.username)).toEqual(["acme"]);
+    expect(await users.stranger.ok("GET", "/api/orgs")).toEqual([]);
+    expect(await users.stranger.ok("GET", "/api/orgs/acme")).toMatchObject({
+      kind: "org",
+      full_name: "Acme Inc.",
+    });
+    expect((await users.stranger.request("GET", "/api/orgs/reader")).status).toBe(404);
     const teams = await users.member.ok("GET", "/api/orgs/acme/teams");
     expect(teams).toEqual([
       {
