@@ -10,7 +10,8 @@
  *
  * The stored part (collaborators, teams, org membership) is cached per (user, repository), tagged
  * `user:<id>` and `repo:<id>`; whoever changes one of those calls `auth.changed(tag)` after commit
- * and every replica drops the entry at once (app/auth/changes.ts).
+ * and every replica drops the entry at once (app/auth/changes.ts). A lookup queries the database
+ * outside any transaction: never ask inside one (PGlite has a single connection; ask before).
  */
 import type { Queryable } from "../db";
 import { AppError, forbidden, notFound, unauthorized } from "../errors";

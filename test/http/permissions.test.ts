@@ -318,6 +318,16 @@ describe("token scopes", () => {
       code: "missing_scope",
     });
     expect(await perms.can({ user: writer }, repo, "admin")).toBe(false);
+    // A workload's task token reads its own repository, and nothing else.
+    const pub = (await p.ctx.git.repos.find("acme", "pub"))!;
+    expect(await perms.role({ taskRepoId: repo.id }, repo)).toBe("read");
+    await expect(perms.authorize({ taskRepoId: repo.id }, repo, "write")).rejects.toMatchObject({
+      status: 403,
+    });
+    await expect(perms.authorize({ taskRepoId: pub.id }, repo, "read")).rejects.toMatchObject({
+      status: 404,
+      message: "repository acme/priv not found",
+    });
   });
 });
 
