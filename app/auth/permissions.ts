@@ -41,9 +41,17 @@ export interface RepoRef {
 export const repoNotFound = (owner: string, name: string) =>
   notFound(`repository ${owner}/${name} not found`);
 
-/** The refusal of a caller who may read but lacks `action`'s role. */
-export const needsRole = (repo: Pick<RepoRef, "owner" | "name">, action: Action) =>
-  forbidden(`you need ${action} access to ${repo.owner}/${repo.name}`);
+/**
+ * The refusal of a caller who may read but lacks `action`'s role. When its token lacks the scope
+ * too, the answer says so as well: being given the role alone would not be enough.
+ */
+export function needsRole(repo: Pick<RepoRef, "owner" | "name">, action: Action, tokenLacksScope = false) {
+  const message = `you need ${action} access to ${repo.owner}/${repo.name}`;
+  if (!tokenLacksScope) return forbidden(message);
+  return new AppError(403, "forbidden", `${message}, and this token lacks the scope repo:${action}`, {
+    missing_scope: `repo:${action}`,
+  });
+}
 
 const rank = (role: Role | undefined | null): number => (role ? ROLES.indexOf(role) + 1 : 0);
 const higher = (a: Role | undefined, b: Role | undefined | null): Role | undefined =>
@@ -140,7 +148,7 @@ export class Permissions implements RepoPermissions {
     if (rank(role) < rank(action)) {
       if (!caller.user && caller.taskRepoId === undefined)
         throw unauthorized(`${action} access needs a token`);
-      throw needsRole(repo, action);
+      throw needsRole(repo, action, !!caller.user && !hasScope(caller.user.scopes, `repo:${action}`));
     }
     const publicRead = action === "read" && repo.visibility === "public";
     if (caller.user && !publicRead && !hasScope(caller.user.scopes, `repo:${action}`)) {
