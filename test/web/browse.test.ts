@@ -21,7 +21,8 @@ const savedKey = process.env.ANTHROPIC_API_KEY;
 beforeAll(async () => {
   delete process.env.ANTHROPIC_API_KEY; // what `npm start` looks like without a model key
   [p, browser] = await Promise.all([startTestPlatform({ PLUE_SEED_DEMO: "true" }), launchBrowser()]);
-  p.server.on("request", (req: IncomingMessage) => hits.push(req.url ?? ""));
+  // First in line: the app's middleware rewrites req.url (Express strips a mount path like /api).
+  p.server.prependListener("request", (req: IncomingMessage) => hits.push(req.url ?? ""));
   const repo = (await p.ctx.git.repos.find("demo", "hello"))!;
   await writeCommit(p.ctx.git.repos.gitDir(repo), {
     branch: "feature/logo",
