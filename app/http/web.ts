@@ -1,15 +1,16 @@
 /**
  * The web UI's server side (docs/web.md):
  *   GET /_astro/<name>.<hash>.(js|css|map)          → bundled assets, immutable for a year
- *   GET / · /login · /sessions/:id · /runs/:id ·
+ *   GET / · /login · /signup · /password · /sessions/:id · /runs/:id ·
+ *       /settings/tokens · /orgs/new · /admin/(users|invites|audit) · /:owner ·
  *       /:owner/:repo[/tree|blob/<ref>/<path>] ·
- *       /:owner/:repo/runs                          → an HTML shell; the page script renders it
+ *       /:owner/:repo/(runs|settings)               → an HTML shell; the page script renders it
  *   GET /api/config                                 → what the UI needs to know about this server
  *   GET /api/repos/:owner/:repo/markdown/:sha/*path → a Markdown file rendered to sanitised HTML
  *
- * Pages carry nothing personal (the API token lives in the browser's localStorage and is sent
- * by the script as a Bearer header, never as a cookie), so they are the same for everyone; they
- * are still `no-cache` so a deploy shows at once. A strict CSP allows only this origin's script,
+ * Pages carry nothing personal (the script asks who is signed in: a cookie session, or an API
+ * token kept in localStorage and sent as a Bearer header), so the shell is the same for
+ * everyone; it is still `no-cache` so a deploy shows at once. A strict CSP allows only this origin's script,
  * styles and connections: no inline script, no request to another host.
  *
  * Mounted last (app/http/routes.ts): every API route, git smart HTTP and /metrics win.
@@ -110,6 +111,24 @@ function pageTitle(route: Route): string {
       return "Plue";
     case "login":
       return "Sign in · Plue";
+    case "signup":
+      return "Create an account · Plue";
+    case "password":
+      return "Set your password · Plue";
+    case "tokens":
+      return "Access tokens · Plue";
+    case "new-org":
+      return "New organization · Plue";
+    case "admin-users":
+      return "Users · Plue";
+    case "admin-invites":
+      return "Invites · Plue";
+    case "admin-audit":
+      return "Audit log · Plue";
+    case "owner":
+      return `${route.owner} · Plue`;
+    case "repo-settings":
+      return `Settings · ${route.owner}/${route.repo} · Plue`;
     case "session":
       return "Agent chat · Plue";
     case "run":

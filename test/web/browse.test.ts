@@ -197,11 +197,12 @@ test("without ANTHROPIC_API_KEY, home and a new chat say what is missing", async
   const page = await fresh.newPage();
   try {
     await page.goto("/login");
+    await page.getByText("Use an API token instead").click();
     await page.getByLabel("API token").fill("plue_wrong");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in with token" }).click();
     await page.getByText("That token is not valid").waitFor();
     await page.getByLabel("API token").fill(p.token);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in with token" }).click();
     await page.getByRole("heading", { name: "Agent chat" }).waitFor();
     await page.getByText("ANTHROPIC_API_KEY is not set").first().waitFor();
 

@@ -66,6 +66,16 @@ describe("routes", () => {
     ["/demo/hello/runs", "runs"],
     ["/sessions/0b5c0c57-7d3c-4b1e-9a3e-1f2d3c4b5a69", "session"],
     ["/runs/0b5c0c57-7d3c-4b1e-9a3e-1f2d3c4b5a69", "run"],
+    ["/signup", "signup"],
+    ["/password", "password"],
+    ["/settings/tokens", "tokens"],
+    ["/orgs/new", "new-org"],
+    ["/admin/users", "admin-users"],
+    ["/admin/invites", "admin-invites"],
+    ["/admin/audit", "admin-audit"],
+    ["/acme", "owner"],
+    ["/admin", "owner"],
+    ["/demo/hello/settings", "repo-settings"],
   ])("%s is the %s page", (path, page) => {
     expect(parseRoute(path)?.page).toBe(page);
   });
@@ -89,7 +99,13 @@ describe("routes", () => {
     "/demo/hello.git/info/refs",
     "/demo/hello/tree",
     "/demo/hello/tree/main//x",
-    "/demo/hello/settings",
+    "/demo/hello/nope",
+    "/demo/hello/settings/x",
+    "/settings",
+    "/orgs",
+    "/api",
+    "/_astro",
+    "/-x",
     "/_astro/app.js",
     "/%E0%A4%A",
   ])("%s is not a page", (path) => {
@@ -148,7 +164,7 @@ describe("pages", () => {
     });
     expect(refs.status).toBe(200);
     expect(refs.headers.get("content-type")).toBe("application/x-git-upload-pack-advertisement");
-    const notPage = await get("/admin/site/settings");
+    const notPage = await get("/admin/site/nope");
     expect(notPage.status).toBe(404);
     expect(notPage.headers.get("content-type")).toMatch(/json/);
   });

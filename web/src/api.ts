@@ -1,14 +1,22 @@
 /**
- * Talking to the API from the browser. The API token is kept in localStorage and sent as a
- * Bearer header, never as a cookie: pages stay identical for everyone (cacheable, no CSRF), and
- * a public repository is read anonymously, which lets the edge and the server's fast path
- * answer it.
+ * Talking to the API from the browser. A person signs in with a password (or SSO) and gets a
+ * browser session: an HttpOnly cookie the browser sends by itself to this origin, which the
+ * script never sees. Every state-changing request made with the cookie carries the session's
+ * CSRF token as `X-CSRF-Token` (read once per page from `GET /api/session`).
+ *
+ * An API token pasted at /login (kept in localStorage) still works, sent as a Bearer header;
+ * scripts and tests use it. With a token no cookie matters and no CSRF header is needed.
+ *
+ * Public content is read with `credentials: false`: no Authorization header and no cookie, so
+ * the edge, shared caches and the server's fast path can answer it.
  */
 import { ApiError, apiError } from "../../app/client/api-error";
+import type { BrowserSessionView } from "../../app/wire/accounts";
 import type { ConfigView } from "../../app/wire/api";
 import { api } from "./routes";
 
 const TOKEN_KEY = "plue.token";
+const SAFE_METHODS = new Set(["GET", "HEAD"]);
 
 export const auth = {
   token(): string | undefined {
@@ -22,57 +30,142 @@ export const auth = {
     localStorage.setItem(TOKEN_KEY, token);
   },
   clear(): void {
-    localStorage.removeItem(TOKEN_KEY);
+    try {
+      localStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // nothing stored
+    }
   },
+};
+
+let browserSession: Promise<BrowserSessionView | null> | undefined;
+
+/** The cookie session of this browser (user and CSRF token), asked once per page; null: none. */
+export function currentSession(): Promise<BrowserSessionView | null> {
+  browserSession ??= fetch(api.session(), {
+    credentials: "same-origin",
+    headers: { accept: "application/json" },
+  })
+    .then(async (res) => (res.ok ? ((await res.json()) as BrowserSessionView | null) : null))
+    .then((s) => (s && typeof s === "object" && s.user ? s : null))
+    .catch(() => null);
+  return browserSession;
+}
+
+/** After signing in on this page: the answer of `POST /api/session` is the session. */
+export function rememberSession(s: BrowserSessionView | null): void {
+  browserSession = Promise.resolve(s);
+  config = undefined;
+}
+
+/** The headers that authenticate a request: the token, or the cookie's CSRF token when needed. */
+async function authHeaders(method: string, credentials: boolean): Promise<Record<string, string>> {
+  if (!credentials) return {};
+  const token = auth.token();
+  if (token) return { authorization: `Bearer ${token}` };
+  if (SAFE_METHODS.has(method)) return {};
+  const session = await currentSession();
+  return session ? { "x-csrf-token": session.csrf_token } : {};
+}
+
+/**
+ * A `fetch` for the client library (agent chat): the page's credentials added, the same way
+ * apiFetch adds them, so its POSTs pass the CSRF check when signed in with a cookie.
+ */
+export const browserFetch: typeof fetch = async (input, init = {}) => {
+  const method = (init.method ?? "GET").toUpperCase();
+  const headers = new Headers(init.headers);
+  for (const [k, v] of Object.entries(await authHeaders(method, true)))
+    if (!headers.has(k)) headers.set(k, v);
+  return fetch(input, { ...init, headers, credentials: "same-origin" });
 };
 
 export interface RequestOptions {
   method?: string;
   body?: unknown;
-  /** Send the token (default). False for reads of public content, so caches can share them. */
+  /** Send the token or cookie (default). False for reads of public content, so caches can share them. */
   credentials?: boolean;
   signal?: AbortSignal;
 }
 
 /** A fetch of the API; throws ApiError with the server's message on a non-2xx answer. */
 export async function apiFetch(path: string, opts: RequestOptions = {}): Promise<Response> {
-  const headers: Record<string, string> = {};
-  const token = opts.credentials === false ? undefined : auth.token();
-  if (token) headers.authorization = `Bearer ${token}`;
+  const method = (opts.method ?? "GET").toUpperCase();
+  const credentials = opts.credentials !== false;
+  const headers = await authHeaders(method, credentials);
   if (opts.body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
     res = await fetch(path, {
-      method: opts.method ?? "GET",
+      method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       signal: opts.signal,
+      credentials: credentials ? "same-origin" : "omit",
     });
   } catch (err) {
     if ((err as Error).name === "AbortError") throw err;
     throw new ApiError(0, "network", "The server could not be reached. Check your connection and retry.");
   }
   if (res.ok) return res;
-  throw apiError(res.status, await res.text(), `${opts.method ?? "GET"} ${path} failed with ${res.status}`);
+  throw apiError(res.status, await res.text(), `${method} ${path} failed with ${res.status}`);
 }
 
 export async function apiJson<T>(path: string, opts: RequestOptions = {}): Promise<T> {
-  return (await apiFetch(path, opts)).json() as Promise<T>;
+  const res = await apiFetch(path, opts);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 let config: Promise<ConfigView> | undefined;
+let known: ConfigView["user"] = null;
 
 /**
- * Who is signed in and what the server can do, asked once per page. A stored token that the
- * server refuses is dropped, so the page falls back to anonymous browsing.
+ * Who is signed in and what the server can do, asked once per page. With a stored token the
+ * token decides (one the server refuses is dropped, so the page falls back to the cookie or to
+ * anonymous browsing); without one, the cookie session does.
  */
 export function serverConfig(): Promise<ConfigView> {
-  config ??= apiJson<ConfigView>(api.config()).catch(async (err) => {
-    if (err instanceof ApiError && err.status === 401 && auth.token()) {
-      auth.clear();
-      return { ...(await apiJson<ConfigView>(api.config())), tokenRejected: true };
-    }
-    throw err;
+  config ??= loadConfig().then((c) => {
+    known = c.user;
+    return c;
   });
   return config;
+}
+
+async function loadConfig(): Promise<ConfigView> {
+  if (auth.token()) {
+    try {
+      return await apiJson<ConfigView>(api.config());
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) throw err;
+      auth.clear();
+    }
+  }
+  const [c, session] = await Promise.all([apiJson<ConfigView>(api.config()), currentSession()]);
+  const user = c.user ?? (session ? { username: session.user.username, admin: session.user.admin } : null);
+  return { ...c, user };
+}
+
+/** Whether someone is signed in (token or cookie); exact once serverConfig() has answered. */
+export function signedIn(): boolean {
+  return known !== null || auth.token() !== undefined;
+}
+
+/**
+ * Signs out everywhere this browser is signed in: the cookie session ends on the server
+ * (`DELETE /api/session`), and a stored token is forgotten (it stays valid: revoke it in
+ * settings).
+ */
+export async function signOut(): Promise<void> {
+  auth.clear();
+  const session = await currentSession();
+  if (session) {
+    await apiFetch(api.session(), { method: "DELETE" }).catch((err) => {
+      // Already ended (expired, or signed out in another tab) is signed out.
+      if (!(err instanceof ApiError && (err.status === 401 || err.status === 404))) throw err;
+    });
+  }
+  rememberSession(null);
 }

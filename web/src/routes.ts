@@ -5,9 +5,22 @@
  */
 import { isRepoPath } from "../../app/wire/names";
 
+/** Whether `name` could be a user or organization (any repository name will do for the check). */
+const isOwnerPath = (name: string) => isRepoPath(name, "x");
+
 export type Route =
   | { page: "home" }
   | { page: "login" }
+  | { page: "signup" }
+  | { page: "password" }
+  | { page: "tokens" }
+  | { page: "new-org" }
+  | { page: "admin-users" }
+  | { page: "admin-invites" }
+  | { page: "admin-audit" }
+  /** `/<name>`: a user's or an organization's page. */
+  | { page: "owner"; owner: string }
+  | { page: "repo-settings"; owner: string; repo: string }
   | { page: "session"; id: string }
   | { page: "run"; id: string }
   | { page: "runs"; owner: string; repo: string }
@@ -19,6 +32,26 @@ export type Route =
   | { page: "repo"; owner: string; repo: string; view: "tree" | "blob"; rest: string[] };
 
 const ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** Pages of one segment: `/login`, … (their names are reserved owners, so no owner page hides them). */
+const SINGLE: Record<string, Route> = {
+  login: { page: "login" },
+  signup: { page: "signup" },
+  password: { page: "password" },
+};
+
+/**
+ * Pages of two fixed segments. `settings` and `orgs` are reserved owners; `admin` is not (the
+ * first user is called admin), so the admin pages hide the roots of repositories admin/users,
+ * admin/invites and admin/audit (their files stay at …/tree/<ref>).
+ */
+const FIXED: Record<string, Route> = {
+  "settings/tokens": { page: "tokens" },
+  "orgs/new": { page: "new-org" },
+  "admin/users": { page: "admin-users" },
+  "admin/invites": { page: "admin-invites" },
+  "admin/audit": { page: "admin-audit" },
+};
 
 /** The route of a URL path, or undefined when the path is not a page. */
 export function parseRoute(pathname: string): Route | undefined {
@@ -32,13 +65,19 @@ export function parseRoute(pathname: string): Route | undefined {
   if (segments.length > 1 && segments[segments.length - 1] === "") segments.pop();
   const [first = "", second, third, ...more] = segments;
   if (segments.length === 1 && first === "") return { page: "home" };
-  if (segments.length === 1 && first === "login") return { page: "login" };
+  if (segments.length === 1) {
+    if (Object.hasOwn(SINGLE, first)) return SINGLE[first];
+    return isOwnerPath(first) ? { page: "owner", owner: first } : undefined;
+  }
+  const fixed = segments.length === 2 ? `${first}/${second}` : "";
+  if (Object.hasOwn(FIXED, fixed)) return FIXED[fixed];
   if (segments.length === 2 && first === "sessions" && ID.test(second!))
     return { page: "session", id: second! };
   if (segments.length === 2 && first === "runs" && ID.test(second!)) return { page: "run", id: second! };
   if (second === undefined || !isRepoPath(first, second)) return undefined;
   if (third === undefined) return { page: "repo", owner: first, repo: second, view: "tree", rest: [] };
   if (third === "runs" && more.length === 0) return { page: "runs", owner: first, repo: second };
+  if (third === "settings" && more.length === 0) return { page: "repo-settings", owner: first, repo: second };
   if ((third === "tree" || third === "blob") && more.length > 0 && !more.includes("")) {
     return { page: "repo", owner: first, repo: second, view: third, rest: more };
   }
@@ -52,6 +91,14 @@ const enc = encodeURIComponent;
 export const urls = {
   home: () => "/",
   login: (next?: string) => (next ? `/login?next=${enc(next)}` : "/login"),
+  signup: () => "/signup",
+  tokens: () => "/settings/tokens",
+  newOrg: () => "/orgs/new",
+  owner: (name: string) => `/${enc(name)}`,
+  repoSettings: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}/settings`,
+  adminUsers: () => "/admin/users",
+  adminInvites: () => "/admin/invites",
+  adminAudit: () => "/admin/audit",
   session: (id: string) => `/sessions/${enc(id)}`,
   run: (id: string) => `/runs/${enc(id)}`,
   runs: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}/runs`,
@@ -79,4 +126,33 @@ export const api = {
   runs: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/runs`,
   sessions: (limit: number) => `/api/sessions?limit=${limit}`,
   run: (id: string) => `/api/runs/${enc(id)}`,
+  // accounts (app/wire/accounts.ts)
+  providers: () => "/api/auth/providers",
+  session: () => "/api/session",
+  signup: () => "/api/signup",
+  password: () => "/api/password",
+  user: (name: string) => `/api/users/${enc(name)}`,
+  self: () => "/api/user",
+  tokens: () => "/api/user/tokens",
+  token: (id: number) => `/api/user/tokens/${enc(String(id))}`,
+  orgs: () => "/api/orgs",
+  org: (org: string) => `/api/orgs/${enc(org)}`,
+  orgMembers: (org: string) => `/api/orgs/${enc(org)}/members`,
+  orgMember: (org: string, user: string) => `/api/orgs/${enc(org)}/members/${enc(user)}`,
+  collaborators: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/collaborators`,
+  collaborator: (owner: string, repo: string, user: string) =>
+    `/api/repos/${enc(owner)}/${enc(repo)}/collaborators/${enc(user)}`,
+  adminUsers: () => "/api/admin/users",
+  suspend: (user: string) => `/api/admin/users/${enc(user)}/suspend`,
+  invites: () => "/api/admin/invites",
+  lockouts: () => "/api/admin/lockouts",
+  lockout: (user: string) => `/api/admin/lockouts/${enc(user)}`,
+  audit: (q: { before?: number | null; action?: string }) => {
+    const p = new URLSearchParams();
+    if (q.before) p.set("before", String(q.before));
+    if (q.action) p.set("action", q.action);
+    const qs = p.toString();
+    return `/api/admin/audit${qs ? `?${qs}` : ""}`;
+  },
+  ssoStart: () => "/auth/oidc/start",
 };

@@ -12,7 +12,7 @@ import { ApiError } from "../../../app/client/api-error";
 import type { EventSourceConstructor, StreamState } from "../../../app/client/event-stream";
 import type { CreatedRun, MessageView, SessionView } from "../../../app/wire/api";
 import type { ChatPart, StreamEvent } from "../../../app/wire/protocol";
-import { auth, serverConfig } from "../api";
+import { auth, browserFetch, serverConfig, signedIn } from "../api";
 import { h, main, notice, replace, setTitle } from "../dom";
 import { urls } from "../routes";
 
@@ -162,6 +162,7 @@ class ChatPage {
     this.client = new AgentClient({
       baseUrl: location.origin,
       token: auth.token(),
+      fetch: browserFetch,
       EventSource: EventSource as unknown as EventSourceConstructor,
     });
   }
@@ -413,7 +414,7 @@ function userMessage(text: string, workloadId: string | null): HTMLLIElement {
 }
 
 export async function renderChat(id: string): Promise<void> {
-  if (!auth.token()) {
+  if (!signedIn()) {
     setTitle("Sign in");
     replace(
       main(),
@@ -431,7 +432,7 @@ export async function renderChat(id: string): Promise<void> {
     );
     return;
   }
-  const client = new AgentClient({ baseUrl: location.origin, token: auth.token() });
+  const client = new AgentClient({ baseUrl: location.origin, token: auth.token(), fetch: browserFetch });
   let session: SessionView;
   try {
     session = await client.session(id);

@@ -1,6 +1,6 @@
 /** `/`: your repositories, a new repository, a new agent chat, recent chats; the demo when signed out. */
 import type { RepoView, SessionList, SessionSummary, SessionView } from "../../../app/wire/api";
-import { apiJson, auth, serverConfig } from "../api";
+import { apiJson, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 
@@ -45,16 +45,12 @@ export async function renderHome(): Promise<void> {
           "ul",
           { class: "actions" },
           h("li", null, h("a", { class: "button", href: urls.repo("demo", "hello") }, "Browse demo/hello")),
-          h(
-            "li",
-            null,
-            h("a", { class: "button button-secondary", href: urls.login() }, "Sign in with a token"),
-          ),
+          h("li", null, h("a", { class: "button button-secondary", href: urls.login() }, "Sign in")),
         ),
         h(
           "p",
           { class: "muted" },
-          "Public repositories can be browsed without signing in. `npm start` prints an admin token on first start.",
+          "Public repositories can be browsed without signing in. `npm start` prints the admin's username, a link to set a password, and an admin token on first start.",
         ),
       ),
     );
@@ -213,56 +209,4 @@ function chatSection(repos: RepoView[], recent: SessionSummary[]): HTMLElement {
         )
       : null,
   );
-}
-
-/** `/login`: paste an API token; it is checked, then kept in this browser's localStorage. */
-export function renderLogin(): void {
-  setTitle("Sign in");
-  const next = safeNext(new URLSearchParams(location.search).get("next"));
-  const status = h("p", { class: "inline-error", role: "alert" });
-  const form = h(
-    "form",
-    { class: "stack" },
-    h("label", { for: "token" }, "API token"),
-    h("input", {
-      id: "token",
-      name: "token",
-      type: "password",
-      required: true,
-      autocomplete: "off",
-      spellcheck: "false",
-    }),
-    h(
-      "p",
-      { class: "hint muted", id: "token-hint" },
-      "The token is kept in this browser only (localStorage) and sent to this server as a Bearer header. `npm start` prints an admin token and writes it to .plue/admin-token.",
-    ),
-    h("button", { type: "submit" }, "Sign in"),
-    status,
-  );
-  form.querySelector("input")!.setAttribute("aria-describedby", "token-hint");
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const token = String(new FormData(form).get("token")).trim();
-    status.textContent = "";
-    const res = await fetch(api.config(), { headers: { authorization: `Bearer ${token}` } }).catch(
-      () => undefined,
-    );
-    if (!res?.ok) {
-      status.textContent =
-        res?.status === 401
-          ? "That token is not valid (or was revoked)."
-          : "The server could not be reached.";
-      return;
-    }
-    auth.set(token);
-    location.assign(next);
-  });
-  replace(main(), h("div", { class: "page-narrow card" }, h("h1", null, "Sign in"), form));
-  form.querySelector("input")!.focus();
-}
-
-/** Only same-origin paths: `?next=` must not send anyone elsewhere. */
-function safeNext(next: string | null): string {
-  return next?.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
 }

@@ -8,7 +8,7 @@
  */
 import { ApiError } from "../../../app/client/api-error";
 import type { MarkdownView, RefListing, RepoView, ResolvedRef, TreeEntry } from "../../../app/wire/api";
-import { apiFetch, apiJson, auth, serverConfig } from "../api";
+import { apiFetch, apiJson, serverConfig, signedIn } from "../api";
 import { formatBytes, h, main, notice, replace, setTitle, trustedHtml } from "../dom";
 import { api, type Route, urls } from "../routes";
 import { newSessionButton } from "./home";
@@ -473,8 +473,8 @@ async function deleteSection(repo: RepoView): Promise<HTMLElement | null> {
 }
 
 /** The header shared by a repository's pages: name, visibility, tabs, clone URL. */
-export function repoHeader(repo: RepoView, tab: "code" | "runs"): HTMLElement {
-  const tabLink = (id: "code" | "runs", label: string, href: string) =>
+export function repoHeader(repo: RepoView, tab: "code" | "runs" | "settings"): HTMLElement {
+  const tabLink = (id: "code" | "runs" | "settings", label: string, href: string) =>
     h("a", { href, class: "tab", "aria-current": tab === id ? "page" : undefined }, label);
   const cloneId = "clone-url";
   return h(
@@ -492,7 +492,7 @@ export function repoHeader(repo: RepoView, tab: "code" | "runs"): HTMLElement {
       ),
       h("span", { class: `badge badge-${repo.visibility}` }, repo.visibility),
       h("span", { class: "spacer" }),
-      auth.token()
+      signedIn()
         ? newSessionButton(`${repo.owner}/${repo.name}`, "Chat with an agent about this repository")
         : null,
     ),
@@ -504,6 +504,7 @@ export function repoHeader(repo: RepoView, tab: "code" | "runs"): HTMLElement {
         { class: "tabs", "aria-label": "Repository" },
         tabLink("code", "Code", urls.repo(repo.owner, repo.name)),
         tabLink("runs", "Runs", urls.runs(repo.owner, repo.name)),
+        signedIn() ? tabLink("settings", "Settings", urls.repoSettings(repo.owner, repo.name)) : null,
       ),
       h(
         "div",
@@ -540,7 +541,7 @@ export function repoNotFound(owner: string, name: string, err: unknown): HTMLEle
       notice(
         "warning",
         h("p", null, `There is no repository ${owner}/${name}, or you may not see it.`),
-        auth.token()
+        signedIn()
           ? null
           : h(
               "p",

@@ -19,7 +19,7 @@ import {
   type RunView,
 } from "../../../app/wire/api";
 import type { StreamEvent } from "../../../app/wire/protocol";
-import { apiJson, auth } from "../api";
+import { apiJson, auth, browserFetch, signedIn as isSignedIn } from "../api";
 import { formatDuration, h, main, notice, replace, setTitle, time } from "../dom";
 import { api, urls } from "../routes";
 import { loadRepo, repoHeader, repoNotFound } from "./repo";
@@ -212,7 +212,7 @@ class RunPage {
     const r = this.run;
     setTitle(`${r.workflow} ${STATUS_TEXT[r.status] ?? r.status}`, r.repo);
     const [owner, name] = r.repo.split("/") as [string, string];
-    const signedIn = Boolean(auth.token());
+    const signedIn = isSignedIn();
     const cancel = h(
       "button",
       { type: "button", class: "button-danger", disabled: !signedIn || !LIVE.has(r.status) },
@@ -364,7 +364,10 @@ class RunPage {
   /** Streams the run's events (replayed from the start, then live) until it ends. */
   private connect(): void {
     const ES = EventSource as unknown as EventSourceConstructor;
-    this.stream = streamRun({ baseUrl: location.origin, token: auth.token(), EventSource: ES }, this.run.id);
+    this.stream = streamRun(
+      { baseUrl: location.origin, token: auth.token(), fetch: browserFetch, EventSource: ES },
+      this.run.id,
+    );
     this.stream.on("event", (e) => this.onEvent(e));
     this.stream.on("end", this.onStreamEnd);
   }
@@ -467,7 +470,7 @@ export async function renderRun(id: string): Promise<void> {
         notice(
           missing ? "warning" : "error",
           missing ? "There is no such run, or you may not see it. " : (err as Error).message,
-          missing && !auth.token() ? h("a", { href: urls.login(location.pathname) }, "Sign in") : null,
+          missing && !isSignedIn() ? h("a", { href: urls.login(location.pathname) }, "Sign in") : null,
         ),
       ),
     );
