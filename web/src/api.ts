@@ -40,7 +40,10 @@ export const auth = {
 
 let browserSession: Promise<BrowserSessionView | null> | undefined;
 
-/** The cookie session of this browser (user and CSRF token), asked once per page; null: none. */
+/**
+ * The cookie session of this browser (user and CSRF token), asked once per page and only when
+ * needed (the first state-changing request): null when there is none.
+ */
 export function currentSession(): Promise<BrowserSessionView | null> {
   browserSession ??= fetch(api.session(), {
     credentials: "same-origin",
@@ -134,6 +137,7 @@ export function serverConfig(): Promise<ConfigView> {
   return config;
 }
 
+/** `GET /api/config`, whose `user` is the caller by token or, without one, by cookie session. */
 async function loadConfig(): Promise<ConfigView> {
   if (auth.token()) {
     try {
@@ -143,9 +147,7 @@ async function loadConfig(): Promise<ConfigView> {
       auth.clear();
     }
   }
-  const [c, session] = await Promise.all([apiJson<ConfigView>(api.config()), currentSession()]);
-  const user = c.user ?? (session ? { username: session.user.username, admin: session.user.admin } : null);
-  return { ...c, user };
+  return apiJson<ConfigView>(api.config());
 }
 
 /** Whether someone is signed in (token or cookie); exact once serverConfig() has answered. */
@@ -159,8 +161,10 @@ export function signedIn(): boolean {
  * settings).
  */
 export async function signOut(): Promise<void> {
+  const hadToken = auth.token() !== undefined;
   auth.clear();
-  const session = await currentSession();
+  // Signed in by token, the page never asked about a cookie; signed in by cookie, it may end it.
+  const session = hadToken || known ? await currentSession() : null;
   if (session) {
     await apiFetch(api.session(), { method: "DELETE" }).catch((err) => {
       // Already ended (expired, or signed out in another tab) is signed out.

@@ -29,6 +29,13 @@ export function adminNav(current: "users" | "invites" | "audit"): HTMLElement {
   );
 }
 
+/** An item of `GET /api/admin/lockouts`: an account locked by failed sign-ins. */
+interface Lockout {
+  username: string;
+  failures?: number;
+  until: string;
+}
+
 /** A link the server made (maybe a path): as a full URL, to be pasted into a message. */
 const absolute = (url: string) => new URL(url, location.origin).href;
 
@@ -38,7 +45,16 @@ export async function renderAdminUsers(): Promise<void> {
   const status = statusLine();
   const created = h("div");
   const refresh = async () => {
-    const users = listOf<AdminUserView>(await apiJson(api.adminUsers()), "users");
+    const [users, locks] = await Promise.all([
+      apiJson(api.adminUsers()).then((a) => listOf<AdminUserView>(a, "users")),
+      // Lockouts come from the sign-in limiter; the page still works without them.
+      apiJson(api.lockouts()).then(
+        (a) => listOf<Lockout>(a, "lockouts"),
+        () => [] as Lockout[],
+      ),
+    ]);
+    const until = new Map(locks.map((l) => [l.username.toLowerCase(), l.until]));
+    for (const u of users) u.locked_until ??= until.get(u.username.toLowerCase()) ?? null;
     list.replaceChildren(userTable(users, refresh, status));
   };
   page(

@@ -218,6 +218,18 @@ export async function renderSignup(): Promise<void> {
     h("button", { type: "submit" }, "Create account"),
     status,
   );
+  const sso = options.sso && safeUrl(options.sso.url);
+  if (sso) {
+    const url = new URL(sso, location.origin);
+    if (invite) url.searchParams.set("invite", invite);
+    form.append(
+      h(
+        "p",
+        { class: "sso" },
+        h("a", { class: "button button-secondary", href: url.href }, "Sign up with SSO"),
+      ),
+    );
+  }
   onSubmit(form, status, async (data) => {
     const password = checkedPassword(data);
     const s = await postAnonymous<BrowserSessionView>(api.signup(), {
