@@ -115,7 +115,7 @@ function newRepoForm(): HTMLElement {
       id: "repo-name",
       name: "name",
       required: true,
-      pattern: "[A-Za-z0-9][A-Za-z0-9._-]*",
+      pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*",
       autocomplete: "off",
     }),
     h(

@@ -56,8 +56,7 @@ function passwordForm(next: string): HTMLFormElement {
   const status = statusLine();
   const form = h(
     "form",
-    { class: "stack", "aria-labelledby": "password-title" },
-    h("h2", { id: "password-title", class: "visually-hidden" }, "Sign in with a password"),
+    { class: "stack" },
     ...field("username", "Username", { required: true, autocomplete: "username", autocapitalize: "none" }),
     ...field("password", "Password", { type: "password", required: true, autocomplete: "current-password" }),
     h("button", { type: "submit" }, "Sign in"),
@@ -266,8 +265,9 @@ export async function renderPassword(): Promise<void> {
     status,
   );
   onSubmit(form, status, async (data) => {
+    let s: BrowserSessionView | undefined;
     try {
-      await postAnonymous(api.password(), { token, password: checkedPassword(data) });
+      s = await postAnonymous<BrowserSessionView>(api.password(), { token, password: checkedPassword(data) });
     } catch (err) {
       // A used or expired link (410): only a new one helps.
       if (err instanceof ApiError && err.status === 410 && !/admin/.test(err.message)) {
@@ -275,6 +275,8 @@ export async function renderPassword(): Promise<void> {
       }
       throw err;
     }
+    // The server signs the person in with the new password (unless the account is suspended).
+    if (s?.user) return sessionStarted(s, "/");
     replace(
       card,
       h("h1", null, "Password set"),

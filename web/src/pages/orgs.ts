@@ -18,7 +18,7 @@ export async function renderNewOrg(): Promise<void> {
   const form = h(
     "form",
     { class: "stack card" },
-    ...field("org-name", "Name", { required: true, maxlength: 40, pattern: "[A-Za-z0-9][A-Za-z0-9._-]*" }),
+    ...field("org-name", "Name", { required: true, maxlength: 40, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*" }),
     h(
       "p",
       { class: "hint muted" },
