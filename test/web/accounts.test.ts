@@ -336,6 +336,27 @@ test("the audit log lists entries as text, filters by action and pages to older 
   await page.close();
 });
 
+test("signed in by cookie, the older pages change things too: a repository, a chat and its first message", async () => {
+  const page = await alice.newPage();
+  await page.goto("/");
+  await page.getByRole("heading", { name: "Your repositories" }).waitFor();
+  await page.locator("#repo-name").fill("notes");
+  await page.getByRole("button", { name: "Create repository" }).click();
+  await page.waitForURL(`${p.url}/alice/notes`);
+  expect(await p.ctx.git.repos.find("alice", "notes")).toBeDefined();
+
+  await page.goto("/");
+  await page.getByRole("button", { name: "Start a chat" }).click();
+  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+  // The client library's POST carries the CSRF header too (through the page's fetch).
+  const run = page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith("/run"));
+  await page.getByLabel("Message").fill("hello");
+  await page.getByLabel("Message").press("Enter");
+  expect((await run).status()).toBeLessThan(400);
+  expect(unexpected(alice.errors)).toEqual([]);
+  await page.close();
+});
+
 test("signs out: the session ends on the server, not only in this browser", async () => {
   const cookie = (await alice.cookies()).find((c) => c.name === "plue_session")!;
   const page = await alice.newPage();
