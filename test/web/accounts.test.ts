@@ -268,6 +268,14 @@ test("organizations: created from the page, members added, promoted and removed 
   await page.getByRole("button", { name: "Remove alice" }).click();
   await page.getByLabel("Role of alice").waitFor({ state: "detached" });
   await eventually(roles, []);
+
+  // A member creates a repository owned by the organization (private by default).
+  await page.getByLabel("Repository name").fill("site");
+  await page.getByRole("button", { name: "Create repository" }).click();
+  await page.waitForURL(`${p.url}/acme/site`);
+  await page.locator(".repo-header .badge-private").waitFor();
+  await page.goto("/acme");
+  await page.getByRole("link", { name: "acme/site" }).waitFor();
   await page.close();
 });
 
@@ -297,6 +305,27 @@ test("invites: the link is shown once, listed, and signs a newcomer up", async (
   }
   await page.reload();
   await page.locator("table.invites tbody tr", { hasText: "used" }).waitFor();
+  await page.close();
+});
+
+test("an account locked by failed sign-ins shows as locked; the admin unlocks it", async () => {
+  const attempt = (password: string) =>
+    api("/api/session", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "carol", password }),
+    });
+  let last = 0;
+  for (let i = 0; i < 12 && last !== 429; i++) last = (await attempt(`wrong ${i}`)).status;
+  expect(last).toBe(429);
+  const page = await admin.newPage();
+  await page.goto("/admin/users");
+  const carol = page.locator("table.users tr[data-user=carol]");
+  await carol.getByText("locked").waitFor();
+  await page.getByRole("button", { name: "Unlock carol" }).click();
+  await carol.getByText("active").waitFor();
+  expect(await carol.getByText("locked").count()).toBe(0);
+  expect((await attempt("carol's passphrase")).status).toBe(200);
   await page.close();
 });
 

@@ -5,6 +5,7 @@
  */
 import { ApiError } from "../../../app/client/api-error";
 import { ORG_ROLES, type OrgMemberView, type OrgRole, type UserView } from "../../../app/wire/accounts";
+import type { RepoView } from "../../../app/wire/api";
 import { apiFetch, apiJson, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { actionButton, field, onSubmit, page, requireUser, select, statusLine } from "../forms";
@@ -69,20 +70,45 @@ export async function renderOwner(name: string): Promise<void> {
 
 async function renderOrg(org: UserView): Promise<void> {
   const { user } = await serverConfig();
+  const title = org.full_name ? `${org.full_name} (${org.username})` : org.username;
+  const about = h("p", { class: "muted" }, "Organization · created ", time(org.created_at));
+  if (!user) {
+    page(
+      title,
+      about,
+      notice(
+        "info",
+        h("a", { href: urls.login(location.pathname) }, "Sign in"),
+        " to see its members and repositories.",
+      ),
+    );
+    return;
+  }
   const list = h("div");
+  const repos = h("div");
   const status = statusLine();
+  const manage = addMemberForm(org.username, () => refresh());
+  const newRepo = newRepoForm(org.username);
+  manage.hidden = true;
+  newRepo.hidden = true;
   const refresh = async () => {
     const members = listOf<OrgMemberView>(await apiJson(api.orgMembers(org.username)), "members");
-    const mine = members.find((m) => m.username === user?.username);
-    const canManage = Boolean(user?.admin || mine?.role === "owner");
+    const mine = members.find((m) => m.username === user.username);
+    const canManage = user.admin || mine?.role === "owner";
     list.replaceChildren(memberTable(org.username, members, canManage, refresh, status));
     manage.hidden = !canManage;
+    newRepo.hidden = !(mine || user.admin);
   };
-  const manage = addMemberForm(org.username, refresh);
-  manage.hidden = true;
   page(
-    org.full_name ? `${org.full_name} (${org.username})` : org.username,
-    h("p", { class: "muted" }, "Organization · created ", time(org.created_at)),
+    title,
+    about,
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "org-repos-title" },
+      h("h2", { id: "org-repos-title" }, "Repositories"),
+      repos,
+      newRepo,
+    ),
     h(
       "section",
       { class: "card", "aria-labelledby": "members-title" },
@@ -92,12 +118,72 @@ async function renderOrg(org: UserView): Promise<void> {
     ),
     manage,
   );
-  await refresh().catch((err) => {
-    status.textContent =
-      err instanceof ApiError && (err.status === 401 || err.status === 404)
-        ? "Only signed-in members of this organization see its members."
-        : (err as Error).message;
+  await Promise.all([
+    refresh().catch((err) => {
+      status.textContent =
+        err instanceof ApiError && err.status === 404
+          ? "Only members of this organization see its members."
+          : (err as Error).message;
+    }),
+    repoList(org.username).then((el) => repos.replaceChildren(el)),
+  ]);
+}
+
+/** The organization's repositories that the caller can see (`GET /api/repos`: theirs and their orgs'). */
+async function repoList(org: string): Promise<HTMLElement> {
+  const all = await apiJson<RepoView[]>(api.repos()).catch(() => [] as RepoView[]);
+  const mine = all.filter((r) => r.owner.toLowerCase() === org.toLowerCase());
+  if (mine.length === 0) return h("p", { class: "muted" }, "No repositories you can see.");
+  return h(
+    "ul",
+    { class: "repo-list" },
+    ...mine.map((r) =>
+      h(
+        "li",
+        null,
+        h("a", { href: urls.repo(r.owner, r.name) }, `${r.owner}/${r.name}`),
+        " ",
+        h("span", { class: `badge badge-${r.visibility}` }, r.visibility),
+      ),
+    ),
+  );
+}
+
+/** For members: a repository owned by the organization. */
+function newRepoForm(org: string): HTMLFormElement {
+  const status = statusLine();
+  const form = h(
+    "form",
+    { class: "stack", "aria-labelledby": "org-new-repo-title" },
+    h("h3", { id: "org-new-repo-title" }, `New repository in ${org}`),
+    ...field("org-repo-name", "Repository name", { required: true, maxlength: 100 }),
+    h(
+      "fieldset",
+      { class: "inline" },
+      h("legend", null, "Visibility"),
+      h(
+        "label",
+        null,
+        h("input", { type: "radio", name: "visibility", value: "private", checked: true }),
+        " Private",
+      ),
+      h("label", null, h("input", { type: "radio", name: "visibility", value: "public" }), " Public"),
+    ),
+    h("button", { type: "submit" }, "Create repository"),
+    status,
+  );
+  onSubmit(form, status, async (data) => {
+    const repo = await apiJson<RepoView>(api.repos(), {
+      method: "POST",
+      body: {
+        name: String(data.get("org-repo-name")).trim(),
+        visibility: String(data.get("visibility")),
+        owner: org,
+      },
+    });
+    location.assign(urls.repo(repo.owner, repo.name));
   });
+  return form;
 }
 
 function memberTable(
