@@ -349,9 +349,13 @@ test("the audit log lists entries as text, filters by action and pages to older 
   expect(await page.locator("table.audit img").count()).toBe(0);
 
   await page.getByLabel("Action").selectOption("signin.failed");
-  await eventually(() => rows.count(), 1);
-  expect(await rows.first().locator("td").nth(2).textContent()).toBe("signin.failed");
-  expect(await rows.first().locator("td").nth(3).textContent()).toBe("alice");
+  // alice's one wrong password, and carol's until her lockout: nothing else.
+  await page.locator("table.audit tbody tr", { hasText: "alice" }).waitFor();
+  const actions = await rows.locator("td:nth-child(3)").allTextContents();
+  expect(actions.length).toBeGreaterThan(1);
+  expect(new Set(actions)).toEqual(new Set(["signin.failed"]));
+  const targets = await rows.locator("td:nth-child(4)").allTextContents();
+  expect(new Set(targets)).toEqual(new Set(["alice", "carol"]));
   expect(page.url()).toBe(`${p.url}/admin/audit?action=signin.failed`);
   await page.getByLabel("Action").selectOption("token.created");
   await page.locator("table.audit tbody tr", { hasText: "alice" }).waitFor();
