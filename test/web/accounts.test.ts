@@ -276,6 +276,31 @@ test("organizations: created from the page, members added, promoted and removed 
   await page.locator(".repo-header .badge-private").waitFor();
   await page.goto("/acme");
   await page.getByRole("link", { name: "acme/site" }).waitFor();
+
+  // A team: alice (a member again) gets write on acme/site through it, and sees the private repository.
+  await page.getByLabel("Username").fill("alice");
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByLabel("Role of alice").waitFor();
+  await page.getByLabel("Team name").fill("web devs");
+  await page.getByLabel("Team permission").selectOption("write");
+  await page.getByRole("button", { name: "Create team" }).click();
+  const team = page.locator('li.team[data-team="web devs"]');
+  await team.getByText("write").waitFor();
+  await team.getByLabel("Add a member to web devs").fill("alice");
+  await team.getByRole("button", { name: "Add" }).first().click();
+  await team.getByRole("link", { name: "alice" }).waitFor();
+  await team.getByLabel("Add a repository to web devs").fill("site");
+  await team.getByRole("button", { name: "Add" }).nth(1).click();
+  await team.getByRole("link", { name: "site" }).waitFor();
+  const ap = await alice.newPage();
+  await ap.goto("/acme/site");
+  await ap.locator(".repo-header .badge-private").waitFor();
+  await ap.goto("/acme");
+  await ap.locator('li.team[data-team="web devs"]').waitFor();
+  expect(await ap.getByRole("button", { name: "Create team" }).count()).toBe(0); // a member, not an owner
+  await ap.close();
+  await team.getByRole("button", { name: "Remove alice from web devs" }).click();
+  await team.getByRole("link", { name: "alice" }).waitFor({ state: "detached" });
   await page.close();
 });
 

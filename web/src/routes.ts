@@ -139,6 +139,9 @@ export const api = {
   org: (org: string) => `/api/orgs/${enc(org)}`,
   orgMembers: (org: string) => `/api/orgs/${enc(org)}/members`,
   orgMember: (org: string, user: string) => `/api/orgs/${enc(org)}/members/${enc(user)}`,
+  teams: (org: string) => `/api/orgs/${enc(org)}/teams`,
+  teamPart: (org: string, team: string, kind: "members" | "repos", name: string) =>
+    `/api/orgs/${enc(org)}/teams/${enc(team)}/${kind}/${enc(name)}`,
   collaborators: (owner: string, repo: string) => `/api/repos/${enc(owner)}/${enc(repo)}/collaborators`,
   collaborator: (owner: string, repo: string, user: string) =>
     `/api/repos/${enc(owner)}/${enc(repo)}/collaborators/${enc(user)}`,

@@ -10,6 +10,7 @@ import { apiFetch, apiJson, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { actionButton, field, onSubmit, page, requireUser, select, statusLine } from "../forms";
 import { api, urls } from "../routes";
+import { teamsSection } from "./org-teams";
 import { listOf } from "./settings";
 
 /** `/orgs/new`. */
@@ -91,6 +92,8 @@ async function renderOrg(org: UserView): Promise<void> {
   const newRepo = newRepoForm(org.username);
   manage.hidden = true;
   newRepo.hidden = true;
+  const teams = h("section", { class: "card", "aria-labelledby": "teams-title", hidden: true });
+  let teamsShown = false;
   const refresh = async () => {
     const members = listOf<OrgMemberView>(await apiJson(api.orgMembers(org.username)), "members");
     const mine = members.find((m) => m.username === user.username);
@@ -98,6 +101,12 @@ async function renderOrg(org: UserView): Promise<void> {
     list.replaceChildren(memberTable(org.username, members, canManage, refresh, status));
     manage.hidden = !canManage;
     newRepo.hidden = !(mine || user.admin);
+    // Teams are for members to see (the API refuses others): loaded once, when that is known.
+    if ((mine || user.admin) && !teamsShown) {
+      teamsShown = true;
+      teams.hidden = false;
+      void teamsSection(teams, org.username, canManage);
+    }
   };
   page(
     title,
@@ -117,6 +126,7 @@ async function renderOrg(org: UserView): Promise<void> {
       status,
     ),
     manage,
+    teams,
   );
   await Promise.all([
     refresh().catch((err) => {
