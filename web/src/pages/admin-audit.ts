@@ -88,8 +88,12 @@ function row(e: AuditEntryView): HTMLTableRowElement {
   return h(
     "tr",
     { "data-id": e.id },
-    h("td", null, h("time", { datetime: e.at, title: e.at }, new Date(e.at).toLocaleString())),
-    h("td", null, e.actor ?? h("span", { class: "muted" }, "anonymous")),
+    h("td", { class: "when" }, h("time", { datetime: e.at, title: e.at }, new Date(e.at).toLocaleString())),
+    h(
+      "td",
+      null,
+      e.actor ?? h("span", { class: "muted", title: "no signed-in user (anonymous, or the server)" }, "—"),
+    ),
     h("td", null, h("code", null, e.action)),
     h("td", null, e.target ?? ""),
     h("td", null, e.ip ?? ""),

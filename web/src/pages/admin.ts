@@ -105,6 +105,7 @@ function userTable(users: AdminUserView[], refresh: () => Promise<void>, status:
         "td",
         null,
         h("a", { href: urls.owner(u.username) }, u.username),
+        u.admin ? " " : null,
         u.admin ? h("span", { class: "badge" }, "admin") : null,
       ),
       h("td", null, u.full_name),
