@@ -83,6 +83,9 @@ test("signs in with a password: a wrong one is refused in the server's words, th
   const page = await alice.newPage();
   await page.goto("/login");
   await waitForTitle(page, "Sign in · Plue");
+  // No IdP configured: no SSO button; the token sign-in is folded away.
+  expect(await page.getByRole("link", { name: "Sign in with SSO" }).count()).toBe(0);
+  expect(await page.getByLabel("API token").isVisible()).toBe(false);
   await page.getByLabel("Username").fill("alice");
   await page.getByLabel("Password", { exact: true }).fill("not the password");
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
