@@ -418,6 +418,23 @@ test("signed in by cookie, the older pages change things too: a repository, a ch
   await page.close();
 });
 
+test("a page whose CSRF token went stale (signed in again in another tab) asks for a new one and goes on", async () => {
+  const page = await alice.newPage();
+  await page.goto("/settings/tokens");
+  const create = async (name: string) => {
+    await page.getByLabel("Name").fill(name);
+    await page.getByRole("button", { name: "Create token" }).click();
+    await page.locator("table.tokens tbody tr", { hasText: name }).waitFor();
+  };
+  await create("first");
+  const before = (await alice.cookies()).find((c) => c.name === "plue_session")!.value;
+  await (await signInWithPassword(alice, "alice", ALICE_PASSWORD)).close();
+  expect((await alice.cookies()).find((c) => c.name === "plue_session")!.value).not.toBe(before);
+  await create("second");
+  expect(await page.getByRole("alert").filter({ hasText: /\S/ }).count()).toBe(0);
+  await page.close();
+});
+
 test("signs out: the session ends on the server, not only in this browser", async () => {
   const cookie = (await alice.cookies()).find((c) => c.name === "plue_session")!;
   const page = await alice.newPage();

@@ -111,8 +111,18 @@ export async function apiFetch(path: string, opts: RequestOptions = {}): Promise
     throw new ApiError(0, "network", "The server could not be reached. Check your connection and retry.");
   }
   if (res.ok) return res;
-  throw apiError(res.status, await res.text(), `${method} ${path} failed with ${res.status}`);
+  const err = apiError(res.status, await res.text(), `${method} ${path} failed with ${res.status}`);
+  // The session's CSRF token went stale (signed in again in another tab): ask once more, retry once.
+  if (err.code === "csrf_failed" && !retried.has(opts)) {
+    browserSession = undefined;
+    retried.add(opts);
+    return apiFetch(path, opts);
+  }
+  throw err;
 }
+
+/** Requests already retried after a CSRF refusal (by their options object). */
+const retried = new WeakSet<RequestOptions>();
 
 export async function apiJson<T>(path: string, opts: RequestOptions = {}): Promise<T> {
   const res = await apiFetch(path, opts);
