@@ -38,6 +38,8 @@ async function signInWithPassword(
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  // Off /login (whose menu already names someone signed in before), to the home page.
+  await page.waitForURL(`${p.url}/`);
   await page.getByText(`Signed in as ${username}`).waitFor();
   return page;
 }
@@ -401,6 +403,9 @@ test("signed in by cookie, the older pages change things too: a repository, a ch
   const page = await alice.newPage();
   await page.goto("/");
   await page.getByRole("heading", { name: "Your repositories" }).waitFor();
+  // alice is in acme: it is offered as an owner, after herself (the default).
+  await page.getByLabel("Owner").waitFor();
+  expect(await page.getByLabel("Owner").locator("option").allTextContents()).toEqual(["alice", "acme"]);
   await page.locator("#repo-name").fill("notes");
   await page.getByRole("button", { name: "Create repository" }).click();
   await page.waitForURL(`${p.url}/alice/notes`);

@@ -9,6 +9,7 @@ import type {
   CreatedUser,
   CreateUserRequest,
   InviteView,
+  LockoutView,
 } from "../../../app/wire/accounts";
 import { apiFetch, apiJson } from "../api";
 import { h, time } from "../dom";
@@ -29,13 +30,6 @@ export function adminNav(current: "users" | "invites" | "audit"): HTMLElement {
   );
 }
 
-/** An item of `GET /api/admin/lockouts`: an account locked by failed sign-ins. */
-interface Lockout {
-  username: string;
-  failures?: number;
-  until: string;
-}
-
 /** A link the server made (maybe a path): as a full URL, to be pasted into a message. */
 const absolute = (url: string) => new URL(url, location.origin).href;
 
@@ -49,8 +43,8 @@ export async function renderAdminUsers(): Promise<void> {
       apiJson(api.adminUsers()).then((a) => listOf<AdminUserView>(a, "users")),
       // Lockouts come from the sign-in limiter; the page still works without them.
       apiJson(api.lockouts()).then(
-        (a) => listOf<Lockout>(a, "lockouts"),
-        () => [] as Lockout[],
+        (a) => listOf<LockoutView>(a, "lockouts"),
+        () => [] as LockoutView[],
       ),
     ]);
     const until = new Map(locks.map((l) => [l.username.toLowerCase(), l.until]));

@@ -1,4 +1,5 @@
 /** `/`: your repositories, a new repository, a new agent chat, recent chats; the demo when signed out. */
+import type { UserView } from "../../../app/wire/accounts";
 import type { RepoView, SessionList, SessionSummary, SessionView } from "../../../app/wire/api";
 import { apiJson, serverConfig } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
@@ -69,11 +70,11 @@ export async function renderHome(): Promise<void> {
     config.agents.configured
       ? null
       : notice("warning", config.agents.message ?? "Agents are not configured."),
-    h("div", { class: "columns" }, reposSection(repos), chatSection(repos, recent)),
+    h("div", { class: "columns" }, reposSection(repos, config.user.username), chatSection(repos, recent)),
   );
 }
 
-function reposSection(repos: RepoView[]): HTMLElement {
+function reposSection(repos: RepoView[], username: string): HTMLElement {
   const list = repos.length
     ? h(
         "ul",
@@ -100,16 +101,30 @@ function reposSection(repos: RepoView[]): HTMLElement {
     { "aria-labelledby": "repos-title", class: "card" },
     h("h2", { id: "repos-title" }, "Your repositories"),
     list,
-    newRepoForm(),
+    newRepoForm(username),
   );
 }
 
-function newRepoForm(): HTMLElement {
+/** Who may own a new repository: you, or an organization you are in (shown only if there is one). */
+function ownerPicker(username: string): HTMLElement {
+  const select = h("select", { id: "repo-owner", name: "owner" }, h("option", { value: "" }, username));
+  const wrap = h("div", { class: "stack", hidden: true }, h("label", { for: "repo-owner" }, "Owner"), select);
+  void apiJson<UserView[]>(api.orgs())
+    .then((orgs) => {
+      for (const o of orgs) select.append(h("option", { value: o.username }, o.username));
+      wrap.hidden = orgs.length === 0;
+    })
+    .catch(() => undefined); // no organizations to offer
+  return wrap;
+}
+
+function newRepoForm(username: string): HTMLElement {
   const status = h("p", { class: "inline-error", role: "alert" });
   const form = h(
     "form",
     { class: "stack", "aria-labelledby": "new-repo-title" },
     h("h3", { id: "new-repo-title" }, "New repository"),
+    ownerPicker(username),
     h("label", { for: "repo-name" }, "Name"),
     h("input", {
       id: "repo-name",
@@ -140,7 +155,11 @@ function newRepoForm(): HTMLElement {
     try {
       const repo = await apiJson<RepoView>(api.repos(), {
         method: "POST",
-        body: { name: String(data.get("name")), visibility: String(data.get("visibility")) },
+        body: {
+          name: String(data.get("name")),
+          visibility: String(data.get("visibility")),
+          ...(data.get("owner") ? { owner: String(data.get("owner")) } : {}),
+        },
       });
       location.assign(urls.repo(repo.owner, repo.name));
     } catch (err) {
