@@ -15,7 +15,7 @@ import { AUTH_CHANNEL } from "../events/topics";
 
 export type AuthTag = `user:${number}` | `token:${number}` | `repo:${number}` | `session:${string}` | "*";
 
-interface Entry<V> {
+export interface Entry<V> {
   value: V;
   tags: readonly AuthTag[];
 }
@@ -30,15 +30,18 @@ export interface CacheOptions {
 /** One replica's listener and every cache that depends on it. */
 export class AuthChanges {
   private readonly caches = new Set<AuthCache<unknown>>();
-  private unlisten?: Promise<() => Promise<void>>;
+  /** Settles when LISTEN is in place; until then no cache stores anything (a change could be missed). */
+  private listening?: Promise<void>;
+  private unlisten?: () => Promise<void>;
+  private closed = false;
 
   constructor(private readonly db: Db) {}
 
   /** A cache whose entries `changed` drops. */
   cache<V>(options: CacheOptions = {}): AuthCache<V> {
-    this.unlisten ??= this.db.listen(AUTH_CHANNEL, (tag) => this.drop(tag as AuthTag));
-    const cache = new AuthCache<V>(options);
+    const cache = new AuthCache<V>(options, () => this.listen());
     this.caches.add(cache as AuthCache<unknown>);
+    void this.listen().catch(() => {}); // start now; a failure is retried by the next miss
     return cache;
   }
 
@@ -48,14 +51,33 @@ export class AuthChanges {
     await this.db.notify(AUTH_CHANNEL, tag);
   }
 
+  private listen(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("AuthChanges is closed"));
+    this.listening ??= this.db
+      .listen(AUTH_CHANNEL, (tag) => this.drop(tag as AuthTag))
+      .then(
+        (unlisten) => {
+          this.unlisten = unlisten;
+        },
+        (err: unknown) => {
+          this.listening = undefined; // try again on the next miss
+          throw err;
+        },
+      );
+    return this.listening;
+  }
+
   private drop(tag: AuthTag): void {
     for (const cache of this.caches) cache.drop(tag);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.listening?.catch(() => {});
     const unlisten = this.unlisten;
     this.unlisten = undefined;
-    if (unlisten) await (await unlisten)();
+    for (const cache of this.caches) cache.drop("*");
+    if (unlisten) await unlisten();
   }
 }
 
@@ -66,7 +88,14 @@ export class AuthCache<V> {
   /** Bumped by every drop, so a load that began before a change is not cached after it. */
   private generation = 0;
 
-  constructor({ max = 10_000, ttlMs = 30_000 }: CacheOptions = {}) {
+  /**
+   * @param ready settles once changes reach this cache (AuthChanges' LISTEN); while it rejects,
+   *   values are loaded but never stored. A cache made alone (no `ready`) stores at once.
+   */
+  constructor(
+    { max = 10_000, ttlMs = 30_000 }: CacheOptions = {},
+    private readonly ready: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.lru = new LRUCache({ max, ttl: ttlMs });
   }
 
@@ -74,23 +103,27 @@ export class AuthCache<V> {
   async get(key: string, load: () => Promise<Entry<V>>): Promise<V> {
     const hit = this.lru.get(key);
     if (hit) return hit.value;
-    let pending = this.loading.get(key);
-    if (!pending) {
-      const generation = this.generation;
-      pending = load().then(
-        (entry) => {
-          this.loading.delete(key);
-          if (generation === this.generation) this.lru.set(key, entry);
-          return entry;
-        },
-        (err) => {
-          this.loading.delete(key);
-          throw err;
-        },
-      );
-      this.loading.set(key, pending);
-    }
+    const pending = this.loading.get(key) ?? this.startLoad(key, load);
     return (await pending).value;
+  }
+
+  private startLoad(key: string, load: () => Promise<Entry<V>>): Promise<Entry<V>> {
+    const pending = this.ready().then(
+      async () => {
+        const generation = this.generation;
+        const entry = await load();
+        if (generation === this.generation) this.lru.set(key, entry);
+        return entry;
+      },
+      () => load(), // not listening: a stored value could outlive a change, so store nothing
+    );
+    this.loading.set(key, pending);
+    const settled = () => {
+      // A drop may have replaced this load with a newer one: leave that one in place.
+      if (this.loading.get(key) === pending) this.loading.delete(key);
+    };
+    pending.then(settled, settled);
+    return pending;
   }
 
   drop(tag: AuthTag): void {
