@@ -1,17 +1,24 @@
 /**
- * A fast path in front of Express for the hottest requests of the platform: anonymous GET/HEAD
- * of blobs and trees by commit id (what browsers and the edge fetch, and revalidate with 304s).
+ * A fast path in front of Express for the hottest requests of the platform: GET/HEAD of blobs
+ * and trees by commit id (what browsers, the edge and API clients fetch, and revalidate with 304s).
  * Express's per-request machinery (prototype swaps, router walk, logging middleware) costs several
  * times the work of answering such a request from the cat-file pool, so these requests are
  * answered by `FileServer` directly. Only clean answers (200/304) are sent from here: anything
  * else — a private or missing repository, bad input, an error — is handed to the Express app
- * untouched, which answers it exactly as it answers every other request. Requests carrying
- * credentials always go through Express (and its authentication).
+ * untouched, which answers it exactly as it answers every other request.
+ *
+ * A request with a token is served here too, for the same caller Express would see: the same
+ * header parser and token lookup as the `authenticate` middleware (app/http/auth.ts), and the same
+ * access check inside `FileServer`. A header that cannot be used, or a token that is unknown,
+ * revoked or expired, is handed to Express, which answers its 401. Requests with a cookie (browser
+ * sessions, CSRF) always go through Express.
  */
 import type { IncomingMessage, RequestListener } from "node:http";
+import { type User, userForToken } from "../auth/tokens";
 import type { AppContext } from "../compose";
 import { httpRequestDuration } from "../metrics";
 import { RESERVED_OWNERS } from "../wire/names";
+import { parseAuthorization } from "./auth";
 import { type FileParams, FileServer } from "./files";
 
 const FILE_URL = /^\/api\/([^/?#]+)\/([^/?#]+)\/(blob|tree)\/([^/?#]+)(\/[^?#]*)?(?:\?.*)?$/;
@@ -26,7 +33,8 @@ export function withFastFiles(ctx: AppContext, app: RequestListener): RequestLis
     const params = eligible(req);
     if (!params) return app(req, res);
     const end = httpRequestDuration.startTimer({ method: req.method });
-    files[params.kind](req, res, params, {}).then(
+    const serve = async () => files[params.kind](req, res, params, { user: await caller(ctx, req) });
+    serve().then(
       () => end({ route: ROUTES[params.kind], status: String(res.statusCode) }),
       () => {
         if (res.headersSent) return void res.destroy();
@@ -38,9 +46,21 @@ export function withFastFiles(ctx: AppContext, app: RequestListener): RequestLis
   };
 }
 
+/**
+ * Who is calling, exactly as `authenticate` decides it; throws (→ Express and its 401) when the
+ * request has credentials that name nobody.
+ */
+async function caller(ctx: AppContext, req: IncomingMessage): Promise<User | undefined> {
+  const credentials = parseAuthorization(req.headers.authorization, { basic: true });
+  if (credentials === undefined) return undefined;
+  const user = await userForToken(ctx.db, credentials.token);
+  if (!user) throw new Error("no such live token");
+  return user;
+}
+
 function eligible(req: IncomingMessage): Eligible | undefined {
   if (req.method !== "GET" && req.method !== "HEAD") return undefined;
-  if (req.headers.authorization !== undefined || req.headers.cookie !== undefined) return undefined;
+  if (req.headers.cookie !== undefined) return undefined;
   const m = FILE_URL.exec(req.url ?? "");
   if (!m) return undefined;
   try {

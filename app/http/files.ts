@@ -3,8 +3,9 @@
  *   GET /api/:owner/:repo/refs/:ref            → {"commit"}, cacheable for 5 s
  *   GET /api/:owner/:repo/tree/:commit{/:path} → entries, immutable
  *   GET /api/:owner/:repo/blob/:commit/:path   → bytes, immutable
- * Content addressed by a full commit id never changes, so it is served with a one-year immutable
- * Cache-Control and a strong ETag (the object id); revalidation needs only the path → id lookup.
+ * Content addressed by a full commit id never changes, so it is served with a strong ETag (the
+ * object id) and, when public, a one-year immutable Cache-Control (private: `private, no-cache`);
+ * revalidation needs only the path → id lookup.
  * User content is never given an active type: text/plain or octet-stream, nosniff, CSP sandbox.
  *
  * `FileServer` does the work on plain Node request/response objects and throws `AppError`
@@ -191,8 +192,18 @@ function target(params: FileParams): { commit: string; path: string } {
 
 const scope = (repo: Repository) => (repo.visibility === "public" ? "public" : "private");
 
+/**
+ * Content by commit id never changes, so a public copy may be kept a year, anywhere (the edge caps
+ * how long it serves one unrevalidated: docs/edge.md). A private one is never stored by a shared
+ * cache (`private`) and is revalidated by the browser on every use (`no-cache`; the ETag makes that
+ * a 304): once access is gone — removed, signed out, another person on the same browser — the
+ * origin's 404 is what they see, not a copy kept for a year.
+ */
 function immutable(res: ServerResponse, repo: Repository, oid: string): void {
-  res.setHeader("Cache-Control", `${scope(repo)}, max-age=31536000, immutable`);
+  res.setHeader(
+    "Cache-Control",
+    repo.visibility === "public" ? "public, max-age=31536000, immutable" : "private, no-cache",
+  );
   res.setHeader("ETag", `"${oid}"`);
 }
 
