@@ -12,6 +12,12 @@ export interface EdgeEnv {
   readonly STATIC_PREFIXES?: string;
   /** Milliseconds to wait for the origin's response headers (never the body). @default "30000" */
   readonly ORIGIN_TIMEOUT_MS?: string;
+  /**
+   * Seconds a cached response is served without asking the origin; after that every use is
+   * revalidated with it (If-None-Match), so a repository made private stops being served within
+   * this long (docs/edge.md, "Visibility changes"). "0": revalidate every request. @default "1"
+   */
+  readonly REVALIDATE_AFTER_SECONDS?: string;
 }
 
 export interface EdgeConfig {
@@ -19,10 +25,12 @@ export interface EdgeConfig {
   readonly assets: URL;
   readonly staticPrefixes: readonly string[];
   readonly originTimeoutMs: number;
+  readonly revalidateAfterSeconds: number;
 }
 
 export const DEFAULT_STATIC_PREFIXES = ["/_astro/"] as const;
 export const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
+export const DEFAULT_REVALIDATE_AFTER_SECONDS = 1;
 
 export class EdgeConfigError extends Error {
   override readonly name = "EdgeConfigError";
@@ -36,6 +44,7 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
     assets: env.ASSETS_URL ? parseBaseUrl("ASSETS_URL", env.ASSETS_URL) : origin,
     staticPrefixes: parsePrefixes(env.STATIC_PREFIXES),
     originTimeoutMs: parseTimeout(env.ORIGIN_TIMEOUT_MS),
+    revalidateAfterSeconds: parseRevalidateAfter(env.REVALIDATE_AFTER_SECONDS),
   };
 }
 
@@ -71,4 +80,13 @@ function parseTimeout(value: string | undefined): number {
     throw new EdgeConfigError(`ORIGIN_TIMEOUT_MS must be a positive integer, got "${value}"`);
   }
   return ms;
+}
+
+function parseRevalidateAfter(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return DEFAULT_REVALIDATE_AFTER_SECONDS;
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value.trim()) || seconds > 86_400) {
+    throw new EdgeConfigError(`REVALIDATE_AFTER_SECONDS must be an integer from 0 to 86400, got "${value}"`);
+  }
+  return seconds;
 }

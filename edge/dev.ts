@@ -20,6 +20,8 @@ export interface StartEdgeOptions {
   readonly staticPrefixes?: readonly string[];
   /** Wait for the origin's response headers. @default 30000 */
   readonly originTimeoutMs?: number;
+  /** Serve a cached response this long before revalidating it with the origin. @default 1 */
+  readonly revalidateAfterSeconds?: number;
 }
 
 export interface RunningEdge {
@@ -57,6 +59,9 @@ function edgeBindings(options: StartEdgeOptions): EdgeEnv {
     ...(options.assetsUrl !== undefined && { ASSETS_URL: options.assetsUrl }),
     ...(options.staticPrefixes !== undefined && { STATIC_PREFIXES: options.staticPrefixes.join(",") }),
     ...(options.originTimeoutMs !== undefined && { ORIGIN_TIMEOUT_MS: String(options.originTimeoutMs) }),
+    ...(options.revalidateAfterSeconds !== undefined && {
+      REVALIDATE_AFTER_SECONDS: String(options.revalidateAfterSeconds),
+    }),
   };
 }
 

@@ -1,14 +1,18 @@
 /**
  * Plue's edge Worker: a plain CDN proxy in front of the API. Static prefixes go to the asset
  * origin, everything else to ORIGIN_URL, streamed both ways; only responses the origin marks
- * public with a lifetime are cached. See docs/edge.md.
+ * public with a lifetime are cached, and served unasked for REVALIDATE_AFTER_SECONDS at most.
+ * See docs/edge.md.
  */
 import {
   CACHE_STATUS_HEADER,
   type CacheStatus,
+  forStorage,
+  fromStorage,
   isCacheableRequest,
+  isFresh,
   isStorableResponse,
-  lookupKey,
+  revalidation,
   storeKey,
 } from "./cache-policy";
 import { type EdgeConfig, type EdgeEnv, parseEdgeConfig } from "./config";
@@ -24,6 +28,7 @@ interface EdgeContext {
 interface EdgeCache {
   match(request: Request): Promise<Response | undefined>;
   put(request: Request, response: Response): Promise<void>;
+  delete(request: Request): Promise<boolean>;
 }
 
 export default {
@@ -47,12 +52,24 @@ async function handle(request: Request, config: EdgeConfig, ctx: EdgeContext): P
   if (!isCacheableRequest(request)) return withCacheStatus(await forward(request, target, config), "BYPASS");
 
   const cache = (caches as unknown as { default: EdgeCache }).default;
-  const hit = await cache.match(lookupKey(request));
-  if (hit) return withCacheStatus(hit, "HIT");
+  const key = storeKey(request);
+  const stored = await cache.match(key);
+  if (stored && isFresh(stored, Date.now())) return withCacheStatus(fromStorage(request, stored), "HIT");
 
-  const response = await forward(request, target, config);
-  if (!isStorableResponse(response)) return withCacheStatus(response, "BYPASS");
-  ctx.waitUntil(cache.put(storeKey(request), response.clone()));
+  // A stored entry past its unasked time is revalidated: the origin decides again who may read it.
+  const response = await forward(stored ? revalidation(request, stored) : request, target, config);
+  const store = (r: Response) =>
+    ctx.waitUntil(cache.put(key, forStorage(r, Date.now(), config.revalidateAfterSeconds)));
+  if (stored && response.status === 304) {
+    store(stored.clone());
+    return withCacheStatus(fromStorage(request, stored), "REVALIDATED");
+  }
+  if (!isStorableResponse(response)) {
+    // Gone, private now, or failing: never served from here again (no stale copy on error either).
+    if (stored) ctx.waitUntil(cache.delete(key));
+    return withCacheStatus(response, "BYPASS");
+  }
+  store(response.clone());
   return withCacheStatus(response, "MISS");
 }
 

@@ -1,6 +1,10 @@
 /** Binding validation and Cache-Control parsing: pure functions, run in Node without workerd. */
 import { parseCacheControl } from "../../edge/cache-policy";
-import { DEFAULT_ORIGIN_TIMEOUT_MS, parseEdgeConfig } from "../../edge/config";
+import {
+  DEFAULT_ORIGIN_TIMEOUT_MS,
+  DEFAULT_REVALIDATE_AFTER_SECONDS,
+  parseEdgeConfig,
+} from "../../edge/config";
 
 describe("parseEdgeConfig", () => {
   it("defaults assets to the origin, /_astro/ and 30 s", () => {
@@ -8,6 +12,8 @@ describe("parseEdgeConfig", () => {
     expect(config.assets.href).toBe("https://origin.plue.dev/");
     expect(config.staticPrefixes).toEqual(["/_astro/"]);
     expect(config.originTimeoutMs).toBe(DEFAULT_ORIGIN_TIMEOUT_MS);
+    expect(config.revalidateAfterSeconds).toBe(DEFAULT_REVALIDATE_AFTER_SECONDS);
+    expect(DEFAULT_REVALIDATE_AFTER_SECONDS).toBe(1); // the "within one second everywhere"
   });
 
   it("reads every binding", () => {
@@ -16,7 +22,9 @@ describe("parseEdgeConfig", () => {
       ASSETS_URL: "https://cdn.plue.dev/build",
       STATIC_PREFIXES: " /_astro/ , /static/ ,",
       ORIGIN_TIMEOUT_MS: "1500",
+      REVALIDATE_AFTER_SECONDS: "0",
     });
+    expect(config.revalidateAfterSeconds).toBe(0);
     expect(config.assets.href).toBe("https://cdn.plue.dev/build");
     expect(config.staticPrefixes).toEqual(["/_astro/", "/static/"]);
     expect(config.originTimeoutMs).toBe(1500);
@@ -37,7 +45,11 @@ describe("parseEdgeConfig", () => {
       { ORIGIN_URL: "https://o.plue.dev", ORIGIN_TIMEOUT_MS: "0" },
       /ORIGIN_TIMEOUT_MS must be a positive integer/,
     ],
-  ])("rejects %j with a message naming the binding", (env, message) => {
+    ...["-1", "1.5", "one", "86401"].map((v) => [
+      { ORIGIN_URL: "https://o.plue.dev", REVALIDATE_AFTER_SECONDS: v },
+      /REVALIDATE_AFTER_SECONDS must be an integer from 0 to 86400/,
+    ]),
+  ] as [Record<string, string>, RegExp][])("rejects %j with a message naming the binding", (env, message) => {
     expect(() => parseEdgeConfig(env)).toThrow(message);
   });
 });

@@ -13,6 +13,8 @@ export interface Recorded {
   readonly body: string;
 }
 
+type Visibility = "public" | "private" | "failing";
+
 export interface TestOrigin {
   readonly url: string;
   readonly requests: Recorded[];
@@ -22,6 +24,8 @@ export interface TestOrigin {
   releaseSse(): void;
   /** Whether the /sse/gated response has ended. */
   sseFinished(): boolean;
+  /** Makes /repo/<name>/blob public (the default) or private, as a repository setting would; or failing. */
+  setVisibility(name: string, visibility: Visibility): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,7 @@ export async function startOrigin(name = "origin"): Promise<TestOrigin> {
     release = resolve;
   });
   let finished = false;
+  const visibility = new Map<string, Visibility>();
 
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -63,6 +68,21 @@ export async function startOrigin(name = "origin"): Promise<TestOrigin> {
       const status = Number(url.searchParams.get("status") ?? 200);
       res.writeHead(status, { "content-type": "text/plain", ...CACHE_KINDS[kind] });
       res.end(`${name} ${kind} #${count}`);
+    } else if (/^\/repo\/[\w-]+\/blob$/.test(url.pathname)) {
+      // Like Plue's blob by commit: immutable bytes, a strong ETag, revalidation honoured; a
+      // private repository is a 404 (with no cache headers) for anonymous callers.
+      const repo = url.pathname.split("/")[2]!;
+      const etag = `"v-${repo}"`;
+      if (visibility.get(repo) === "failing") {
+        res.writeHead(503, { "content-type": "application/json" }).end('{"error":{"code":"unavailable"}}');
+      } else if (visibility.get(repo) === "private") {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: "not_found", message: `repository ${repo} not found` } }));
+      } else {
+        const headers = { etag, "cache-control": "public, max-age=31536000, immutable" };
+        if (req.headers["if-none-match"] === etag) res.writeHead(304, headers).end();
+        else res.writeHead(200, { ...headers, "content-type": "text/plain" }).end(`bytes of ${repo}`);
+      }
     } else if (url.pathname === "/etag") {
       const headers = { etag: '"v1"', "cache-control": "private, max-age=0" };
       if (req.headers["if-none-match"] === '"v1"') res.writeHead(304, headers).end();
@@ -111,6 +131,7 @@ export async function startOrigin(name = "origin"): Promise<TestOrigin> {
     hits: (path) => requests.filter((r) => r.url.split("?")[0] === path),
     releaseSse: () => release(),
     sseFinished: () => finished,
+    setVisibility: (repo, v) => void visibility.set(repo, v),
     close: async () => {
       release();
       server.closeAllConnections();

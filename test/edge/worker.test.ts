@@ -9,6 +9,7 @@ let assets: TestOrigin;
 let edge: RunningEdge; // generous timeout: ordinary traffic must never hit it on a busy machine
 let tight: RunningEdge; // 300 ms header timeout, for the 504 and "SSE outlives the timeout" cases
 let down: RunningEdge; // ORIGIN_URL where nothing listens
+let strict: RunningEdge; // the defaults: cached entries revalidated after 1 s
 
 beforeAll(async () => {
   [origin, assets] = await Promise.all([startOrigin("api"), startOrigin("assets")]);
@@ -18,14 +19,16 @@ beforeAll(async () => {
       assetsUrl: assets.url,
       port: 0,
       staticPrefixes: ["/_astro/", "/static/"],
+      revalidateAfterSeconds: 60, // HIT assertions must not depend on the machine's speed
     }),
     startEdge({ originUrl: origin.url, port: 0, originTimeoutMs: 300 }),
     closedPortUrl().then((url) => startEdge({ originUrl: url, port: 0 })),
   ]);
+  strict = await startEdge({ originUrl: origin.url, port: 0 });
 });
 
 afterAll(async () => {
-  await Promise.all([edge, tight, down].map((e) => e?.close()));
+  await Promise.all([edge, tight, down, strict].map((e) => e?.close()));
   await Promise.all([origin, assets].map((o) => o?.close()));
 });
 
@@ -175,8 +178,10 @@ describe("caching", () => {
   it.each([
     ["Authorization", { authorization: "Bearer secret" }],
     ["Cookie", { cookie: "sid=abc" }],
+    ["a browser session", { cookie: "theme=dark; plue_session=s3cret" }],
+    ["Basic credentials", { authorization: `Basic ${btoa("git:plue_token")}` }],
   ])("neither reads nor writes the cache for a request with %s", async (_name, headers) => {
-    const path = `/cache/immutable?case=${Object.keys(headers)[0]}`;
+    const path = `/cache/immutable?case=${encodeURIComponent(Object.values(headers)[0]!)}`;
     await (await get(path)).text(); // anonymous: now cached
     for (let i = 0; i < 2; i++) {
       const res = await get(path, headers);
@@ -184,6 +189,8 @@ describe("caching", () => {
       await res.text();
     }
     expect(origin.requests.filter((r) => r.url === path)).toHaveLength(3);
+    const after = await get(path); // and what they got was never stored in the anonymous entry
+    expect(after.headers.get(CACHE)).toBe("HIT");
   });
 
   it("does not cache other methods", async () => {
@@ -192,6 +199,75 @@ describe("caching", () => {
       expect(res.headers.get(CACHE)).toBe("BYPASS");
     }
     expect(origin.requests.filter((r) => r.url.endsWith("case=post"))).toHaveLength(2);
+  });
+});
+
+describe("revalidation and visibility changes (REVALIDATE_AFTER_SECONDS=1, the default)", () => {
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${strict.url}${path}`, { headers });
+  const past = () => new Promise((r) => setTimeout(r, 1100));
+
+  it("serves a stored blob unasked for a second, then revalidates it with its ETag", async () => {
+    const first = await get("/repo/steady/blob");
+    expect([first.headers.get(CACHE), await first.text()]).toEqual(["MISS", "bytes of steady"]);
+    await past();
+    const again = await get("/repo/steady/blob");
+    expect([again.status, again.headers.get(CACHE), await again.text()]).toEqual([
+      200,
+      "REVALIDATED",
+      "bytes of steady",
+    ]);
+    const hits = origin.hits("/repo/steady/blob");
+    expect(hits).toHaveLength(2);
+    expect(hits[1]!.headers["if-none-match"]).toBe('"v-steady"');
+    expect(again.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect([...again.headers.keys()].filter((h) => h.startsWith("x-plue-edge-stored"))).toEqual([]);
+    const hit = await get("/repo/steady/blob"); // refreshed by the 304
+    expect(hit.headers.get(CACHE)).toBe("HIT");
+    expect(origin.hits("/repo/steady/blob")).toHaveLength(2);
+  });
+
+  it("answers a client's If-None-Match itself, fresh or revalidated", async () => {
+    const first = await get("/repo/cond/blob");
+    const etag = first.headers.get("etag")!;
+    await first.text();
+    const fresh = await get("/repo/cond/blob", { "if-none-match": etag });
+    expect([fresh.status, fresh.headers.get(CACHE)]).toEqual([304, "HIT"]);
+    await past();
+    const stale = await get("/repo/cond/blob", { "if-none-match": 'W/"other", ' + etag });
+    expect([stale.status, stale.headers.get(CACHE)]).toEqual([304, "REVALIDATED"]);
+    // The origin was asked about the stored entry, not about the client's list.
+    expect(origin.hits("/repo/cond/blob")[1]!.headers["if-none-match"]).toBe('"v-cond"');
+    const other = await get("/repo/cond/blob", { "if-none-match": '"v-something-else"' });
+    expect([other.status, await other.text()]).toEqual([200, "bytes of cond"]);
+  });
+
+  it("stops serving a blob cached immutable once its repository turns private", async () => {
+    await (await get("/repo/turning/blob")).text();
+    expect((await get("/repo/turning/blob")).headers.get(CACHE)).toBe("HIT");
+    origin.setVisibility("turning", "private");
+    await past();
+    const after = await get("/repo/turning/blob");
+    expect([after.status, after.headers.get(CACHE)]).toEqual([404, "BYPASS"]);
+    expect(await after.text()).not.toContain("bytes of");
+    // The entry is gone, not just skipped: every later request asks the origin.
+    const later = await get("/repo/turning/blob");
+    expect([later.status, later.headers.get(CACHE)]).toEqual([404, "BYPASS"]);
+    expect(origin.hits("/repo/turning/blob")).toHaveLength(3);
+    origin.setVisibility("turning", "public");
+    const back = await get("/repo/turning/blob");
+    expect([back.status, back.headers.get(CACHE)]).toEqual([200, "MISS"]);
+  });
+
+  it("serves no stale copy when the origin fails at revalidation", async () => {
+    await (await get("/repo/flaky/blob")).text();
+    origin.setVisibility("flaky", "failing");
+    await past();
+    const r = await get("/repo/flaky/blob");
+    expect([r.status, r.headers.get(CACHE)]).toEqual([503, "BYPASS"]);
+    expect(await r.text()).not.toContain("bytes of");
+    origin.setVisibility("flaky", "public");
+    expect((await get("/repo/flaky/blob")).headers.get(CACHE)).toBe("MISS"); // dropped, not kept
   });
 });
 
