@@ -33,8 +33,12 @@ export function withFastFiles(ctx: AppContext, app: RequestListener): RequestLis
     const params = eligible(req);
     if (!params) return app(req, res);
     const end = httpRequestDuration.startTimer({ method: req.method });
-    const serve = async () => files[params.kind](req, res, params, { user: await caller(ctx, req) });
-    serve().then(
+    // Anonymous requests skip the token lookup's async step altogether.
+    const served =
+      req.headers.authorization === undefined
+        ? files[params.kind](req, res, params, {})
+        : caller(ctx, req).then((user) => files[params.kind](req, res, params, { user }));
+    served.then(
       () => end({ route: ROUTES[params.kind], status: String(res.statusCode) }),
       () => {
         if (res.headersSent) return void res.destroy();
