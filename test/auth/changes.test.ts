@@ -274,16 +274,24 @@ describe("AuthChanges across replicas (Postgres)", () => {
 
   it("a load on one replica that began before a change on the other is not cached after it", async () => {
     const onB = changesB.cache<string>();
+    const probe = counter(() => "p", ["repo:7"]);
+    await onB.get("probe", probe);
     const old = deferred("before", ["repo:7"]);
     const first = onB.get("k", old.load);
     await sleep(20);
     await changesA.changed("repo:7");
+    // The probe shows when the notification has reached B...
+    await waitFor(async () => {
+      await onB.get("probe", probe);
+      return probe.calls === 2;
+    }, 1000);
+    // ...from then on, B loads afresh instead of joining the old load...
     const fresh = counter(() => "after", ["repo:7"]);
-    // Once the notification has reached B, B loads afresh...
-    await waitFor(async () => (await onB.get("k", fresh)) === "after", 1000);
+    expect(await onB.get("k", fresh)).toBe("after");
     old.release();
     expect(await first).toBe("before");
     // ...and the old load, settling last, did not overwrite the fresh entry.
     expect(await onB.get("k", fresh)).toBe("after");
+    expect(fresh.calls).toBe(1);
   });
 });
