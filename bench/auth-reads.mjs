@@ -178,14 +178,28 @@ async function seed(plue, fx) {
 
 /**
  * A second user with a `repo:read` token, collaborator with `read` on `priv`, through the accounts
- * API (admin creates the user with a password; the user signs in and makes a token). Undefined when
- * this server has no such API yet: the owner's token is measured instead.
+ * API (the admin creates the user and issues it a token, or the user signs in and makes one).
+ * Undefined when this server has no such API yet: the owner's token is measured instead.
  */
 async function collaborator(plue, owner) {
   const username = "reader";
   const password = `bench-${randomBytes(12).toString("hex")}`;
   const created = await api(plue, "POST", "/api/admin/users", { username, password });
   if (created.status !== 201) return undefined;
+  const body = { name: "bench", scopes: ["repo:read"] };
+  const issued = await api(plue, "POST", `/api/admin/users/${username}/tokens`, body);
+  const token =
+    issued.status === 201 ? issued.json?.token : await signedInToken(plue, username, password, body);
+  if (!token) return undefined;
+  const shared = await api(plue, "PUT", `/api/repos/${owner}/priv/collaborators/${username}`, {
+    permission: "read",
+  });
+  if (shared.status >= 300) return undefined;
+  return { username, token };
+}
+
+/** The token a user makes for themself after a password sign-in (cookie session + CSRF token). */
+async function signedInToken(plue, username, password, body) {
   const signIn = await fetch(`${plue.base}/api/session`, {
     method: "POST",
     headers: { "content-type": "application/json", origin: plue.base },
@@ -197,7 +211,7 @@ async function collaborator(plue, owner) {
     .getSetCookie()
     .map((c) => c.split(";")[0])
     .join("; ");
-  const tokenRes = await fetch(`${plue.base}/api/user/tokens`, {
+  const r = await fetch(`${plue.base}/api/user/tokens`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
@@ -205,15 +219,9 @@ async function collaborator(plue, owner) {
       origin: plue.base,
       "x-csrf-token": session.csrf_token ?? "",
     },
-    body: JSON.stringify({ name: "bench", scopes: ["repo:read"] }),
+    body: JSON.stringify(body),
   });
-  if (tokenRes.status !== 201) return undefined;
-  const { token } = await tokenRes.json();
-  const shared = await api(plue, "PUT", `/api/repos/${owner}/priv/collaborators/${username}`, {
-    permission: "read",
-  });
-  if (shared.status >= 300) return undefined;
-  return { username, token };
+  return r.status === 201 ? (await r.json()).token : undefined;
 }
 
 /** Checks an answer before measuring it: status, and for 200 the exact bytes. */
