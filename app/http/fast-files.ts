@@ -7,18 +7,17 @@
  * else — a private or missing repository, bad input, an error — is handed to the Express app
  * untouched, which answers it exactly as it answers every other request.
  *
- * A request with a token is served here too, for the same caller Express would see: the same
- * header parser and token lookup as the `authenticate` middleware (app/http/auth.ts), and the same
- * access check inside `FileServer`. A header that cannot be used, or a token that is unknown,
+ * A request with a token is served here too, for the same caller Express would see: the step of
+ * the `authenticate` middleware itself (`tokenCaller`, app/http/auth.ts: the header parser and the
+ * cached token lookup), and the same access check inside `FileServer`. A header that cannot be used, or a token that is unknown,
  * revoked or expired, is handed to Express, which answers its 401. Requests with a cookie (browser
  * sessions, CSRF) always go through Express.
  */
 import type { IncomingMessage, RequestListener } from "node:http";
-import { type User, userForToken } from "../auth/tokens";
 import type { AppContext } from "../compose";
 import { httpRequestDuration } from "../metrics";
 import { RESERVED_OWNERS } from "../wire/names";
-import { parseAuthorization } from "./auth";
+import { tokenCaller } from "./auth";
 import { type FileParams, FileServer } from "./files";
 
 const FILE_URL = /^\/api\/([^/?#]+)\/([^/?#]+)\/(blob|tree)\/([^/?#]+)(\/[^?#]*)?(?:\?.*)?$/;
@@ -37,7 +36,9 @@ export function withFastFiles(ctx: AppContext, app: RequestListener): RequestLis
     const served =
       req.headers.authorization === undefined
         ? files[params.kind](req, res, params, {})
-        : caller(ctx, req).then((user) => files[params.kind](req, res, params, { user }));
+        : tokenCaller(ctx, req.headers.authorization).then((user) =>
+            files[params.kind](req, res, params, { user }),
+          );
     served.then(
       () => end({ route: ROUTES[params.kind], status: String(res.statusCode) }),
       () => {
@@ -48,18 +49,6 @@ export function withFastFiles(ctx: AppContext, app: RequestListener): RequestLis
       },
     );
   };
-}
-
-/**
- * Who is calling, exactly as `authenticate` decides it; throws (→ Express and its 401) when the
- * request has credentials that name nobody.
- */
-async function caller(ctx: AppContext, req: IncomingMessage): Promise<User | undefined> {
-  const credentials = parseAuthorization(req.headers.authorization, { basic: true });
-  if (credentials === undefined) return undefined;
-  const user = await userForToken(ctx.db, credentials.token);
-  if (!user) throw new Error("no such live token");
-  return user;
 }
 
 function eligible(req: IncomingMessage): Eligible | undefined {
