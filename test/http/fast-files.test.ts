@@ -4,6 +4,7 @@
  */
 import { createApiToken, createUser } from "../../app/auth/tokens";
 import { writeCommit } from "../../app/git/write";
+import { call, createAccount } from "../helpers/accounts";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 
 let p: TestPlatform;
@@ -62,6 +63,11 @@ describe("authenticated reads on the fast path", () => {
     expect([r.status, await r.text(), viaExpress(r)]).toEqual([200, "# hello\n", false]);
   });
 
+  it("401s git's Basic form when the username is another user's", async () => {
+    const r = await get(`/api/admin/priv/blob/${priv}/README.md`, basic("eve", p.token));
+    expect([r.status, viaExpress(r)]).toEqual([401, true]);
+  });
+
   it("answers exactly as Express does for the same caller", async () => {
     // A cookie sends a request through Express; an unrelated one authenticates nobody.
     const keep = ["content-type", "content-length", "cache-control", "etag", "x-content-type-options"];
@@ -106,7 +112,37 @@ describe("authenticated reads on the fast path", () => {
     expect((await r.json()).error.code).toBe("unauthorized");
   });
 
-  it("401s a revoked token at once", async () => {
+  it("401s a token revoked through the API at once, after it was cached", async () => {
+    const bob = await createAccount(p, { scopes: ["repo:read", "user"] });
+    const path = `/api/admin/pub/blob/${pub}/README.md`;
+    for (let i = 0; i < 2; i++) expect((await get(path, bearer(bob.token))).status).toBe(200);
+    expect((await bob.api("DELETE", `/api/user/tokens/${bob.tokenId}`)).status).toBe(204);
+    const after = await get(path, bearer(bob.token));
+    expect([after.status, viaExpress(after)]).toEqual([401, true]);
+  });
+
+  it("401s the cached token of a user suspended through the API at once", async () => {
+    const carol = await createAccount(p, { scopes: ["repo:read"] });
+    const path = `/api/admin/pub/tree/${pub}`;
+    expect((await get(path, bearer(carol.token))).status).toBe(200);
+    const r = await call(p.url, p.token, "POST", `/api/admin/users/${carol.user.username}/suspend`);
+    expect(r.status).toBe(200);
+    const after = await get(path, bearer(carol.token));
+    expect([after.status, viaExpress(after)]).toEqual([401, true]);
+  });
+
+  it("401s a cached token once it expires", async () => {
+    const dave = await createAccount(p, {
+      scopes: ["repo:read"],
+      expiresAt: new Date(Date.now() + 3000).toISOString(),
+    });
+    const path = `/api/admin/pub/blob/${pub}/README.md`;
+    expect((await get(path, bearer(dave.token))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 3100));
+    expect((await get(path, bearer(dave.token))).status).toBe(401);
+  });
+
+  it("401s a token revoked in the database once the change is announced", async () => {
     const token = await createApiToken(p.ctx.db, eveId, "soon revoked");
     const path = `/api/admin/pub/blob/${pub}/README.md`;
     expect((await get(path, bearer(token))).status).toBe(200);
