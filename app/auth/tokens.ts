@@ -8,7 +8,7 @@
  * and its user, so revoking the token or suspending the user (`AuthChanges.changed`) drops them on
  * every replica at once. Expiry is compared on every hit, so a cached token still expires on time.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, hash, randomBytes } from "node:crypto";
 import type { Queryable } from "../db";
 import type { TokenView } from "../wire/accounts";
 import type { AuthCache, AuthChanges } from "./changes";
@@ -224,7 +224,8 @@ export class TokenAuth {
     if (!plausible(token)) return undefined;
     let grant: TokenGrant;
     try {
-      grant = await this.cache.get(hashToken(token).toString("base64"), async () => {
+      // The one-shot hash: a fifth of createHash's cost, on every authenticated request.
+      grant = await this.cache.get(hash("sha256", token, "base64"), async () => {
         const found = await grantForToken(this.db, token);
         // Misses are not cached (a rejected load never is): an unsuspended user's token works at once.
         if (!found) throw NO_GRANT;
