@@ -2,7 +2,7 @@
 // Authenticated private reads against anonymous public reads, in one run on one server (issue 17:
 // the authenticated ones should reach at least 80% of the anonymous ones), on PGlite and Postgres.
 //
-//   node bench/auth-reads.mjs [--db pglite,postgres] [--duration 10] [--connections 50] [--threads 2] [--rounds 3]
+//   node bench/auth-reads.mjs [--db pglite,postgres] [--duration 5] [--connections 50] [--threads 2] [--rounds 5]
 //
 // Per database: `plue dev --memory` (PGlite), or `plue dev` on a fresh database of the Postgres
 // server at DATABASE_URL (else the one scripts/postgres.sh starts), LOG_LEVEL=warn. Two repositories
@@ -31,10 +31,10 @@ const FILE = "blob-4k.txt";
 const { values: args } = parseArgs({
   options: {
     db: { type: "string", default: "pglite,postgres" },
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "5" },
     connections: { type: "string", default: "50" },
     threads: { type: "string", default: "2" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
   },
 });
 
