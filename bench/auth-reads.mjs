@@ -14,7 +14,8 @@
 //                  collaborator's when the server has the accounts API (a user, a token, a
 //                  collaborator), else the owner's (the admin token)
 // Before measuring, the answers are checked (200 with the right bytes, 404 anonymous on `priv`,
-// 401 with a wrong token). Exit status 1 on an error (a wrong answer, non-2xx under load), never
+// 401 with a wrong token). --express sends the authenticated reads through Express (with a
+// cookie), to compare with the fast path. Exit status 1 on an error (a wrong answer, non-2xx under load), never
 // for missing the 80% goal. Every process started here is stopped by its pid at the end.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -35,6 +36,8 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "50" },
     threads: { type: "string", default: "2" },
     rounds: { type: "string", default: "5" },
+    // Sends the authenticated reads through Express (a cookie does), to see what the fast path saves.
+    express: { type: "boolean", default: false },
   },
 });
 
@@ -270,7 +273,10 @@ async function measure(kind, fx) {
     const caller = reader
       ? `collaborator ${reader.username} (read, repo:read token)`
       : `owner ${owner} (admin token)`;
-    const auth = { Authorization: `Bearer ${reader?.token ?? plue.token}` };
+    const auth = {
+      Authorization: `Bearer ${reader?.token ?? plue.token}`,
+      ...(args.express && { Cookie: "bench=1" }),
+    };
     await check(anonUrl, {}, 200, fx.expected);
     await check(authUrl, {}, 404);
     await check(authUrl, { Authorization: "Bearer plue_not-a-token" }, 401);
