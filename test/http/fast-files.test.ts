@@ -112,6 +112,58 @@ describe("authenticated reads on the fast path", () => {
     expect((await r.json()).error.code).toBe("unauthorized");
   });
 
+  it("serves a read collaborator on the fast path, 404s them at once when removed", async () => {
+    const reader = await createAccount(p, { scopes: ["repo:read"] });
+    const path = `/api/admin/priv/blob/${priv}/src/a.txt`;
+    const share = (method: string) =>
+      call(p.url, p.token, method, `/api/repos/admin/priv/collaborators/${reader.user.username}`, {
+        permission: "read",
+      });
+    expect((await get(path, bearer(reader.token))).status).toBe(404);
+    expect((await share("PUT")).status).toBeLessThan(300);
+    for (let i = 0; i < 2; i++) {
+      const r = await get(path, bearer(reader.token));
+      expect([r.status, await r.text(), viaExpress(r)]).toEqual([200, "secret a\n", false]);
+      expect(r.headers.get("cache-control")).toBe("private, no-cache");
+    }
+    expect((await share("DELETE")).status).toBeLessThan(300);
+    const after = await get(path, bearer(reader.token));
+    expect([after.status, viaExpress(after)]).toEqual([404, true]);
+  });
+
+  it("403s a token without repo:read on a private repository, naming the scope", async () => {
+    const narrow = await createAccount(p, { scopes: ["user"] });
+    const share = await call(
+      p.url,
+      p.token,
+      "PUT",
+      `/api/repos/admin/priv/collaborators/${narrow.user.username}`,
+      { permission: "write" },
+    );
+    expect(share.status).toBeLessThan(300);
+    const r = await get(`/api/admin/priv/blob/${priv}/README.md`, bearer(narrow.token));
+    expect([r.status, viaExpress(r)]).toEqual([403, true]);
+    expect((await r.json()).error.message).toContain("repo:read");
+    // A public repository needs no scope: anonymous callers read it too.
+    expect((await get(`/api/admin/pub/blob/${pub}/README.md`, bearer(narrow.token))).status).toBe(200);
+  });
+
+  it("404s a private repository made so through the API at once, even to a cached reader of it", async () => {
+    const path = `/api/admin/pub/blob/${pub}/README.md`;
+    const eve = bearer(eveToken);
+    expect((await get(path, eve)).status).toBe(200);
+    expect(
+      (await call(p.url, p.token, "PATCH", "/api/repos/admin/pub", { visibility: "private" })).status,
+    ).toBe(200);
+    try {
+      const r = await get(path, eve);
+      expect([r.status, viaExpress(r)]).toEqual([404, true]);
+      expect((await get(path)).status).toBe(404);
+    } finally {
+      await call(p.url, p.token, "PATCH", "/api/repos/admin/pub", { visibility: "public" });
+    }
+  });
+
   it("401s a token revoked through the API at once, after it was cached", async () => {
     const bob = await createAccount(p, { scopes: ["repo:read", "user"] });
     const path = `/api/admin/pub/blob/${pub}/README.md`;
