@@ -9,8 +9,9 @@
  *
  * A request with a token is served here too, for the same caller Express would see: the step of
  * the `authenticate` middleware itself (`tokenCaller`, app/http/auth.ts: the header parser and the
- * cached token lookup), and the same access check inside `FileServer`. A header that cannot be used, or a token that is unknown,
- * revoked or expired, is handed to Express, which answers its 401. Requests with a cookie (browser
+ * cached token lookup), and the same access check inside `FileServer` (role and token scope). A
+ * header that cannot be used, or a token that is unknown, revoked or expired, is handed to Express,
+ * which answers its 401; a refusal (404, 403) is Express's too. Requests with a cookie (browser
  * sessions, CSRF) always go through Express.
  */
 import type { IncomingMessage, RequestListener } from "node:http";
