@@ -199,11 +199,11 @@ const scope = (repo: Repository) => (repo.visibility === "public" ? "public" : "
  * a 304): once access is gone — removed, signed out, another person on the same browser — the
  * origin's 404 is what they see, not a copy kept for a year.
  */
+export const contentCacheControl = (repo: Pick<Repository, "visibility">): string =>
+  repo.visibility === "public" ? "public, max-age=31536000, immutable" : "private, no-cache";
+
 function immutable(res: ServerResponse, repo: Repository, oid: string): void {
-  res.setHeader(
-    "Cache-Control",
-    repo.visibility === "public" ? "public, max-age=31536000, immutable" : "private, no-cache",
-  );
+  res.setHeader("Cache-Control", contentCacheControl(repo));
   res.setHeader("ETag", `"${oid}"`);
 }
 

@@ -23,6 +23,7 @@ import type { AppContext } from "../compose";
 import { AppError, badRequest, notFound } from "../errors";
 import type { ConfigView, MarkdownView } from "../wire/api";
 import { fullOid, NameError, validateTreePath } from "../wire/names";
+import { contentCacheControl } from "./files";
 import { repoAccess } from "./repo-access";
 
 /** Markdown files larger than this are not rendered (the UI shows them as text instead). */
@@ -207,9 +208,7 @@ async function renderMarkdown(ctx: AppContext, req: Request, res: Response): Pro
     commit,
     dir: path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "",
   });
-  res.set(
-    "Cache-Control",
-    `${repo.visibility === "public" ? "public" : "private"}, max-age=31536000, immutable`,
-  );
+  // Rendered from content by commit id: cached like the blob itself (files.ts says why).
+  res.set("Cache-Control", contentCacheControl(repo));
   res.json({ html } satisfies MarkdownView);
 }

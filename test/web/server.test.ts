@@ -196,6 +196,25 @@ describe("GET /api/repos/:owner/:repo/refs", () => {
 });
 
 describe("GET /api/repos/:owner/:repo/markdown/:sha/*path", () => {
+  it("of a private repository: kept by no shared cache and revalidated by the browser", async () => {
+    const patch = (visibility: string) =>
+      fetch(`${p.url}/api/repos/admin/site`, {
+        method: "PATCH",
+        headers: { ...bearer(), "content-type": "application/json" },
+        body: JSON.stringify({ visibility }),
+      });
+    expect((await patch("private")).status).toBe(200);
+    try {
+      const path = `/api/repos/admin/site/markdown/${commit}/docs/guide.md`;
+      expect((await get(path)).status).toBe(404);
+      const res = await get(path, { headers: bearer() });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("cache-control")).toBe("private, no-cache");
+    } finally {
+      expect((await patch("public")).status).toBe(200);
+    }
+  });
+
   it("renders sanitised HTML with links into the repository, immutable by commit", async () => {
     const res = await get(`/api/repos/admin/site/markdown/${commit}/docs/guide.md`);
     expect(res.status).toBe(200);
