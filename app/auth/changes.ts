@@ -35,7 +35,12 @@ export class AuthChanges {
   private unlisten?: () => Promise<void>;
   private closed = false;
 
-  constructor(private readonly db: Db) {}
+  private readonly stopGapWatch: () => void;
+
+  constructor(private readonly db: Db) {
+    // Notifications sent while the listening connection was down are lost: drop everything.
+    this.stopGapWatch = db.onListenGap(() => this.drop("*"));
+  }
 
   /** A cache whose entries `changed` drops. */
   cache<V>(options: CacheOptions = {}): AuthCache<V> {
@@ -73,6 +78,7 @@ export class AuthChanges {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopGapWatch();
     await this.listening?.catch(() => {});
     const unlisten = this.unlisten;
     this.unlisten = undefined;

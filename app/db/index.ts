@@ -32,6 +32,12 @@ export interface Db extends Queryable {
   listen(channel: string, listener: Listener): Promise<() => Promise<void>>;
   /** Signals a channel (delivered to this and, on Postgres, every other replica). */
   notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Calls `fn` each time the listening connection was lost and is back (Postgres restarted, the
+   * connection was cut): notifications sent in between were missed, so whoever caches on them must
+   * drop what it holds. Never called on PGlite. Returns the unsubscribe.
+   */
+  onListenGap(fn: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -101,13 +107,45 @@ function openPostgres(url: string, max: number): Db {
   const emitter = new EventEmitter().setMaxListeners(0);
   let listenClient: Promise<pg.PoolClient> | undefined;
   const channels = new Map<string, number>();
+  const gapListeners = new Set<() => void>();
+  let closed = false;
 
+  // One connection holds every LISTEN. If it is lost, pg emits `error` on it (unhandled, that would
+  // end the process): it is dropped, and a new one LISTENs to every channel again, retrying.
+  const connectListener = async (): Promise<pg.PoolClient> => {
+    const client = await pool.connect();
+    let lost = false;
+    const onLost = () => {
+      if (lost || closed) return;
+      lost = true;
+      listenClient = undefined;
+      try {
+        client.release(true);
+      } catch {}
+      void reconnect(250);
+    };
+    client.on("error", onLost);
+    client.on("end", onLost);
+    client.on("notification", (n) => emitter.emit(n.channel, n.payload ?? ""));
+    for (const channel of channels.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+    return client;
+  };
   const listenerClient = () => {
-    listenClient ??= pool.connect().then((client) => {
-      client.on("notification", (n) => emitter.emit(n.channel, n.payload ?? ""));
-      return client;
+    listenClient ??= connectListener().catch((err) => {
+      listenClient = undefined;
+      throw err;
     });
     return listenClient;
+  };
+  const reconnect = async (delayMs: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, delayMs));
+    if (closed) return;
+    try {
+      await listenerClient();
+    } catch {
+      return reconnect(Math.min(delayMs * 2, 5_000));
+    }
+    for (const fn of gapListeners) fn();
   };
 
   return {
@@ -149,14 +187,21 @@ function openPostgres(url: string, max: number): Db {
         const left = (channels.get(channel) ?? 1) - 1;
         if (left > 0) return void channels.set(channel, left);
         channels.delete(channel);
-        await client.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {});
+        const current = await listenClient?.catch(() => undefined);
+        await current?.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {});
       };
     },
     async notify(channel, payload) {
       await pool.query("SELECT pg_notify($1, $2)", [channel, payload]);
     },
+    onListenGap(fn) {
+      gapListeners.add(fn);
+      return () => void gapListeners.delete(fn);
+    },
     async close() {
-      if (listenClient) (await listenClient).release();
+      closed = true;
+      const client = await listenClient?.catch(() => undefined);
+      client?.release();
       await pool.end();
     },
   };
@@ -185,6 +230,7 @@ function wrapPglite(db: PGlite): Db {
       // Deferred like a committed NOTIFY: listeners never run inside the caller's stack.
       setImmediate(() => emitter.emit(channel, payload));
     },
+    onListenGap: () => () => {}, // one process: nothing is ever missed
     async close() {
       await db.close();
     },

@@ -123,6 +123,36 @@ describe("migrations on Postgres", () => {
   });
 });
 
+describe("the listening connection on Postgres", () => {
+  it("survives being cut: it LISTENs again, says notifications may have been missed, and delivers again", async () => {
+    const { url, drop } = await createPostgresDatabase();
+    const a = await openDb({ url });
+    const b = await openDb({ url });
+    try {
+      const got: string[] = [];
+      let gaps = 0;
+      a.onListenGap(() => gaps++);
+      await a.listen("cut", (p) => got.push(p));
+      await b.notify("cut", "before");
+      await waitFor(() => got.length === 1);
+      // What a Postgres restart or a proxy's idle timeout does to the connection.
+      const cut = await b.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+      );
+      expect(cut.rows[0]!.n).toBe(1);
+      await waitFor(() => gaps === 1);
+      await b.notify("cut", "after");
+      await waitFor(() => got.length === 2);
+      expect(got).toEqual(["before", "after"]);
+    } finally {
+      await a.close();
+      await b.close();
+      await drop();
+    }
+  });
+});
+
 async function waitFor(cond: () => boolean, ms = 5000) {
   const start = Date.now();
   while (!cond()) {
