@@ -4,6 +4,7 @@
  * naming the variable and what it expected.
  */
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 import { SIGNUP_MODES } from "./wire/accounts";
@@ -14,6 +15,29 @@ const bool = z
   .enum(["1", "0", "true", "false", "yes", "no"])
   .transform((v) => v === "1" || v === "true" || v === "yes");
 
+/** Express's names for address ranges, usable in PLUE_TRUST_PROXY. */
+const PROXY_RANGES = new Set(["loopback", "linklocal", "uniquelocal"]);
+const isProxyAddress = (item: string): boolean => {
+  const [ip, bits, ...rest] = item.split("/");
+  if (rest.length > 0 || !ip || !isIP(ip)) return PROXY_RANGES.has(item) && bits === undefined;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip) === 4 ? 32 : 128));
+};
+
+/**
+ * Which proxies' X-Forwarded-For to believe for the client address (Express's `trust proxy`):
+ * a number of hops, or addresses, CIDR ranges and loopback/linklocal/uniquelocal, comma-separated.
+ * The address is what sign-in limits count per client and what the audit log records.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .refine(
+    (v) => /^\d{1,2}$/.test(v) || v.split(",").every((item) => isProxyAddress(item.trim())),
+    "a hop count (1) or addresses, CIDR ranges and loopback/linklocal/uniquelocal, comma-separated",
+  )
+  .transform((v): number | string[] => (/^\d+$/.test(v) ? Number(v) : v.split(",").map((i) => i.trim())))
+  .default(["loopback"]);
+
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -23,6 +47,7 @@ const EnvSchema = z.object({
     .optional(),
   PLUE_DATA_DIR: z.string().min(1).default(".plue"),
   PLUE_PUBLIC_URL: z.string().url().optional(),
+  PLUE_TRUST_PROXY: trustProxy,
   PLUE_MAX_BODY: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i, "a size such as 1mb or 512kb")

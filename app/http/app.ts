@@ -16,7 +16,7 @@ import { webhooksRouter } from "./webhooks";
 export function createApp(ctx: AppContext): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", "loopback");
+  app.set("trust proxy", ctx.config.PLUE_TRUST_PROXY);
   app.set("query parser", "simple");
 
   app.use(
