@@ -90,7 +90,7 @@ export class AuthChanges {
 export class AuthCache<V> {
   private readonly lru: LRUCache<string, Entry<V>>;
   /** Loads in flight: concurrent misses of one key share one query. */
-  private readonly loading = new Map<string, Promise<Entry<V>>>();
+  private readonly loading = new Map<string, Promise<Entry<V> | undefined>>();
   /** Bumped by every drop, so a load that began before a change is not cached after it. */
   private generation = 0;
 
@@ -105,20 +105,24 @@ export class AuthCache<V> {
     this.lru = new LRUCache({ max, ttl: ttlMs });
   }
 
-  /** The cached value of `key`, or `load()`'s (cached with the tags it returns). */
-  async get(key: string, load: () => Promise<Entry<V>>): Promise<V> {
+  /**
+   * The cached value of `key`, or `load()`'s, stored with the tags it returns. A load that finds
+   * nothing to store (undefined: a token or repository that does not exist, so that creating it is
+   * seen at once) is answered undefined and stored nowhere.
+   */
+  async get(key: string, load: () => Promise<Entry<V> | undefined>): Promise<V | undefined> {
     const hit = this.lru.get(key);
     if (hit) return hit.value;
     const pending = this.loading.get(key) ?? this.startLoad(key, load);
-    return (await pending).value;
+    return (await pending)?.value;
   }
 
-  private startLoad(key: string, load: () => Promise<Entry<V>>): Promise<Entry<V>> {
+  private startLoad(key: string, load: () => Promise<Entry<V> | undefined>): Promise<Entry<V> | undefined> {
     const pending = this.ready().then(
       async () => {
         const generation = this.generation;
         const entry = await load();
-        if (generation === this.generation) this.lru.set(key, entry);
+        if (entry && generation === this.generation) this.lru.set(key, entry);
         return entry;
       },
       () => load(), // not listening: a stored value could outlive a change, so store nothing

@@ -156,7 +156,7 @@ export class Permissions implements RepoPermissions {
     }
   }
 
-  private storedRole(userId: number, repo: RepoRef): Promise<Role | null> {
+  private storedRole(userId: number, repo: RepoRef): Promise<Role | null | undefined> {
     return this.stored.get(`${userId}:${repo.id}`, async () => {
       const r = await this.db.query<{ rank: number | null }>(STORED_ROLE_SQL, [
         repo.id,

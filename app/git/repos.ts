@@ -99,7 +99,6 @@ const REPO_CONFIG = `[receive]
 /** The backstop: a change reaches every replica's cache through `repo:<id>` at once (see update). */
 const REPO_CACHE_MS = 30_000;
 const REPO_CACHE_ENTRIES = 1000;
-const MISSING = Symbol("missing repository");
 
 /** Names are unique regardless of case, and so are cache entries. */
 const cacheKey = (owner: string, name: string) => `${owner.toLowerCase()}/${name.toLowerCase()}`;
@@ -138,16 +137,10 @@ export class RepoStore {
    * repository is not cached (a create is seen at once).
    */
   async findCached(owner: string, name: string): Promise<Repository | undefined> {
-    try {
-      return await this.cache.get(cacheKey(owner, name), async () => {
-        const found = await this.find(owner, name);
-        if (!found) throw MISSING; // a rejected load is not cached
-        return { value: found, tags: [`repo:${found.id}`] };
-      });
-    } catch (err) {
-      if (err === MISSING) return undefined;
-      throw err;
-    }
+    return this.cache.get(cacheKey(owner, name), async () => {
+      const found = await this.find(owner, name);
+      return found && { value: found, tags: [`repo:${found.id}`] };
+    });
   }
 
   /** Changes a repository's settings; every replica's caches drop it. Undefined: no such repository. */
