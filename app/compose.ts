@@ -5,6 +5,7 @@
  * (database, listening, draining) is app/platform.ts.
  */
 import os from "node:os";
+import { BrowserSessions } from "./auth/browser-sessions";
 import { AuthChanges } from "./auth/changes";
 import { Permissions } from "./auth/permissions";
 import { TokenAuth } from "./auth/tokens";
@@ -51,6 +52,8 @@ export interface AppContext {
   readonly auth: AuthChanges;
   /** The cached token lookup of every request, API and git (app/auth/tokens.ts). */
   readonly tokens: TokenAuth;
+  /** Browser sign-ins (the session cookie), cached like tokens (app/auth/browser-sessions.ts). */
+  readonly browserSessions: BrowserSessions;
   /** Who may do what to a repository (app/auth/permissions.ts): every route and service asks it. */
   readonly permissions: Permissions;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
@@ -82,6 +85,7 @@ export async function compose(
   const hub = new EventHub(db, log, { pollMs: 5_000, ...options.hub });
   const auth = new AuthChanges(db);
   const tokens = new TokenAuth(db, auth);
+  const browserSessions = new BrowserSessions({ db, auth });
   const permissions = new Permissions(db, auth);
   const git = new GitService({ db, dataDir: config.dataDir, log, auth, tokens });
   // Runners clone their workload's repository with their task token (and nothing else).
@@ -142,6 +146,7 @@ export async function compose(
       publicUrl,
       auth,
       tokens,
+      browserSessions,
       permissions,
       git,
       events: hub,

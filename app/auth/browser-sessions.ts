@@ -137,13 +137,3 @@ export class BrowserSessions {
     await this.deps.auth.changed(`user:${userId}`);
   }
 }
-
-/** One BrowserSessions per composition (its cache registers with that composition's AuthChanges). */
-const instances = new WeakMap<AuthChanges, BrowserSessions>();
-export function browserSessions(deps: BrowserSessionsDeps): BrowserSessions {
-  const known = instances.get(deps.auth);
-  if (known) return known;
-  const made = new BrowserSessions(deps);
-  instances.set(deps.auth, made);
-  return made;
-}

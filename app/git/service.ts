@@ -4,7 +4,7 @@
  * read or write. Other areas use it to read files at a commit and to subscribe to pushes.
  */
 import type { AuthChanges } from "../auth/changes";
-import { type TokenAuth, type User, userForToken, usernameFits } from "../auth/tokens";
+import type { TokenAuth, User } from "../auth/tokens";
 import type { Db } from "../db";
 import type { Logger } from "../log";
 import type { RefListing, TreeEntry } from "../wire/api";
@@ -34,8 +34,8 @@ export interface GitServiceOptions {
   /** Invalidates the repository cache on every replica when a repository changes. */
   auth: AuthChanges;
   pool?: CatFilePoolOptions;
-  /** The cached token lookup; without one, tokens are looked up uncached. */
-  tokens?: TokenAuth;
+  /** The cached token lookup git clients authenticate through (app/auth/tokens.ts). */
+  tokens: TokenAuth;
 }
 
 export class GitService {
@@ -50,7 +50,7 @@ export class GitService {
   private readonly db: Db;
   private readonly log: Logger;
   private taskTokens: TaskTokenResolver | undefined;
-  private readonly tokens: TokenAuth | undefined;
+  private readonly tokens: TokenAuth;
 
   constructor(options: GitServiceOptions) {
     this.db = options.db;
@@ -76,11 +76,7 @@ export class GitService {
    * `undefined` when the token is neither, or when a Basic `username` is not the user token's.
    */
   async callerForToken(token: string, username?: string): Promise<Caller | undefined> {
-    const user = this.tokens
-      ? await this.tokens.user(token, username)
-      : await userForToken(this.db, token).then((u) =>
-          u && usernameFits(username, u.username) ? u : undefined,
-        );
+    const user = await this.tokens.user(token, username);
     if (user) return { user };
     const task = await this.taskTokens?.(token);
     return task ? { taskRepoId: task.repoId } : undefined;

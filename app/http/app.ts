@@ -4,7 +4,6 @@
  */
 import express, { type Express } from "express";
 import { pinoHttp } from "pino-http";
-import { browserSessions } from "../auth/browser-sessions";
 import type { AppContext } from "../compose";
 import { forbidden, unauthorized } from "../errors";
 import { httpRequestDuration, metricsAccess, registry } from "../metrics";
@@ -66,7 +65,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(webhooksRouter(ctx));
   const json = express.json({ limit: ctx.config.PLUE_MAX_BODY });
   // The API also accepts the browser-session cookie (with its CSRF checks); git and /internal never do.
-  const cookies = { sessions: browserSessions(ctx), publicUrl: ctx.publicUrl };
+  const cookies = { sessions: ctx.browserSessions, publicUrl: ctx.publicUrl };
   app.use("/api", authenticate(ctx, cookies), json);
   app.use("/internal", json);
   for (const router of routers(ctx)) app.use(router);

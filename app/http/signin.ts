@@ -8,7 +8,7 @@ import { serialize as serializeCookie } from "cookie";
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import { audit } from "../auth/audit";
-import { browserSessions, SESSION_COOKIE, SESSION_MAX_AGE_MS } from "../auth/browser-sessions";
+import { SESSION_COOKIE, SESSION_MAX_AGE_MS } from "../auth/browser-sessions";
 import { decodeFlow, encodeFlow, OidcSignIn } from "../auth/oidc";
 import { MAX_PASSWORD, verifyPassword } from "../auth/passwords";
 import { hasScope, missingScope } from "../auth/scopes";
@@ -40,7 +40,7 @@ const FLOW_MAX_AGE_S = 600;
 export function signinRouter(ctx: AppContext): Router {
   const router = Router();
   const { db, config } = ctx;
-  const sessions = browserSessions(ctx);
+  const sessions = ctx.browserSessions;
   const limits = new SigninLimits(db);
   const sso = config.PLUE_OIDC_ISSUER
     ? new OidcSignIn({
