@@ -37,7 +37,8 @@ export const MAX_FULL_NAME = 100;
 export const MAX_EMAIL = 254;
 export const MAX_TOKEN_NAME = 100;
 
-interface UserRow {
+/** A user or an organization (one namespace of owner names), as the accounts code reads it. */
+export interface Account {
   id: number;
   username: string;
   full_name: string;
@@ -52,7 +53,12 @@ interface UserRow {
 const USER_COLUMNS = `id::int AS id, username, full_name, kind, is_admin, created_at, email,
   suspended_at IS NOT NULL AS suspended, password_hash IS NOT NULL AS has_password`;
 
-const userView = (r: UserRow): UserView => ({
+type UserRow = Account;
+
+/** The public view of an account: a person's or an organization's profile. */
+export const accountView = (
+  r: Pick<Account, "id" | "username" | "full_name" | "kind" | "is_admin" | "created_at">,
+): UserView => ({
   id: r.id,
   username: r.username,
   full_name: r.full_name,
@@ -62,7 +68,7 @@ const userView = (r: UserRow): UserView => ({
 });
 
 const adminView = (r: UserRow): AdminUserView => ({
-  ...userView(r),
+  ...accountView(r),
   email: r.email,
   suspended: r.suspended,
   has_password: r.has_password,
@@ -70,16 +76,17 @@ const adminView = (r: UserRow): AdminUserView => ({
 });
 
 /** A user or organization by name, case-insensitively. */
-async function findByName(db: Queryable, name: string): Promise<UserRow | undefined> {
-  const r = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(username) = lower($1)`, [
+export async function findAccount(db: Queryable, name: string): Promise<Account | undefined> {
+  if (name.length === 0 || name.length > 100) return undefined;
+  const r = await db.query<Account>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(username) = lower($1)`, [
     name,
   ]);
   return r.rows[0];
 }
 
 /** A person (not an organization) by name, or the 404. */
-async function personNamed(db: Queryable, name: string): Promise<UserRow> {
-  const row = await findByName(db, name);
+export async function findPerson(db: Queryable, name: string): Promise<Account> {
+  const row = await findAccount(db, name);
   if (row?.kind !== "user") throw notFound(`no user ${name}`);
   return row;
 }
@@ -117,7 +124,7 @@ export async function createAccount(
   const hash = req.password === undefined ? null : await hashPassword(validatePassword(req.password));
   try {
     return await db.transaction(async (tx) => {
-      if (await findByName(tx, username)) throw nameTaken(username);
+      if (await findAccount(tx, username)) throw nameTaken(username);
       const r = await tx.query<UserRow>(
         `INSERT INTO users (username, full_name, email, is_admin, password_hash) VALUES ($1, $2, $3, $4, $5)
          RETURNING ${USER_COLUMNS}`,
@@ -170,7 +177,7 @@ export async function setSuspended(
   suspended: boolean,
 ): Promise<AdminUserView> {
   const { row, changed } = await db.transaction(async (tx) => {
-    const target = await personNamed(tx, name);
+    const target = await findPerson(tx, name);
     if (suspended && target.id === actor.id) {
       throw unprocessable("you cannot suspend yourself", "cannot_suspend_self");
     }
@@ -231,9 +238,9 @@ export async function listInvites(db: Queryable): Promise<InviteView[]> {
 
 /** `GET /api/users/:name`: a person's or an organization's public profile. */
 export async function profile(db: Queryable, name: string): Promise<UserView> {
-  const row = await findByName(db, name);
+  const row = await findAccount(db, name);
   if (!row) throw notFound(`no user or organization ${name}`);
-  return userView(row);
+  return accountView(row);
 }
 
 /** `GET /api/user`: the caller, with how this request was authenticated. */
@@ -242,7 +249,7 @@ export async function selfView(db: Queryable, user: User): Promise<SelfView> {
   const row = r.rows[0];
   if (!row) throw notFound("your account no longer exists");
   return {
-    ...userView(row),
+    ...accountView(row),
     email: row.email,
     scopes: user.scopes ? [...user.scopes] : null,
     via: user.via ?? (user.tokenId === undefined ? "session" : "token"),
@@ -297,7 +304,7 @@ export async function createTokenFor(
   }
   const expiresAt = checkExpiry(req.expires_at);
   return db.transaction(async (tx) => {
-    const owner = await personNamed(tx, ownerName);
+    const owner = await findPerson(tx, ownerName);
     if (owner.suspended) throw unprocessable(`${owner.username} is suspended`, "user_suspended");
     const scopes = checkTokenScopes(req.scopes, owner, caller);
     const { token, view } = await issueToken(tx, owner.id, name, { scopes, expiresAt });

@@ -6,9 +6,10 @@
 import type { Db } from "../db";
 import { notFound, unprocessable } from "../errors";
 import type { CollaboratorView, Role } from "../wire/accounts";
+import { findAccount } from "./accounts";
 import { audit } from "./audit";
 import type { AuthChanges } from "./changes";
-import { type Actor, findAccount } from "./orgs";
+import type { Actor } from "./orgs";
 
 interface RepoNamed {
   id: number;

@@ -12,20 +12,12 @@ import type { Db, Queryable } from "../db";
 import { conflict, forbidden, notFound, unprocessable } from "../errors";
 import type { OrgMemberView, OrgRole, Role, TeamView, UserView } from "../wire/accounts";
 import { validateOwner } from "../wire/names";
+import { type Account, accountView, findAccount, findPerson } from "./accounts";
 import { audit } from "./audit";
 import type { AuthChanges } from "./changes";
 import type { User } from "./tokens";
 
 /** A user or an organization, as looked up by name. */
-export interface Account {
-  id: number;
-  username: string;
-  kind: "user" | "org";
-  full_name: string;
-  is_admin: boolean;
-  created_at: string;
-}
-
 /** Who acts, and from where (for the audit log). */
 export interface Actor {
   user: User;
@@ -33,33 +25,6 @@ export interface Actor {
 }
 
 const TEAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
-
-export async function findAccount(db: Queryable, name: string): Promise<Account | undefined> {
-  if (name.length === 0 || name.length > 100) return undefined;
-  const r = await db.query<Account & { created_at: Date }>(
-    `SELECT id::int AS id, username, kind, full_name, is_admin, created_at FROM users
-      WHERE lower(username) = lower($1)`,
-    [name],
-  );
-  const row = r.rows[0];
-  return row && { ...row, created_at: new Date(row.created_at).toISOString() };
-}
-
-export const accountView = (a: Account): UserView => ({
-  id: a.id,
-  username: a.username,
-  full_name: a.full_name,
-  kind: a.kind,
-  admin: a.kind === "user" && a.is_admin,
-  created_at: a.created_at,
-});
-
-/** The user (not organization) called `name`; 404 otherwise. */
-export async function findPerson(db: Queryable, name: string): Promise<Account> {
-  const a = await findAccount(db, name);
-  if (a?.kind !== "user") throw notFound(`no user ${name}`);
-  return a;
-}
 
 export class Orgs {
   constructor(
@@ -90,13 +55,13 @@ export class Orgs {
 
   /** The organizations `user` belongs to, by name. */
   async of(user: User): Promise<UserView[]> {
-    const r = await this.db.query<Account & { created_at: Date }>(
+    const r = await this.db.query<Parameters<typeof accountView>[0]>(
       `SELECT u.id::int AS id, u.username, u.kind, u.full_name, u.is_admin, u.created_at
          FROM org_members m JOIN users u ON u.id = m.org_id
         WHERE m.user_id = $1 ORDER BY lower(u.username)`,
       [user.id],
     );
-    return r.rows.map((a) => accountView({ ...a, created_at: new Date(a.created_at).toISOString() }));
+    return r.rows.map(accountView);
   }
 
   /** The organization called `name`; 404 otherwise (a user of that name is not one). */

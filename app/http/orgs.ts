@@ -15,8 +15,8 @@
  */
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
-import { MAX_FULL_NAME } from "../auth/accounts";
-import { type Account, accountView, Orgs } from "../auth/orgs";
+import { type Account, accountView, MAX_FULL_NAME } from "../auth/accounts";
+import { Orgs } from "../auth/orgs";
 import type { AppContext } from "../compose";
 import { badRequest } from "../errors";
 import { ORG_ROLES, ROLES } from "../wire/accounts";

@@ -12,8 +12,9 @@
  */
 import { type Request, Router } from "express";
 import { z } from "zod";
+import { type Account, findAccount } from "../auth/accounts";
 import { audit } from "../auth/audit";
-import { type Account, findAccount, Orgs } from "../auth/orgs";
+import { Orgs } from "../auth/orgs";
 import type { User } from "../auth/tokens";
 import type { AppContext } from "../compose";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../errors";
