@@ -91,7 +91,9 @@ export async function findPerson(db: Queryable, name: string): Promise<Account> 
   return row;
 }
 
-function checkUsername(username: string): string {
+/** A username by the owner rules (app/wire/names.ts), or the 400 that says which rule it breaks. */
+export function validateUsername(username: unknown): string {
+  if (typeof username !== "string") throw badRequest("username must be a string");
   try {
     return validateOwner(username);
   } catch (err) {
@@ -116,7 +118,7 @@ export async function createAccount(
   req: CreateUserRequest,
   publicUrl: string,
 ): Promise<CreatedUser> {
-  const username = checkUsername(req.username);
+  const username = validateUsername(req.username);
   const fullName = req.full_name ?? "";
   if (fullName.length > MAX_FULL_NAME)
     throw badRequest(`full_name must be at most ${MAX_FULL_NAME} characters`);

@@ -6,22 +6,12 @@
 import type { Db, Queryable } from "../db";
 import { AppError, badRequest, conflict, forbidden } from "../errors";
 import type { SignupMode } from "../wire/accounts";
-import { NameError, validateOwner } from "../wire/names";
+import { validateOwner } from "../wire/names";
+import { findAccount, validateUsername } from "./accounts";
 import { audit } from "./audit";
 import { takeInvite } from "./invites";
 import { hashPassword, validatePassword } from "./passwords";
 import type { User } from "./tokens";
-
-export function validateUsername(username: unknown): string {
-  if (typeof username !== "string") throw badRequest("username must be a string");
-  try {
-    return validateOwner(username);
-  } catch (err) {
-    if (err instanceof NameError)
-      throw badRequest(err.message.replace(/^owner/, "username"), "invalid_username");
-    throw err;
-  }
-}
 
 /** The refusal when `mode` does not let this person sign up (null: they may). */
 export function signupRefusal(mode: SignupMode, invite: string | undefined): AppError | null {
@@ -169,8 +159,7 @@ export async function freeUsername(db: Queryable, wanted: string): Promise<strin
     } catch {
       continue;
     }
-    const r = await db.query("SELECT 1 FROM users WHERE lower(username) = lower($1)", [name]);
-    if (r.rows.length === 0) return name;
+    if (!(await findAccount(db, name))) return name;
   }
   throw conflict("no free username could be derived", "username_taken");
 }
