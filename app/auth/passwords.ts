@@ -3,8 +3,10 @@
  * t=2, p=1). `verifyPassword` of an account without a password (or of no account) still hashes,
  * against a dummy, so "no such user" and "wrong password" take the same time.
  */
-import { hash, verify } from "@node-rs/argon2";
 import { badRequest } from "../errors";
+
+/** The native binding loads on the first password, not at start. */
+const argon2 = () => import("@node-rs/argon2");
 
 export const MIN_PASSWORD = 10;
 export const MAX_PASSWORD = 256;
@@ -21,12 +23,13 @@ export function validatePassword(password: unknown): string {
   return password;
 }
 
-export const hashPassword = (password: string): Promise<string> => hash(password);
+export const hashPassword = async (password: string): Promise<string> => (await argon2()).hash(password);
 
 /** Whether `password` matches `stored` (an Argon2 PHC string); null `stored` never matches. */
 export async function verifyPassword(stored: string | null | undefined, password: string): Promise<boolean> {
+  const { verify } = await argon2();
   if (!stored) {
-    dummy ??= hash("plue: no such password");
+    dummy ??= hashPassword("plue: no such password");
     await verify(await dummy, password).catch(() => false);
     return false;
   }

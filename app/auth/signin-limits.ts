@@ -7,7 +7,7 @@
  * - per client address: IP_FAILURES failures within WINDOW_S refuse that address for LOCK_S.
  * A successful sign-in clears the account's count. Admins see and lift lockouts.
  */
-import { RateLimiterPostgres, type RateLimiterRes } from "rate-limiter-flexible";
+import type { RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
 import type { Queryable } from "../db";
 import type { LockoutView } from "../wire/accounts";
 
@@ -39,18 +39,27 @@ function storeClient(db: Queryable) {
   };
 }
 
-function limiter(db: Queryable, keyPrefix: string, points: number): RateLimiterPostgres {
-  return new RateLimiterPostgres({
-    storeClient: storeClient(db),
-    storeType: "pool",
-    tableName: TABLE,
-    tableCreated: true,
-    // Rows of ended windows are overwritten by the next failure of the same key; no sweep timers.
-    clearExpiredByTimeout: false,
-    keyPrefix,
-    points,
-    duration: WINDOW_S,
-  });
+interface Limiters {
+  account: RateLimiterPostgres;
+  ip: RateLimiterPostgres;
+}
+
+/** rate-limiter-flexible loads on the first sign-in, not at start (its index is ~20 ms of imports). */
+async function limiters(db: Queryable): Promise<Limiters> {
+  const { RateLimiterPostgres } = await import("rate-limiter-flexible");
+  const limiter = (keyPrefix: string, points: number) =>
+    new RateLimiterPostgres({
+      storeClient: storeClient(db),
+      storeType: "pool",
+      tableName: TABLE,
+      tableCreated: true,
+      // Rows of ended windows are overwritten by the next failure of the same key; no sweep timers.
+      clearExpiredByTimeout: false,
+      keyPrefix,
+      points,
+      duration: WINDOW_S,
+    });
+  return { account: limiter(ACCOUNT_PREFIX, ACCOUNT_FAILURES), ip: limiter(IP_PREFIX, IP_FAILURES) };
 }
 
 /** Names differ only in case (users_username_lower): one count per account. */
@@ -63,57 +72,64 @@ function blockedFor(res: RateLimiterRes | null, points: number): number {
 }
 
 export class SigninLimits {
-  private readonly account: RateLimiterPostgres;
-  private readonly ip: RateLimiterPostgres;
+  private loaded?: Promise<Limiters>;
 
-  constructor(private readonly db: Queryable) {
-    this.account = limiter(db, ACCOUNT_PREFIX, ACCOUNT_FAILURES);
-    this.ip = limiter(db, IP_PREFIX, IP_FAILURES);
+  constructor(private readonly db: Queryable) {}
+
+  private limiters(): Promise<Limiters> {
+    this.loaded ??= limiters(this.db);
+    return this.loaded;
   }
 
   /** Seconds the account must wait (0: may try). */
   async accountLocked(username: string): Promise<number> {
-    return blockedFor(await this.account.get(accountKey(username)), ACCOUNT_FAILURES);
+    const { account } = await this.limiters();
+    return blockedFor(await account.get(accountKey(username)), ACCOUNT_FAILURES);
   }
 
   async ipLocked(ip: string): Promise<number> {
-    return blockedFor(await this.ip.get(ip), IP_FAILURES);
+    return blockedFor(await (await this.limiters()).ip.get(ip), IP_FAILURES);
   }
 
   /** Counts one failure against both; says whether this one locked the account. */
   async failed(username: string, ip: string): Promise<{ locked: boolean }> {
+    const limit = await this.limiters();
     const key = accountKey(username);
-    const [account, address] = await Promise.all([consume(this.account, key), consume(this.ip, ip)]);
+    const [account, address] = await Promise.all([consume(limit.account, key), consume(limit.ip, ip)]);
     // The failure that reaches the limit starts a full LOCK_S lock (not just the window's rest).
-    if (address.consumedPoints === IP_FAILURES) await this.ip.block(ip, LOCK_S);
+    if (address.consumedPoints === IP_FAILURES) await limit.ip.block(ip, LOCK_S);
     if (account.consumedPoints !== ACCOUNT_FAILURES) return { locked: false };
-    await this.account.block(key, LOCK_S);
+    await limit.account.block(key, LOCK_S);
     return { locked: true };
   }
 
   async succeeded(username: string): Promise<void> {
-    await this.account.delete(accountKey(username));
+    await (await this.limiters()).account.delete(accountKey(username));
   }
 
   /** Lifts an account's lockout; says whether there was anything to lift. */
   async unlock(username: string): Promise<boolean> {
-    return this.account.delete(accountKey(username));
+    return (await this.limiters()).account.delete(accountKey(username));
   }
 
-  /** Accounts locked now (that exist), with when each lock ends. */
-  async lockouts(): Promise<LockoutView[]> {
-    const r = await this.db.query<{ username: string; points: number; expire: string }>(
-      `SELECT u.username, l.points, l.expire::text AS expire
-         FROM signin_limits l JOIN users u ON l.key = $1 || lower(u.username)
-        WHERE l.points >= $2 AND l.expire > $3 ORDER BY l.expire`,
-      [`${ACCOUNT_PREFIX}:`, ACCOUNT_FAILURES, Date.now()],
-    );
-    return r.rows.map((row) => ({
-      username: row.username,
-      failures: Math.min(Number(row.points), ACCOUNT_FAILURES),
-      until: new Date(Number(row.expire)).toISOString(),
-    }));
+  lockouts(): Promise<LockoutView[]> {
+    return lockouts(this.db);
   }
+}
+
+/** Accounts locked now (that exist), with when each lock ends: one query, no limiter needed. */
+export async function lockouts(db: Queryable): Promise<LockoutView[]> {
+  const r = await db.query<{ username: string; points: number; expire: string }>(
+    `SELECT u.username, l.points, l.expire::text AS expire
+       FROM signin_limits l JOIN users u ON l.key = $1 || lower(u.username)
+      WHERE l.points >= $2 AND l.expire > $3 ORDER BY l.expire`,
+    [`${ACCOUNT_PREFIX}:`, ACCOUNT_FAILURES, Date.now()],
+  );
+  return r.rows.map((row) => ({
+    username: row.username,
+    failures: Math.min(Number(row.points), ACCOUNT_FAILURES),
+    until: new Date(Number(row.expire)).toISOString(),
+  }));
 }
 
 /** consume() rejects with the limiter's state once over the limit; either way it counted. */
@@ -134,5 +150,5 @@ export async function lockedUntil(db: Queryable, username: string): Promise<stri
 
 /** Every account locked now, by username: when each lock ends (ISO); for the admin users list. */
 export async function lockedUntilByName(db: Queryable): Promise<Map<string, string>> {
-  return new Map((await new SigninLimits(db).lockouts()).map((l) => [l.username, l.until]));
+  return new Map((await lockouts(db)).map((l) => [l.username, l.until]));
 }
