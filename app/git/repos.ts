@@ -188,11 +188,9 @@ export class RepoStore {
    * collaborations, its organizations' and teams', by owner and name.
    */
   async listAffiliated(user: { id: number }): Promise<Repository[]> {
-    const cols = COLUMNS.split(", ")
-      .map((c) => `r.${c}`)
-      .join(", ");
+    // The condition's subqueries name their own tables: the select list is the repository's alone.
     const r = await this.db.query<Row>(
-      `SELECT ${cols} FROM repositories r WHERE ${affiliatedRepoSql(1)}
+      `SELECT ${COLUMNS} FROM repositories r WHERE ${affiliatedRepoSql(1)}
         ORDER BY lower(r.owner), lower(r.name)`,
       [user.id],
     );
