@@ -110,7 +110,7 @@ export function tokenFrom(header: string | undefined, options: TokenOptions = {}
   return credentialsFrom(header, options)?.token;
 }
 
-/** What authentication needs: the cached token lookup (and, later, browser sessions). */
+/** What token authentication needs: the cached token lookup (the cookie path takes CookieSessions). */
 export interface AuthDeps {
   readonly tokens: TokenAuth;
 }
