@@ -4,7 +4,7 @@
  *
  * Type-only imports count: a service that names an HTTP type still depends on the HTTP layer.
  */
-const SERVICES = "^app/(auth|dispatch|runs|sessions|events|git|workflows)/";
+const SERVICES = "^app/(auth|dispatch|runs|sessions|events|git|workflows|issues|pulls)/";
 
 module.exports = {
   forbidden: [

@@ -24,6 +24,7 @@ import { workloadForTaskToken } from "./dispatch/tokens";
 import { EventHub, type HubOptions } from "./events/hub";
 import { DEFAULT_SSE, type SseOptions } from "./events/sse";
 import { GitService } from "./git/service";
+import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
 import { definitionsOptions } from "./runs/definitions";
 import { RunService } from "./runs/service";
@@ -56,6 +57,8 @@ export interface AppContext {
   readonly browserSessions: BrowserSessions;
   /** Who may do what to a repository (app/auth/permissions.ts): every route and service asks it. */
   readonly permissions: Permissions;
+  /** Issue, pull request and mention events into workflows (app/issues/workflow-events.ts). */
+  readonly workflowEvents: WorkflowEvents;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -112,6 +115,7 @@ export async function compose(
   const runs = new RunService({ db, log, git, hub, dispatcher, permissions, publicUrl, model, evaluation });
   // Pushes start workflow runs (webhooks and the API call the same service).
   const stopPushes = runs.subscribeToPushes();
+  const workflowEvents = new WorkflowEvents({ git, runs, log });
   const sessions = new SessionService({
     ...{ db, log, hub, dispatcher, permissions, publicUrl, model },
     workflows: runs,
@@ -154,6 +158,7 @@ export async function compose(
       runners,
       sessions,
       runs,
+      workflowEvents,
       sse,
     },
     recovery,

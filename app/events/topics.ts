@@ -20,6 +20,10 @@ export const workloadTopic = (workloadId: string) => `w:${workloadId}`;
 export const sessionTopic = (sessionId: string) => `s:${sessionId}`;
 /** A workflow run got its workload or ended. */
 export const runTopic = (runId: string) => `r:${runId}`;
+/** A pull request, its reviews or comments changed (its page reads them again). */
+export const pullTopic = (repoId: number, number: number) => `p:${repoId}:${number}`;
+/** A check of a commit changed: a run at it was created or ended, or a status was posted. */
+export const checksTopic = (repoId: number, sha: string) => `c:${repoId}:${sha}`;
 
 /**
  * Payload: an auth tag (app/auth/changes.ts: `user:<id>`, `repo:<id>`, `token:<id>`, `*`). Something a

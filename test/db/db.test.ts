@@ -95,7 +95,7 @@ describe("migrations on Postgres", () => {
     const b = await openDb({ url });
     try {
       const [ra, rb] = await Promise.all([migrate(a), migrate(b)]);
-      expect([...ra, ...rb].sort()).toEqual(readMigrations().map((m) => m.version));
+      expect([...ra, ...rb].sort((x, y) => x - y)).toEqual(readMigrations().map((m) => m.version));
       const r = await a.query<{ n: number }>("SELECT count(*)::int AS n FROM schema_migrations");
       expect(r.rows[0]?.n).toBe(readMigrations().length);
     } finally {
