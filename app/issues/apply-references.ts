@@ -1,0 +1,101 @@
+/**
+ * What `#N` references do once a commit or a pull request carries them (IssueService
+ * .applyReferences): a closing reference closes an open issue (never a pull request) when the
+ * source lands on the default branch; every other reference leaves a `referenced` (commit) or
+ * `cross-referenced` (pull request) entry on the target's timeline. Each source is recorded once
+ * per target, so a commit pushed again (to another branch, after a force-push) or a pull request
+ * edited twice adds nothing, and an issue reopened after a commit closed it is not closed again by
+ * that same commit.
+ */
+import type { Queryable } from "../db";
+import type { References } from "./references";
+import { recordTimeline } from "./timeline";
+import { findIssue, type IssueRow } from "./views";
+
+/** Where the references come from: a commit (with the ref it was pushed to) or a pull request. */
+export interface ReferenceSource {
+  commit?: string;
+  ref?: string;
+  pull?: number;
+}
+
+export interface AppliedReferences {
+  /** Issues this source closed now. */
+  closed: IssueRow[];
+  /** Numbers whose timeline got a new referenced / cross-referenced entry. */
+  referenced: number[];
+}
+
+export async function applyReferencesTx(
+  tx: Queryable,
+  repoId: number,
+  refs: References,
+  source: ReferenceSource,
+  actorId: number | null,
+  close: boolean,
+): Promise<AppliedReferences> {
+  const out: AppliedReferences = { closed: [], referenced: [] };
+  const mentioned = close ? [...refs.mentions] : [...refs.closes, ...refs.mentions];
+  for (const n of close ? refs.closes : []) {
+    const issue = await target(tx, repoId, n, source);
+    if (!issue) continue;
+    if (issue.is_pull || issue.state === "closed" || (await recorded(tx, issue.id, source))) {
+      mentioned.push(n);
+      continue;
+    }
+    const r = await tx.query(
+      `UPDATE issues SET state = 'closed', state_reason = 'completed', closed_at = now(), closed_by_id = $2
+        WHERE id = $1 AND state = 'open'`,
+      [issue.id, actorId],
+    );
+    if (r.rowCount === 0) continue;
+    await recordTimeline(tx, issue.id, actorId, "closed", closedData(source));
+    out.closed.push({ ...issue, state: "closed", state_reason: "completed" });
+  }
+  for (const n of mentioned) {
+    const issue = await target(tx, repoId, n, source);
+    if (!issue || (await recorded(tx, issue.id, source))) continue;
+    if (source.pull !== undefined) {
+      await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: source.pull });
+    } else {
+      await recordTimeline(tx, issue.id, actorId, "referenced", {
+        sha: source.commit,
+        ref: source.ref ?? null,
+      });
+    }
+    out.referenced.push(n);
+  }
+  return out;
+}
+
+/** The issue `n` refers to, unless it is the source pull request itself. */
+async function target(
+  tx: Queryable,
+  repoId: number,
+  n: number,
+  source: ReferenceSource,
+): Promise<IssueRow | undefined> {
+  if (n === source.pull) return undefined;
+  return findIssue(tx, repoId, n);
+}
+
+function closedData(source: ReferenceSource): Record<string, unknown> {
+  if (source.pull !== undefined)
+    return { pull: source.pull, ...(source.commit ? { sha: source.commit } : {}) };
+  return { sha: source.commit, ref: source.ref ?? null };
+}
+
+/** Whether this source already left an entry (referenced, cross-referenced or closed) on the issue. */
+async function recorded(tx: Queryable, issueId: number, source: ReferenceSource): Promise<boolean> {
+  const pull = source.pull !== undefined ? String(source.pull) : null;
+  const sha = pull === null ? (source.commit ?? null) : null;
+  const r = await tx.query(
+    `SELECT 1 FROM issue_events WHERE issue_id = $1 AND (
+        ($2::text IS NOT NULL AND kind IN ('referenced', 'closed') AND data->>'sha' = $2)
+     OR ($3::text IS NOT NULL AND ((kind = 'cross-referenced' AND data->>'number' = $3)
+                                 OR (kind = 'closed' AND data->>'pull' = $3))))
+     LIMIT 1`,
+    [issueId, sha, pull],
+  );
+  return r.rowCount > 0;
+}
