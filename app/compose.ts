@@ -24,6 +24,7 @@ import { workloadForTaskToken } from "./dispatch/tokens";
 import { EventHub, type HubOptions } from "./events/hub";
 import { DEFAULT_SSE, type SseOptions } from "./events/sse";
 import { GitService } from "./git/service";
+import { IssueService } from "./issues/service";
 import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
 import { definitionsOptions } from "./runs/definitions";
@@ -59,6 +60,8 @@ export interface AppContext {
   readonly permissions: Permissions;
   /** Issue, pull request and mention events into workflows (app/issues/workflow-events.ts). */
   readonly workflowEvents: WorkflowEvents;
+  /** Issues, labels, comments, reactions, the timeline and `#N` references (app/issues/service.ts). */
+  readonly issues: IssueService;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -116,6 +119,9 @@ export async function compose(
   // Pushes start workflow runs (webhooks and the API call the same service).
   const stopPushes = runs.subscribeToPushes();
   const workflowEvents = new WorkflowEvents({ git, runs, log });
+  const issues = new IssueService({ db, log, git, permissions, workflowEvents, events: hub });
+  // Pushed commits close (default branch) and reference issues; stopping waits for what is under way.
+  const stopIssuePushes = issues.subscribeToPushes();
   const sessions = new SessionService({
     ...{ db, log, hub, dispatcher, permissions, publicUrl, model },
     workflows: runs,
@@ -129,10 +135,12 @@ export async function compose(
     },
   );
 
-  // In this order: pushes start no more runs (and the evaluation workers stop), git's processes
-  // end, streams end, the executor stops its runners, runners' long-polls end (they poll
-  // elsewhere), and last this instance's row goes, once its workloads have ended.
+  // In this order: issues finish what pushes and changes started, pushes start no more runs (and
+  // the evaluation workers stop), git's processes end, streams end, the executor stops its
+  // runners, runners' long-polls end (they poll elsewhere), and last this instance's row goes,
+  // once its workloads have ended.
   const stops: Array<() => Promise<void> | void> = [
+    stopIssuePushes,
     stopPushes,
     () => git.close(),
     () => hub.close(),
@@ -159,6 +167,7 @@ export async function compose(
       sessions,
       runs,
       workflowEvents,
+      issues,
       sse,
     },
     recovery,

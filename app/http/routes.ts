@@ -6,6 +6,7 @@ import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";
 import { internalTasksRouter } from "./internal-tasks";
+import { issuesRouter } from "./issues";
 import { orgsRouter } from "./orgs";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
@@ -27,6 +28,7 @@ export function routers(ctx: AppContext): Router[] {
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
     usersRouter(ctx),
+    issuesRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];

@@ -19,6 +19,7 @@ import type { GitService } from "../git/service";
 import type { Logger } from "../log";
 import type { CreateIssue, IssueView, LabelView, ListQuery, Page, UpdateIssue } from "../wire/pulls";
 import { type AppliedReferences, applyReferencesTx, type ReferenceSource } from "./apply-references";
+import { IssueConversation } from "./conversation";
 import { resolveLabels } from "./labels";
 import { nextIssueNumber } from "./numbers";
 import { type Person, resolvePeople } from "./people";
@@ -36,7 +37,7 @@ export interface IssueServiceDeps {
   readonly db: Db;
   readonly log: Logger;
   readonly git: Pick<GitService, "onPush" | "repos">;
-  readonly permissions: Pick<RepoPermissions, "role">;
+  readonly permissions: Pick<RepoPermissions, "role" | "can">;
   readonly workflowEvents: Pick<WorkflowEvents, "issue" | "mentions">;
   readonly events: { signal(topic: string): Promise<void> };
 }
@@ -47,7 +48,12 @@ export class IssueService {
   /** Announcements and push handling still under way (shutdown waits for them). */
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(private readonly deps: IssueServiceDeps) {}
+  /** Comments, reactions and the timeline (conversation.ts). */
+  readonly conversation: IssueConversation;
+
+  constructor(private readonly deps: IssueServiceDeps) {
+    this.conversation = new IssueConversation(deps, this);
+  }
 
   // ---- reading ----
 
