@@ -248,7 +248,15 @@ export const PULL_REQUEST_ACTIONS = [
 ] as const;
 /** What `pull_request()` without `types=` reacts to (as on GitHub). */
 export const DEFAULT_PULL_REQUEST_TYPES = ["opened", "synchronize", "reopened"] as const;
-export const ISSUE_ACTIONS = ["opened", "edited", "closed", "reopened", "labeled", "unlabeled"] as const;
+export const ISSUE_ACTIONS = [
+  "opened",
+  "edited",
+  "closed",
+  "reopened",
+  "labeled",
+  "unlabeled",
+  "commented",
+] as const;
 
 /** Glob lists; a leading `!` excludes. Semantics in app/workflows/glob.ts. */
 const Patterns = z.array(z.string().min(1).max(256)).min(1).max(100);
