@@ -39,7 +39,7 @@ export async function applyReferencesTx(
   for (const n of close ? refs.closes : []) {
     const issue = await target(tx, repoId, n, source);
     if (!issue) continue;
-    if (issue.is_pull || issue.state === "closed" || (await recorded(tx, issue.id, source))) {
+    if (issue.is_pull || issue.state === "closed" || (await recorded(tx, issue.id, source, ["closed"]))) {
       mentioned.push(n);
       continue;
     }
@@ -54,7 +54,8 @@ export async function applyReferencesTx(
   }
   for (const n of mentioned) {
     const issue = await target(tx, repoId, n, source);
-    if (!issue || (await recorded(tx, issue.id, source))) continue;
+    if (!issue || (await recorded(tx, issue.id, source, ["closed", "referenced", "cross-referenced"])))
+      continue;
     if (source.pull !== undefined) {
       await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: source.pull });
     } else {
@@ -85,17 +86,22 @@ function closedData(source: ReferenceSource): Record<string, unknown> {
   return { sha: source.commit, ref: source.ref ?? null };
 }
 
-/** Whether this source already left an entry (referenced, cross-referenced or closed) on the issue. */
-async function recorded(tx: Queryable, issueId: number, source: ReferenceSource): Promise<boolean> {
+/** Whether this source already left an entry of one of `kinds` on the issue. */
+async function recorded(
+  tx: Queryable,
+  issueId: number,
+  source: ReferenceSource,
+  kinds: readonly string[],
+): Promise<boolean> {
   const pull = source.pull !== undefined ? String(source.pull) : null;
   const sha = pull === null ? (source.commit ?? null) : null;
   const r = await tx.query(
-    `SELECT 1 FROM issue_events WHERE issue_id = $1 AND (
+    `SELECT 1 FROM issue_events WHERE issue_id = $1 AND kind = ANY($4::text[]) AND (
         ($2::text IS NOT NULL AND kind IN ('referenced', 'closed') AND data->>'sha' = $2)
      OR ($3::text IS NOT NULL AND ((kind = 'cross-referenced' AND data->>'number' = $3)
                                  OR (kind = 'closed' AND data->>'pull' = $3))))
      LIMIT 1`,
-    [issueId, sha, pull],
+    [issueId, sha, pull, kinds],
   );
   return r.rowCount > 0;
 }

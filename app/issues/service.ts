@@ -135,7 +135,7 @@ export class IssueService {
       return issue;
     });
     const view = await this.view(row);
-    this.announce(repo, row, user, [{ action: "opened" }]);
+    this.announce(repo, row, user, [{ action: "opened" }], view.labels);
     this.later(() =>
       this.deps.workflowEvents.mentions(repo, row.body, { number: row.number, sender: user.username }),
     );
@@ -165,8 +165,9 @@ export class IssueService {
       if (assignees) await this.changeAssignees(tx, issue, user.id, assignees);
       return (await findIssue(tx, repo.id, number))!;
     });
-    this.announce(repo, row, user, actions);
-    return this.view(row);
+    const view = await this.view(row);
+    this.announce(repo, row, user, actions, view.labels);
+    return view;
   }
 
   /** `POST …/issues/:n/labels`: adds labels; answers the issue's labels now. */
@@ -204,13 +205,10 @@ export class IssueService {
       );
       return { row: issue, added: changed.added };
     });
-    this.announce(
-      repo,
-      row,
-      user,
-      added.map((l) => ({ action: "labeled" as const, label: l.name })),
-    );
-    return this.labelsOf(this.deps.db, row);
+    const labels = await this.labelsOf(this.deps.db, row);
+    const actions = added.map((l) => ({ action: "labeled" as const, label: l.name }));
+    this.announce(repo, row, user, actions, labels);
+    return labels;
   }
 
   // ---- references ----
@@ -398,12 +396,16 @@ export class IssueService {
 
   // ---- after commit ----
 
-  /** Signals the pull request's page, or starts the `issue` workflow events of a real issue. */
+  /**
+   * Signals the pull request's page, or starts the `issue` workflow events of a real issue, with
+   * its labels as the change left them (read now, unless the caller has them).
+   */
   announce(
     repo: Repository,
     row: IssueRow,
     sender: Pick<User, "username"> | undefined,
     actions: Announcement[],
+    labelsNow?: readonly LabelView[],
   ) {
     if (actions.length === 0) return;
     if (row.is_pull) {
@@ -411,12 +413,11 @@ export class IssueService {
       return;
     }
     this.later(async () => {
-      const labels = (await this.labelsOf(this.deps.db, row)).map((l) => l.name);
-      const current = (await findIssue(this.deps.db, repo.id, row.number)) ?? row;
+      const labels = (labelsNow ?? (await this.labelsOf(this.deps.db, row))).map((l) => l.name);
       for (const a of actions) {
         await this.deps.workflowEvents.issue(repo, a.action, {
           number: row.number,
-          title: current.title,
+          title: row.title,
           labels,
           ...(sender ? { sender: sender.username } : {}),
           ...(a.label !== undefined ? { label: a.label } : {}),
