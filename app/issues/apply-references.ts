@@ -35,38 +35,56 @@ export async function applyReferencesTx(
   close: boolean,
 ): Promise<AppliedReferences> {
   const out: AppliedReferences = { closed: [], referenced: [] };
-  const mentioned = close ? [...refs.mentions] : [...refs.closes, ...refs.mentions];
-  for (const n of close ? refs.closes : []) {
+  const closing = new Set(close ? refs.closes : []);
+  // In number order, so two transactions touching the same issues lock them in the same order.
+  for (const n of [...refs.closes, ...refs.mentions].sort((a, b) => a - b)) {
     const issue = await target(tx, repoId, n, source);
     if (!issue) continue;
-    if (issue.is_pull || issue.state === "closed" || (await recorded(tx, issue.id, source, ["closed"]))) {
-      mentioned.push(n);
-      continue;
+    if (closing.has(n) && (await closeIssue(tx, issue, source, actorId))) {
+      out.closed.push({ ...issue, state: "closed", state_reason: "completed" });
+    } else if (await reference(tx, issue, source, actorId)) {
+      out.referenced.push(n);
     }
-    const r = await tx.query(
-      `UPDATE issues SET state = 'closed', state_reason = 'completed', closed_at = now(), closed_by_id = $2
-        WHERE id = $1 AND state = 'open'`,
-      [issue.id, actorId],
-    );
-    if (r.rowCount === 0) continue;
-    await recordTimeline(tx, issue.id, actorId, "closed", closedData(source));
-    out.closed.push({ ...issue, state: "closed", state_reason: "completed" });
-  }
-  for (const n of mentioned) {
-    const issue = await target(tx, repoId, n, source);
-    if (!issue || (await recorded(tx, issue.id, source, ["closed", "referenced", "cross-referenced"])))
-      continue;
-    if (source.pull !== undefined) {
-      await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: source.pull });
-    } else {
-      await recordTimeline(tx, issue.id, actorId, "referenced", {
-        sha: source.commit,
-        ref: source.ref ?? null,
-      });
-    }
-    out.referenced.push(n);
   }
   return out;
+}
+
+/** Closes an open issue (not a pull request) unless this source closed it once already. */
+async function closeIssue(
+  tx: Queryable,
+  issue: IssueRow,
+  source: ReferenceSource,
+  actorId: number | null,
+): Promise<boolean> {
+  if (issue.is_pull || issue.state === "closed" || (await recorded(tx, issue.id, source, ["closed"])))
+    return false;
+  const r = await tx.query(
+    `UPDATE issues SET state = 'closed', state_reason = 'completed', closed_at = now(), closed_by_id = $2
+      WHERE id = $1 AND state = 'open'`,
+    [issue.id, actorId],
+  );
+  if (r.rowCount === 0) return false;
+  await recordTimeline(tx, issue.id, actorId, "closed", closedData(source));
+  return true;
+}
+
+/** Records the reference on the issue's timeline, once per source. */
+async function reference(
+  tx: Queryable,
+  issue: IssueRow,
+  source: ReferenceSource,
+  actorId: number | null,
+): Promise<boolean> {
+  if (await recorded(tx, issue.id, source, ["closed", "referenced", "cross-referenced"])) return false;
+  if (source.pull !== undefined) {
+    await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: source.pull });
+  } else {
+    await recordTimeline(tx, issue.id, actorId, "referenced", {
+      sha: source.commit,
+      ref: source.ref ?? null,
+    });
+  }
+  return true;
 }
 
 /** The issue `n` refers to, unless it is the source pull request itself. */
@@ -77,6 +95,8 @@ async function target(
   source: ReferenceSource,
 ): Promise<IssueRow | undefined> {
   if (n === source.pull) return undefined;
+  // Locked, so two pushes of the same commit at once (two refs) record it once.
+  await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repoId, n]);
   return findIssue(tx, repoId, n);
 }
 

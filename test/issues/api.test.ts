@@ -101,6 +101,15 @@ describe("issues", () => {
     expect(merged.rowCount).toBe(0);
   });
 
+  it("gives issues opened at once consecutive numbers", async () => {
+    const made = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => writer.api("POST", `${R()}/issues`, { title: `race ${i}` })),
+    );
+    const numbers = made.map((r) => r.body.number).sort((a, b) => a - b);
+    expect(made.every((r) => r.status === 201)).toBe(true);
+    expect(numbers).toEqual(Array.from({ length: 8 }, (_, i) => numbers[0] + i));
+  });
+
   it("lists newest first, paged and filtered by state, label, author and assignee", async () => {
     await alice.api("POST", `${R()}/labels`, { name: "ui", color: "00ff00" });
     const made: number[] = [];
@@ -119,8 +128,13 @@ describe("issues", () => {
     expect(page3.body).toMatchObject({ next_page: null, items: [{ number: made[0] }] });
     const both = await carol.api("GET", `${R()}/issues?labels=ui,BUG`);
     expect(both.body.items.map((i: { number: number }) => i.number)).toEqual([made[4], made[2], made[0]]);
-    const byAuthor = await carol.api("GET", `${R()}/issues?author=${writer.user.username}&per_page=100`);
+    const byAuthor = await carol.api(
+      "GET",
+      `${R()}/issues?author=${writer.user.username}&labels=ui&per_page=100`,
+    );
     expect(byAuthor.body.total).toBe(5);
+    const notAuthor = await carol.api("GET", `${R()}/issues?author=${alice.user.username}&labels=ui`);
+    expect(notAuthor.body.total).toBe(0);
     const byAssignee = await carol.api("GET", `${R()}/issues?assignee=${alice.user.username}`);
     expect(byAssignee.body.items.map((i: { number: number }) => i.number)).toEqual([made[4]]);
     await writer.api("PATCH", `${R()}/issues/${made[1]}`, { state: "closed", state_reason: "not_planned" });

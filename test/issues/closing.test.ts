@@ -128,6 +128,21 @@ describe("closing issues from pushed commits", () => {
   });
 });
 
+describe("one commit pushed to two branches at once", () => {
+  it("is recorded once", async () => {
+    await git.ok(["checkout", "-q", "-b", "twins"], dir);
+    const sha = await commit("Touches #3");
+    await git.ok(["push", "-q", url, "HEAD:refs/heads/twin-a", "HEAD:refs/heads/twin-b"], dir);
+    await eventually(async () => (await timeline(3)).some((e) => e.kind === "referenced"), "#3 referenced");
+    await new Promise((r) => setTimeout(r, 200));
+    await p.ctx.issues.drain();
+    const refs = (await timeline(3)).filter((e) => e.kind === "referenced");
+    expect(refs).toHaveLength(1);
+    expect(refs[0]!.data.sha).toBe(sha);
+    await git.ok(["checkout", "-q", "main"], dir);
+  });
+});
+
 describe("references from pull requests", () => {
   it("cross-references when opened, closes when merged, never closes a pull request", async () => {
     const pr = await p.ctx.db.transaction(async (tx) => {
