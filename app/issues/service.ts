@@ -11,7 +11,7 @@
 import type { RepoPermissions } from "../auth/permissions";
 import type { User } from "../auth/tokens";
 import type { Db, Queryable } from "../db";
-import { AppError, conflict, notFound } from "../errors";
+import { AppError, notFound } from "../errors";
 import { pullTopic } from "../events/topics";
 import type { PushEvent } from "../git/push-events";
 import type { Repository } from "../git/repos";
@@ -19,6 +19,7 @@ import type { GitService } from "../git/service";
 import type { Logger } from "../log";
 import type { CreateIssue, IssueView, LabelView, ListQuery, Page, UpdateIssue } from "../wire/pulls";
 import { type AppliedReferences, applyReferencesTx, type ReferenceSource } from "./apply-references";
+import { changeAssignees, changeLabels, changeState, edit, labelsOf } from "./changes";
 import { IssueConversation } from "./conversation";
 import { resolveLabels } from "./labels";
 import { nextIssueNumber } from "./numbers";
@@ -130,8 +131,8 @@ export class IssueService {
       const id = r.rows[0]!.id;
       await recordTimeline(tx, id, user.id, "opened");
       const issue = (await findIssue(tx, repo.id, number))!;
-      await this.changeLabels(tx, issue, user.id, labels);
-      await this.changeAssignees(tx, issue, user.id, assignees);
+      await changeLabels(tx, issue, user.id, labels);
+      await changeAssignees(tx, issue, user.id, assignees);
       return issue;
     });
     const view = await this.view(row);
@@ -155,14 +156,14 @@ export class IssueService {
       await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repo.id, number]);
       const issue = await this.row(repo, number, tx);
       const labels = input.labels ? await resolveLabels(tx, repo.id, input.labels) : undefined;
-      if (await this.edit(tx, issue, user.id, input)) actions.push({ action: "edited" });
-      const state = await this.changeState(tx, issue, user.id, input);
+      if (await edit(tx, issue, user.id, input)) actions.push({ action: "edited" });
+      const state = await changeState(tx, issue, user.id, input);
       if (state) actions.push({ action: state });
       if (labels) {
-        const { added } = await this.changeLabels(tx, issue, user.id, labels);
+        const { added } = await changeLabels(tx, issue, user.id, labels);
         for (const l of added) actions.push({ action: "labeled", label: l.name });
       }
-      if (assignees) await this.changeAssignees(tx, issue, user.id, assignees);
+      if (assignees) await changeAssignees(tx, issue, user.id, assignees);
       return (await findIssue(tx, repo.id, number))!;
     });
     const view = await this.view(row);
@@ -197,15 +198,10 @@ export class IssueService {
     const { row, added } = await this.deps.db.transaction(async (tx) => {
       await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repo.id, number]);
       const issue = await this.row(repo, number, tx);
-      const changed = await this.changeLabels(
-        tx,
-        issue,
-        user.id,
-        await next(tx, await this.labelsOf(tx, issue)),
-      );
+      const changed = await changeLabels(tx, issue, user.id, await next(tx, await labelsOf(tx, issue)));
       return { row: issue, added: changed.added };
     });
-    const labels = await this.labelsOf(this.deps.db, row);
+    const labels = await labelsOf(this.deps.db, row);
     const actions = added.map((l) => ({ action: "labeled" as const, label: l.name }));
     this.announce(repo, row, user, actions, labels);
     return labels;
@@ -265,122 +261,6 @@ export class IssueService {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
-  // ---- inside a transaction ----
-
-  private async edit(tx: Queryable, issue: IssueRow, actorId: number, input: UpdateInput): Promise<boolean> {
-    const changes: Record<string, unknown> = {};
-    if (input.title !== undefined && input.title !== issue.title) changes.title = { from: issue.title };
-    if (input.body !== undefined && input.body !== issue.body) changes.body = { changed: true };
-    if (Object.keys(changes).length === 0) return false;
-    await tx.query("UPDATE issues SET title = $2, body = $3 WHERE id = $1", [
-      issue.id,
-      input.title ?? issue.title,
-      input.body ?? issue.body,
-    ]);
-    await recordTimeline(tx, issue.id, actorId, "edited", { changes });
-    return true;
-  }
-
-  private async changeState(
-    tx: Queryable,
-    issue: IssueRow,
-    actorId: number,
-    input: UpdateInput,
-  ): Promise<"closed" | "reopened" | undefined> {
-    if (input.state === "closed" && issue.state === "open") {
-      // A pull request closed here is closed unmerged; only its merge says `merged`.
-      const reason = issue.is_pull ? null : (input.state_reason ?? "completed");
-      await tx.query(
-        `UPDATE issues SET state = 'closed', state_reason = $2, closed_at = now(), closed_by_id = $3 WHERE id = $1`,
-        [issue.id, reason, actorId],
-      );
-      await recordTimeline(tx, issue.id, actorId, "closed", reason ? { state_reason: reason } : {});
-      return "closed";
-    }
-    if (input.state === "open" && issue.state === "closed") {
-      if (issue.is_pull) await this.refuseMerged(tx, issue);
-      await tx.query(
-        `UPDATE issues SET state = 'open', state_reason = 'reopened', closed_at = NULL, closed_by_id = NULL
-          WHERE id = $1`,
-        [issue.id],
-      );
-      await recordTimeline(tx, issue.id, actorId, "reopened");
-      return "reopened";
-    }
-    if (
-      input.state_reason &&
-      issue.state === "closed" &&
-      !issue.is_pull &&
-      input.state_reason !== issue.state_reason
-    ) {
-      await tx.query("UPDATE issues SET state_reason = $2 WHERE id = $1", [issue.id, input.state_reason]);
-      await recordTimeline(tx, issue.id, actorId, "closed", { state_reason: input.state_reason });
-    }
-    return undefined;
-  }
-
-  private async refuseMerged(tx: Queryable, issue: IssueRow): Promise<void> {
-    const r = await tx.query("SELECT 1 FROM pull_requests WHERE issue_id = $1 AND merged_at IS NOT NULL", [
-      issue.id,
-    ]);
-    if (r.rowCount > 0)
-      throw conflict(`pull request #${issue.number} is merged: it cannot be reopened`, "merged");
-  }
-
-  private async labelsOf(db: Queryable, issue: IssueRow): Promise<LabelView[]> {
-    const r = await db.query<LabelView>(
-      `SELECT l.id::int AS id, l.name, l.color, l.description FROM issue_labels il
-         JOIN labels l ON l.id = il.label_id WHERE il.issue_id = $1 ORDER BY lower(l.name)`,
-      [issue.id],
-    );
-    return r.rows;
-  }
-
-  /** Makes `labels` the issue's labels, recording each one added and removed. */
-  private async changeLabels(
-    tx: Queryable,
-    issue: IssueRow,
-    actorId: number,
-    labels: readonly LabelView[],
-  ): Promise<{ added: LabelView[]; removed: LabelView[] }> {
-    const current = await this.labelsOf(tx, issue);
-    const added = labels.filter((l) => !current.some((c) => c.id === l.id));
-    const removed = current.filter((c) => !labels.some((l) => l.id === c.id));
-    for (const l of removed) {
-      await tx.query("DELETE FROM issue_labels WHERE issue_id = $1 AND label_id = $2", [issue.id, l.id]);
-      await recordTimeline(tx, issue.id, actorId, "unlabeled", { label: l.name, color: l.color });
-    }
-    for (const l of added) {
-      await tx.query("INSERT INTO issue_labels (issue_id, label_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [
-        issue.id,
-        l.id,
-      ]);
-      await recordTimeline(tx, issue.id, actorId, "labeled", { label: l.name, color: l.color });
-    }
-    return { added, removed };
-  }
-
-  private async changeAssignees(
-    tx: Queryable,
-    issue: IssueRow,
-    actorId: number,
-    people: readonly Person[],
-  ): Promise<void> {
-    const r = await tx.query<{ id: number; username: string }>(
-      `SELECT u.id::int AS id, u.username FROM issue_assignees a JOIN users u ON u.id = a.user_id
-        WHERE a.issue_id = $1`,
-      [issue.id],
-    );
-    for (const u of r.rows.filter((c) => !people.some((p) => p.id === c.id))) {
-      await tx.query("DELETE FROM issue_assignees WHERE issue_id = $1 AND user_id = $2", [issue.id, u.id]);
-      await recordTimeline(tx, issue.id, actorId, "unassigned", { assignee: u.username });
-    }
-    for (const p of people.filter((p) => !r.rows.some((c) => c.id === p.id))) {
-      await tx.query("INSERT INTO issue_assignees (issue_id, user_id) VALUES ($1, $2)", [issue.id, p.id]);
-      await recordTimeline(tx, issue.id, actorId, "assigned", { assignee: p.username });
-    }
-  }
-
   /** The users named, each of whom may read the repository (asked before any transaction). */
   private async assignable(repo: Repository, usernames: readonly string[]): Promise<Person[]> {
     const people = await resolvePeople(this.deps.db, usernames);
@@ -413,7 +293,7 @@ export class IssueService {
       return;
     }
     this.later(async () => {
-      const labels = (labelsNow ?? (await this.labelsOf(this.deps.db, row))).map((l) => l.name);
+      const labels = (labelsNow ?? (await labelsOf(this.deps.db, row))).map((l) => l.name);
       for (const a of actions) {
         await this.deps.workflowEvents.issue(repo, a.action, {
           number: row.number,
