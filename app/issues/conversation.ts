@@ -36,6 +36,8 @@ export interface IssueLookup {
     actions: Array<{ action: "commented"; comment: string }>,
   ): void;
   later(work: () => Promise<unknown>): void;
+  /** Tells a pull request's page that its conversation changed (nothing for an issue). */
+  touched(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">): void;
 }
 
 export interface ConversationDeps {
@@ -93,12 +95,14 @@ export class IssueConversation {
       row.id,
       body,
     ]);
+    this.issues.touched(repo, row);
     return this.comment(repo, id);
   }
 
   async deleteComment(repo: Repository, user: User, id: number): Promise<void> {
     const row = await this.mayChange(repo, user, id);
     await this.deps.db.query("DELETE FROM issue_comments WHERE id = $1", [row.id]);
+    this.issues.touched(repo, row);
   }
 
   /** Toggles the caller's reaction on an issue (or pull request) or one of its comments. */
@@ -110,6 +114,7 @@ export class IssueConversation {
   ): Promise<ReactionResult> {
     const at = await this.reactionTarget(repo, target);
     const reacted = await this.deps.db.transaction((tx) => toggleReaction(tx, at, user.id, content));
+    this.issues.touched(repo, at);
     return { content, reacted, reactions: await reactionCounts(this.deps.db, at) };
   }
 
@@ -121,7 +126,7 @@ export class IssueConversation {
     content: Reaction,
   ): Promise<ReactionResult> {
     const at = await this.reactionTarget(repo, target);
-    await removeReaction(this.deps.db, at, user.id, content);
+    if (await removeReaction(this.deps.db, at, user.id, content)) this.issues.touched(repo, at);
     return { content, reacted: false, reactions: await reactionCounts(this.deps.db, at) };
   }
 
@@ -138,11 +143,13 @@ export class IssueConversation {
   private async reactionTarget(
     repo: Repository,
     target: ReactionTarget,
-  ): Promise<{ issueId: number; commentId: number | null }> {
-    if ("number" in target)
-      return { issueId: (await this.issues.row(repo, target.number)).id, commentId: null };
+  ): Promise<{ issueId: number; commentId: number | null; is_pull: boolean; number: number }> {
+    if ("number" in target) {
+      const issue = await this.issues.row(repo, target.number);
+      return { issueId: issue.id, commentId: null, is_pull: issue.is_pull, number: issue.number };
+    }
     const c = await this.commentRow(repo, target.commentId);
-    return { issueId: c.issue_id, commentId: c.id };
+    return { issueId: c.issue_id, commentId: c.id, is_pull: c.is_pull, number: c.number };
   }
 
   private async commentRow(repo: Repository, id: number): Promise<CommentRow> {

@@ -288,10 +288,7 @@ export class IssueService {
     labelsNow?: readonly LabelView[],
   ) {
     if (actions.length === 0) return;
-    if (row.is_pull) {
-      this.later(() => this.deps.events.signal(pullTopic(repo.id, row.number)));
-      return;
-    }
+    if (row.is_pull) return this.touched(repo, row);
     this.later(async () => {
       const labels = (labelsNow ?? (await labelsOf(this.deps.db, row))).map((l) => l.name);
       for (const a of actions) {
@@ -305,6 +302,10 @@ export class IssueService {
         });
       }
     });
+  }
+
+  touched(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">): void {
+    if (row.is_pull) this.later(() => this.deps.events.signal(pullTopic(repo.id, row.number)));
   }
 
   /** Runs `work` after the answer, logging a failure; shutdown waits for it (`drain`). */

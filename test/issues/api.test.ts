@@ -2,6 +2,7 @@
  * The issues API against a real server and database: numbers shared with pull requests, labels,
  * filters, comments, reactions, the timeline, permissions and bad input.
  */
+import { pullTopic } from "../../app/events/topics";
 import { nextIssueNumber } from "../../app/issues/numbers";
 import { createRepo } from "../git/client";
 import { createAccount, type TestAccount } from "../helpers/accounts";
@@ -91,6 +92,15 @@ describe("issues", () => {
     expect(pr).toMatchObject({ status: 200, body: { number: prNumber, title: "PR" } });
     const list = await alice.api("GET", `${R()}/issues?state=all&per_page=100`);
     expect(list.body.items.map((i: { number: number }) => i.number)).not.toContain(prNumber);
+    // Its conversation is the pull request's: its page hears of a comment.
+    let signals = 0;
+    const sub = await p.ctx.events.watch(pullTopic(repo.id, prNumber), () => signals++);
+    const comment = await writer.api("POST", `${R()}/issues/${prNumber}/comments`, { body: "on the PR" });
+    expect(comment.status).toBe(201);
+    const deadline = Date.now() + 5000;
+    while (signals === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    sub.close();
+    expect(signals).toBeGreaterThan(0);
     // Closing it here closes it unmerged.
     const closed = await alice.api("PATCH", `${R()}/issues/${prNumber}`, { state: "closed" });
     expect(closed.body).toMatchObject({ state: "closed", state_reason: null });
@@ -108,6 +118,34 @@ describe("issues", () => {
     const numbers = made.map((r) => r.body.number).sort((a, b) => a - b);
     expect(made.every((r) => r.status === 201)).toBe(true);
     expect(numbers).toEqual(Array.from({ length: 8 }, (_, i) => numbers[0] + i));
+  });
+
+  it("never reopens a merged pull request", async () => {
+    const repo = (await p.ctx.git.repos.find(alice.user.username, "tracker"))!;
+    const sha = "a".repeat(40);
+    const n = await p.ctx.db.transaction(async (tx) => {
+      const n = await nextIssueNumber(tx, repo.id);
+      const r = await tx.query<{ id: number }>(
+        `INSERT INTO issues (repo_id, number, is_pull, title, state, state_reason, closed_at)
+         VALUES ($1, $2, true, 'merged PR', 'closed', 'merged', now()) RETURNING id::int AS id`,
+        [repo.id, n],
+      );
+      await tx.query(
+        `INSERT INTO pull_requests (issue_id, repo_id, head_repo_id, head_branch, base_branch, head_sha, base_sha, merged_at)
+         VALUES ($1, $2, $2, 'f', 'main', $3, $3, now())`,
+        [r.rows[0]!.id, repo.id, sha],
+      );
+      return n;
+    });
+    const r = await alice.api("PATCH", `${R()}/issues/${n}`, { state: "open", title: "renamed" });
+    expect(r).toMatchObject({ status: 409, body: { error: { code: "merged" } } });
+    const now = await alice.api("GET", `${R()}/issues/${n}`);
+    expect(now.body).toMatchObject({
+      title: "merged PR",
+      state: "closed",
+      state_reason: "merged",
+      pull_request: { merged_at: expect.any(String), draft: false },
+    });
   });
 
   it("lists newest first, paged and filtered by state, label, author and assignee", async () => {
