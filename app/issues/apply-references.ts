@@ -1,8 +1,9 @@
 /**
- * What `#N` references do once a commit or a pull request carries them (IssueService
+ * What `#N` references do once a commit, a pull request or an issue carries them (IssueService
  * .applyReferences): a closing reference closes an open issue (never a pull request) when the
  * source lands on the default branch; every other reference leaves a `referenced` (commit) or
- * `cross-referenced` (pull request) entry on the target's timeline. Each source is recorded once
+ * `cross-referenced` (another issue or pull request) entry on the target's timeline. An issue's
+ * body or comment never closes anything (as on GitHub). Each source is recorded once
  * per target, so a commit pushed again (to another branch, after a force-push) or a pull request
  * edited twice adds nothing, and an issue reopened after a commit closed it is not closed again by
  * that same commit.
@@ -12,12 +13,19 @@ import type { References } from "./references";
 import { recordTimeline } from "./timeline";
 import { findIssue, type IssueRow } from "./views";
 
-/** Where the references come from: a commit (with the ref it was pushed to) or a pull request. */
+/**
+ * Where the references come from: a commit (with the ref it was pushed to), a pull request, or an
+ * issue (its body or a comment on it; a pull request's conversation is `pull`).
+ */
 export interface ReferenceSource {
   commit?: string;
   ref?: string;
   pull?: number;
+  issue?: number;
 }
+
+/** The issue or pull request number the references come from, if they do not come from a commit. */
+const fromNumber = (source: ReferenceSource): number | undefined => source.pull ?? source.issue;
 
 export interface AppliedReferences {
   /** Issues this source closed now. */
@@ -35,7 +43,7 @@ export async function applyReferencesTx(
   close: boolean,
 ): Promise<AppliedReferences> {
   const out: AppliedReferences = { closed: [], referenced: [] };
-  const closing = new Set(close ? refs.closes : []);
+  const closing = new Set(close && source.issue === undefined ? refs.closes : []);
   // In number order, so two transactions touching the same issues lock them in the same order.
   for (const n of [...refs.closes, ...refs.mentions].sort((a, b) => a - b)) {
     const issue = await target(tx, repoId, n, source);
@@ -76,8 +84,9 @@ async function reference(
   actorId: number | null,
 ): Promise<boolean> {
   if (await recorded(tx, issue.id, source, ["closed", "referenced", "cross-referenced"])) return false;
-  if (source.pull !== undefined) {
-    await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: source.pull });
+  const from = fromNumber(source);
+  if (from !== undefined) {
+    await recordTimeline(tx, issue.id, actorId, "cross-referenced", { number: from });
   } else {
     await recordTimeline(tx, issue.id, actorId, "referenced", {
       sha: source.commit,
@@ -94,7 +103,7 @@ async function target(
   n: number,
   source: ReferenceSource,
 ): Promise<IssueRow | undefined> {
-  if (n === source.pull) return undefined;
+  if (n === fromNumber(source)) return undefined;
   // Locked, so two pushes of the same commit at once (two refs) record it once.
   await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repoId, n]);
   return findIssue(tx, repoId, n);
@@ -113,7 +122,8 @@ async function recorded(
   source: ReferenceSource,
   kinds: readonly string[],
 ): Promise<boolean> {
-  const pull = source.pull !== undefined ? String(source.pull) : null;
+  const from = fromNumber(source);
+  const pull = from !== undefined ? String(from) : null;
   const sha = pull === null ? (source.commit ?? null) : null;
   const r = await tx.query(
     `SELECT 1 FROM issue_events WHERE issue_id = $1 AND kind = ANY($4::text[]) AND (

@@ -1,8 +1,9 @@
 /**
  * The conversation of an issue or pull request: comments (oldest first), reactions and the
  * timeline. A new comment is recorded on the timeline (`commented`) in its transaction and then
- * announced (an `issue` `commented` event for real issues, `mention`s either way). A comment's
- * author may edit or delete it; anyone else needs admin. Reactions toggle.
+ * announced (an `issue` `commented` event for real issues; `mention`s and cross-references of its
+ * `#N`s either way). A comment's author may edit or delete it; anyone else needs admin.
+ * Reactions toggle.
  */
 import type { RepoPermissions } from "../auth/permissions";
 import { hasScope } from "../auth/scopes";
@@ -24,7 +25,6 @@ import {
 import { recordTimeline } from "./timeline";
 import { listTimeline } from "./timeline-views";
 import type { IssueRow } from "./views";
-import type { WorkflowEvents } from "./workflow-events";
 
 /** What the conversation needs of the issue service. */
 export interface IssueLookup {
@@ -36,6 +36,8 @@ export interface IssueLookup {
     actions: Array<{ action: "commented"; comment: string }>,
   ): void;
   later(work: () => Promise<unknown>): void;
+  /** Mentions and cross-references of a new body or comment, after commit. */
+  wrote(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">, user: User, text: string): void;
   /** Tells a pull request's page that its conversation changed (nothing for an issue). */
   touched(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">): void;
 }
@@ -43,7 +45,6 @@ export interface IssueLookup {
 export interface ConversationDeps {
   readonly db: Db;
   readonly permissions: Pick<RepoPermissions, "can">;
-  readonly workflowEvents: Pick<WorkflowEvents, "mentions">;
 }
 
 /** `POST …/reactions`' answer: whether the caller now has the reaction, and the counts. */
@@ -83,9 +84,7 @@ export class IssueConversation {
       return { issue, id };
     });
     this.issues.announce(repo, issue, user, [{ action: "commented", comment: body }]);
-    this.issues.later(() =>
-      this.deps.workflowEvents.mentions(repo, body, { number: issue.number, sender: user.username }),
-    );
+    this.issues.wrote(repo, issue, user, body);
     return this.comment(repo, id);
   }
 

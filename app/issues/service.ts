@@ -137,9 +137,7 @@ export class IssueService {
     });
     const view = await this.view(row);
     this.announce(repo, row, user, [{ action: "opened" }], view.labels);
-    this.later(() =>
-      this.deps.workflowEvents.mentions(repo, row.body, { number: row.number, sender: user.username }),
-    );
+    this.wrote(repo, row, user, row.body);
     return view;
   }
 
@@ -168,6 +166,9 @@ export class IssueService {
     });
     const view = await this.view(row);
     this.announce(repo, row, user, actions, view.labels);
+    if (input.body !== undefined && actions.some((a) => a.action === "edited")) {
+      this.later(() => this.crossReference(repo, row, user, row.body));
+    }
     return view;
   }
 
@@ -302,6 +303,27 @@ export class IssueService {
         });
       }
     });
+  }
+
+  /**
+   * After a new body or comment on issue or pull request `row` is committed: its `@handle`s start
+   * `mention` workflows and its `#N`s cross-reference those issues.
+   */
+  wrote(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">, user: User, text: string): void {
+    this.later(() =>
+      this.deps.workflowEvents.mentions(repo, text, { number: row.number, sender: user.username }),
+    );
+    this.later(() => this.crossReference(repo, row, user, text));
+  }
+
+  private crossReference(
+    repo: Repository,
+    row: Pick<IssueRow, "is_pull" | "number">,
+    user: User,
+    text: string,
+  ) {
+    const source = row.is_pull ? { pull: row.number } : { issue: row.number };
+    return this.applyReferences(repo, text, source, user, { close: false });
   }
 
   touched(repo: Repository, row: Pick<IssueRow, "is_pull" | "number">): void {

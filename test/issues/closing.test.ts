@@ -128,6 +128,25 @@ describe("closing issues from pushed commits", () => {
   });
 });
 
+describe("references from issues", () => {
+  it("a body or comment cross-references, never closes, and records once", async () => {
+    const a = (await alice.api("POST", `${R()}/issues`, { title: "target" })).body.number;
+    const b = (await alice.api("POST", `${R()}/issues`, { title: "source", body: `Fixes #${a}` })).body
+      .number;
+    await alice.api("POST", `${R()}/issues/${b}/comments`, { body: `again #${a}, and itself #${b}` });
+    await p.ctx.issues.drain();
+    const refs = (await timeline(a)).filter((e) => e.kind === "cross-referenced");
+    expect(refs).toEqual([
+      expect.objectContaining({
+        data: { number: b },
+        actor: expect.objectContaining({ username: alice.user.username }),
+      }),
+    ]);
+    expect(await issue(a)).toMatchObject({ state: "open" });
+    expect((await timeline(b)).some((e) => e.kind === "cross-referenced")).toBe(false);
+  });
+});
+
 describe("one commit pushed to two branches at once", () => {
   it("is recorded once", async () => {
     await git.ok(["checkout", "-q", "-b", "twins"], dir);
