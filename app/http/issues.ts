@@ -64,6 +64,13 @@ export function issuesRouter(ctx: AppContext): Router {
     };
   };
 
+  // Postgres text cannot hold NUL: refuse it anywhere in these routes' input, before it gets there.
+  router.use([`${base}/issues`, `${base}/labels`], (req, _res, next) => {
+    if (/%00/.test(req.originalUrl) || hasNul(req.body))
+      throw badRequest("NUL characters are not allowed", "invalid_request");
+    next();
+  });
+
   // ---- issues ----
   router.get(`${base}/issues`, read, async (req, res) => {
     res.json(await issues.list(repo(res), parseBody(ListQuery, req.query)));
@@ -180,6 +187,13 @@ function positive(s: string, what: string, max: number): number {
     );
   }
   return Number(s);
+}
+
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === "string") return v.includes("\0");
+  if (depth > 20 || v === null || typeof v !== "object") return false;
+  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
+  return Object.entries(v).some(([k, x]) => k.includes("\0") || hasNul(x, depth + 1));
 }
 
 /** The request body, after refusing a `body` field over 64 KiB with 413 (the schema would say 400). */

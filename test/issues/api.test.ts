@@ -440,6 +440,11 @@ describe("bad input", () => {
       ["POST", "/issues/1/comments", { body: "x".repeat(65537) }, 413],
       ["PATCH", "/issues/comments/abc", { body: "x" }, 400],
       ["GET", "/issues/1/comments?per_page=1000", undefined, 400],
+      ["POST", "/issues", { title: "a\u0000b" }, 400],
+      ["POST", "/issues", { title: "x", labels: ["a\u0000"] }, 400],
+      ["POST", "/issues/1/comments", { body: "nul \u0000" }, 400],
+      ["GET", "/labels/a%00b", undefined, 400],
+      ["GET", "/issues?author=a%00b", undefined, 400],
     ];
     for (const [method, path, body, status] of cases) {
       const r = await alice.api(method, R() + path, body);
