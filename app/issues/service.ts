@@ -94,6 +94,13 @@ export class IssueService {
     return row;
   }
 
+  /** `row`, locked until the transaction ends (changes to one issue go one at a time). */
+  private async locked(tx: Queryable, repo: Repository, number: number): Promise<IssueRow> {
+    const row = await this.row(repo, number, tx);
+    await tx.query("SELECT 1 FROM issues WHERE id = $1 FOR UPDATE", [row.id]);
+    return this.row(repo, number, tx);
+  }
+
   async get(repo: Repository, number: number): Promise<IssueView> {
     return this.view(await this.row(repo, number));
   }
@@ -151,8 +158,7 @@ export class IssueService {
     const assignees = input.assignees ? await this.assignable(repo, input.assignees) : undefined;
     const actions: Announcement[] = [];
     const row = await this.deps.db.transaction(async (tx) => {
-      await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repo.id, number]);
-      const issue = await this.row(repo, number, tx);
+      const issue = await this.locked(tx, repo, number);
       const labels = input.labels ? await resolveLabels(tx, repo.id, input.labels) : undefined;
       if (await edit(tx, issue, user.id, input)) actions.push({ action: "edited" });
       const state = await changeState(tx, issue, user.id, input);
@@ -197,8 +203,7 @@ export class IssueService {
     next: (tx: Queryable, current: LabelView[]) => Promise<LabelView[]>,
   ): Promise<LabelView[]> {
     const { row, added } = await this.deps.db.transaction(async (tx) => {
-      await tx.query("SELECT 1 FROM issues WHERE repo_id = $1 AND number = $2 FOR UPDATE", [repo.id, number]);
-      const issue = await this.row(repo, number, tx);
+      const issue = await this.locked(tx, repo, number);
       const changed = await changeLabels(tx, issue, user.id, await next(tx, await labelsOf(tx, issue)));
       return { row: issue, added: changed.added };
     });
