@@ -11,7 +11,7 @@ import type { User } from "../auth/tokens";
 import type { Db, Queryable } from "../db";
 import { forbidden, notFound } from "../errors";
 import type { Repository } from "../git/repos";
-import type { CommentView, Page, Reaction, ReactionCounts, TimelineEventView } from "../wire/pulls";
+import type { CommentView, Page, Reaction, ReactionResult, TimelineEventView } from "../wire/pulls";
 import {
   type CommentRow,
   commentViews,
@@ -45,13 +45,6 @@ export interface IssueLookup {
 export interface ConversationDeps {
   readonly db: Db;
   readonly permissions: Pick<RepoPermissions, "can">;
-}
-
-/** `POST …/reactions`' answer: whether the caller now has the reaction, and the counts. */
-export interface ReactionResult {
-  content: Reaction;
-  reacted: boolean;
-  reactions: ReactionCounts;
 }
 
 export type ReactionTarget = { number: number } | { commentId: number };

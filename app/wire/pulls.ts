@@ -143,6 +143,15 @@ export const CreateComment = z.strictObject({ body: Body.min(1, "a comment needs
 export const UpdateComment = CreateComment;
 export const CreateReaction = z.strictObject({ content: z.enum(REACTIONS) });
 
+/** `POST …/reactions` (a toggle: 201 added, 200 taken back) and `DELETE …/reactions/:content`. */
+export interface ReactionResult {
+  content: Reaction;
+  /** Whether the caller has the reaction now. */
+  reacted: boolean;
+  /** The counts after the change. */
+  reactions: ReactionCounts;
+}
+
 /** What the timeline records (issue_events.kind). */
 export const TIMELINE_KINDS = [
   "opened",
