@@ -67,8 +67,8 @@ export class IssueService {
       AND ($3::text IS NULL OR i.author_id = (SELECT id FROM users WHERE lower(username) = lower($3)))
       AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM issue_assignees a JOIN users u ON u.id = a.user_id
                                         WHERE a.issue_id = i.id AND lower(u.username) = lower($4)))
-      AND (SELECT count(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
-            WHERE il.issue_id = i.id AND lower(l.name) = ANY($5::text[])) = cardinality($5::text[])`;
+      AND (cardinality($5::text[]) = 0 OR (SELECT count(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
+            WHERE il.issue_id = i.id AND lower(l.name) = ANY($5::text[])) = cardinality($5::text[]))`;
     const params = [repo.id, q.state, q.author ?? null, q.assignee ?? null, labels];
     const [rows, total] = await Promise.all([
       this.deps.db.query<IssueRow>(
