@@ -76,7 +76,8 @@ export async function relocateLines(
     target = renamed;
     patch = await diffU0(gitDir, range, [pathspec(path), pathspec(renamed)]);
   } else if (patch === "" && !(await exists(gitDir, newId, path))) return gone;
-  if (/^Binary files /m.test(patch)) return gone; // cannot tell which bytes moved where
+  // A file that did not exist at oldCommit has no old lines; binary changes cannot be mapped.
+  if (/^(new file mode |Binary files )/m.test(patch)) return gone;
   const hunks = hunkRanges(patch);
   return { path: target, lines: lines.map((l) => shiftLine(hunks, l)) };
 }

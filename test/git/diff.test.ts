@@ -145,7 +145,7 @@ describe("diffFiles", () => {
     const wide = Array.from({ length: 4 }, (_, i) => `${String(i).repeat(200_000)}\n`).join("");
     const h = await r.commit({
       branch: "big",
-      files: { "long.txt": lines(12_000), "wide.txt": wide, "small.txt": "t\n" },
+      files: { "long.txt": lines(12_000), "wide.txt": wide, "small.txt": "t\n", "empty.txt": "" },
     });
     const d = await diffFiles(r.dir, b, h);
     const byName = new Map(d.files.map((f) => [f.filename, f]));
@@ -161,6 +161,16 @@ describe("diffFiles", () => {
     });
     expect(byName.get("wide.txt")?.patch).toBeUndefined();
     expect(byName.get("small.txt")?.patch).toBe("@@ -1 +1 @@\n-s\n+t");
+    expect(byName.get("empty.txt")).toEqual({
+      filename: "empty.txt",
+      status: "added",
+      additions: 0,
+      deletions: 0,
+      changes: 0,
+      binary: false,
+      old_sha: null,
+      new_sha: "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+    });
     expect(d.additions).toBe(12_005);
   });
 

@@ -13,7 +13,9 @@ import {
   NotRebasableError,
   RefMovedError,
 } from "../../app/git/merge";
-import { GitClient } from "./client";
+import type { PushEvent } from "../../app/git/push-events";
+import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { cloneUrl, createRepo, GitClient } from "./client";
 import { FixtureRepo, lines } from "./pulls-fixture";
 
 let r: FixtureRepo;
@@ -339,5 +341,64 @@ describe("deleteBranch", () => {
     expect(await deleteBranch(r.dir, "refs/heads/feature", f2)).toBe(true);
     expect(await r.tip("feature")).toBeNull();
     expect(await deleteBranch(r.dir, "refs/heads/feature", f2)).toBe(false);
+  });
+});
+
+describe("a merge racing a push over HTTP to a real server", () => {
+  let p: TestPlatform;
+  let g: GitClient;
+  const events: PushEvent[] = [];
+  beforeAll(async () => {
+    p = await startTestPlatform();
+    g = new GitClient();
+    p.ctx.git.onPush((e) => void events.push(e));
+  });
+  afterAll(async () => {
+    await p.close();
+    g.cleanup();
+  });
+
+  it("lets exactly one of them move the branch, every time", async () => {
+    await createRepo(p.url, p.token, { name: "race" });
+    const url = cloneUrl(p.url, "admin", "race", p.token);
+    const work = await g.repoWith("race-work", { "README.md": "# race\n" });
+    await g.ok(["push", "-q", url, "main"], work);
+    const gitDir = p.ctx.git.repos.gitDir({ owner: "admin", name: "race" });
+    let pushWins = 0;
+    for (let i = 0; i < 5; i++) {
+      await g.ok(["fetch", "-q", url, "main"], work);
+      await g.ok(["reset", "-q", "--hard", "FETCH_HEAD"], work);
+      const tip = await g.ok(["rev-parse", "HEAD"], work);
+      await g.ok(["checkout", "-q", "-B", `topic${i}`], work);
+      fs.writeFileSync(path.join(work, `topic${i}.txt`), "topic\n");
+      await g.ok(["add", "-A"], work);
+      await g.ok(["commit", "-q", "-m", `topic ${i}`], work);
+      const topic = await g.ok(["rev-parse", "HEAD"], work);
+      await g.ok(["push", "-q", url, `topic${i}`], work);
+      await g.ok(["checkout", "-q", "-B", "main", tip], work);
+      fs.writeFileSync(path.join(work, `direct${i}.txt`), "direct\n");
+      await g.ok(["add", "-A"], work);
+      await g.ok(["commit", "-q", "-m", `direct ${i}`], work);
+      const direct = await g.ok(["rev-parse", "HEAD"], work);
+      const [push, merge] = await Promise.all([
+        g.run(["push", "-q", url, "main"], work),
+        mergeCommits(gitDir, opts({ method: "squash", expectedOld: tip, head: topic })).catch((e) => e),
+      ]);
+      const now = (await g.ok(["ls-remote", url, "refs/heads/main"])).split("\t")[0];
+      if (merge instanceof Error) {
+        expect(merge).toBeInstanceOf(RefMovedError);
+        expect(push.code).toBe(0);
+        expect(now).toBe(direct);
+        pushWins++;
+      } else {
+        expect(push.code).not.toBe(0);
+        expect(push.stderr).toMatch(/rejected|failed|fetch first/);
+        expect(now).toBe(merge.sha);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    // one push event per accepted push of main (the merges' events are the caller's to record)
+    const mainPushes = events.filter((e) => e.repo.name === "race" && e.ref === "refs/heads/main");
+    expect(mainPushes).toHaveLength(1 + pushWins);
   });
 });
