@@ -9,7 +9,7 @@
  * answer is matched on the raw bytes).
  */
 import type { CommitView, FileDiffView, FileStatus } from "../wire/pulls";
-import { hunkRanges } from "./line-map";
+import { hunkRanges, renameOf } from "./line-map";
 import { commitId, pathspec, runGit, streamGit } from "./run";
 
 /** A file's patch is left out past either limit (GitHub's are similar). */
@@ -80,7 +80,11 @@ function parseCommits(text: string): CommitView[] {
   return commits;
 }
 
-const isoDate = (d: string) => new Date(d).toISOString().replace(".000Z", "Z");
+/** GitHub's form (`2024-01-01T00:00:00Z`); a date git could not parse stays as git wrote it. */
+function isoDate(d: string): string {
+  const t = new Date(d);
+  return Number.isNaN(t.getTime()) ? d : t.toISOString().replace(".000Z", "Z");
+}
 
 // ---- the files of a diff -----------------------------------------------------------------------
 
@@ -361,8 +365,9 @@ export async function changedPaths(
 
 /**
  * The line numbers of `path` that the diff's hunks show (3 lines of context, as in the files
- * view), on the base side (`left`) and the head side (`right`). For a renamed file pass its old
- * name as `previousPath` so both sides are compared.
+ * view), on the base side (`left`) and the head side (`right`). A file that alone looks added or
+ * deleted is looked up as a rename (either name works) and compared with its other name, as the
+ * files view does; `previousPath` names the old name outright.
  */
 export async function diffLines(
   gitDir: string,
@@ -371,31 +376,34 @@ export async function diffLines(
   path: string,
   { previousPath }: { previousPath?: string } = {},
 ): Promise<{ left: Set<number>; right: Set<number> }> {
-  const specs = [pathspec(path), ...(previousPath && previousPath !== path ? [pathspec(previousPath)] : [])];
-  const out = await runGit(
-    [
-      ...DIFF_CONFIG,
-      "diff-tree",
-      "-r",
-      "-M",
-      "--no-ext-diff",
-      "--no-textconv",
-      "-U3",
-      "-p",
-      commitId(from),
-      commitId(to),
-      "--",
-      ...specs,
-    ],
-    {
-      gitDir,
-    },
-  );
+  const range = [commitId(from), commitId(to)];
+  const paths = previousPath && previousPath !== path ? [path, previousPath] : [path];
+  let patch = await hunksOf(gitDir, range, paths);
+  if (paths.length === 1 && /^(new|deleted) file mode /m.test(patch)) {
+    const rename = await renameOf(gitDir, range, path);
+    if (rename) patch = await hunksOf(gitDir, range, [rename.from, rename.to]);
+  }
   const left = new Set<number>();
   const right = new Set<number>();
-  for (const h of hunkRanges(out.stdout.toString("utf8"))) {
+  for (const h of hunkRanges(patch)) {
     for (let n = h.oldStart; n < h.oldStart + h.oldCount; n++) left.add(n);
     for (let n = h.newStart; n < h.newStart + h.newCount; n++) right.add(n);
   }
   return { left, right };
+}
+
+async function hunksOf(gitDir: string, range: string[], paths: string[]): Promise<string> {
+  const args = [
+    ...DIFF_CONFIG,
+    "diff-tree",
+    "-r",
+    "-M",
+    "-l500",
+    "--no-ext-diff",
+    "--no-textconv",
+    "-U3",
+    "-p",
+  ];
+  const out = await runGit([...args, ...range, "--", ...paths.map(pathspec)], { gitDir });
+  return out.stdout.toString("utf8");
 }

@@ -71,8 +71,8 @@ export async function relocateLines(
   let target = path;
   let patch = await diffU0(gitDir, range, [pathspec(path)]);
   if (/^deleted file mode /m.test(patch)) {
-    const renamed = await renamedTo(gitDir, range, path);
-    if (renamed === undefined) return gone;
+    const renamed = (await renameOf(gitDir, range, path))?.to;
+    if (renamed === undefined || renamed === path) return gone;
     target = renamed;
     patch = await diffU0(gitDir, range, [pathspec(path), pathspec(renamed)]);
   } else if (patch === "" && !(await exists(gitDir, newId, path))) return gone;
@@ -122,13 +122,21 @@ async function diffU0(gitDir: string, range: string[], specs: string[]): Promise
   return (await runGit(args, { gitDir })).stdout.toString("utf8");
 }
 
-/** The new name of `path` if the diff renamed it. */
-async function renamedTo(gitDir: string, range: string[], path: string): Promise<string | undefined> {
-  const out = await runGit(["diff-tree", "-r", "-z", "-M", "--diff-filter=R", "--name-status", ...range], {
-    gitDir,
-  });
-  const f = out.stdout.toString("utf8").split("\0");
-  for (let i = 0; i + 2 < f.length; i += 3) if (f[i + 1] === path) return f[i + 2];
+/**
+ * The rename `path` is part of in this diff (as its old or its new name), if any: one raw
+ * `-M` run over the whole diff, done only when the file alone looks added or deleted.
+ */
+export async function renameOf(
+  gitDir: string,
+  range: readonly string[],
+  path: string,
+): Promise<{ from: string; to: string } | undefined> {
+  const args = ["diff-tree", "-r", "-z", "-M", "-l500", "--diff-filter=R", "--name-status", ...range];
+  const f = (await runGit(args, { gitDir })).stdout.toString("utf8").split("\0");
+  for (let i = 0; i + 2 < f.length; i += 3) {
+    const [from = "", to = ""] = [f[i + 1], f[i + 2]];
+    if (from === path || to === path) return { from, to };
+  }
   return undefined;
 }
 

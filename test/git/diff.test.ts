@@ -193,6 +193,26 @@ describe("diffFiles", () => {
   });
 });
 
+describe("pathspec magic in names", () => {
+  it("treats names that look like pathspec magic or globs literally", async () => {
+    const names = [":(top)weird", ":!x", "*star", "[ab].txt", "a"];
+    const h = await r.commit({
+      branch: "magic",
+      parent: base,
+      files: Object.fromEntries(names.map((n) => [n, `${n}\n`])),
+    });
+    const seen: string[] = [];
+    for (let page = 1; page <= names.length; page++) {
+      const [f] = (await diffFiles(r.dir, base, h, { page, perPage: 1 })).files;
+      expect(f?.patch).toBe(`@@ -0,0 +1 @@\n+${f?.filename}`);
+      seen.push(f?.filename ?? "");
+      const lines = await diffLines(r.dir, base, h, f?.filename ?? "");
+      expect([...lines.right]).toEqual([1]);
+    }
+    expect(seen.sort()).toEqual([...names].sort());
+  });
+});
+
 describe("changedPaths and diffLines", () => {
   it("names both sides of a rename, and gives up past max", async () => {
     const paths = await changedPaths(r.dir, base, head);
@@ -212,11 +232,20 @@ describe("changedPaths and diffLines", () => {
     expect(added.left.size).toBe(0);
   });
 
-  it("compares a renamed file with its old name when told it", async () => {
-    const alone = await diffLines(r.dir, base, head, "renamed/moved.txt");
-    expect(alone.right.size).toBe(40); // seen alone it is a new file
-    const paired = await diffLines(r.dir, base, head, "renamed/moved.txt", { previousPath: "moved.txt" });
-    expect([...paired.left].sort((a, b) => a - b)).toEqual([17, 18, 19, 20, 21, 22, 23]);
-    expect(paired.right.size).toBe(7);
+  it("compares a renamed file with its old name, found or told", async () => {
+    for (const [path, previousPath] of [
+      ["renamed/moved.txt", undefined],
+      ["moved.txt", undefined],
+      ["renamed/moved.txt", "moved.txt"],
+    ] as const) {
+      const { left, right } = await diffLines(r.dir, base, head, path, { previousPath });
+      expect([...left].sort((a, b) => a - b)).toEqual([17, 18, 19, 20, 21, 22, 23]);
+      expect([...right].sort((a, b) => a - b)).toEqual([17, 18, 19, 20, 21, 22, 23]);
+    }
+    const removed = await diffLines(r.dir, base, head, "gone.txt");
+    expect([...removed.left]).toEqual([1]);
+    expect(removed.right.size).toBe(0);
+    const untouched = await diffLines(r.dir, base, head, "not-there.txt");
+    expect(untouched.left.size + untouched.right.size).toBe(0);
   });
 });

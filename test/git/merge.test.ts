@@ -333,6 +333,20 @@ describe("mergeCommits", () => {
   );
 });
 
+describe("branch names that look like options", () => {
+  it("merges into refs/heads/--upload-pack and touches no other ref", async () => {
+    await r.run(["update-ref", "refs/heads/--upload-pack", root]);
+    const head = await r.commit({ branch: "f", parent: root, files: { "n.txt": "n\n" } });
+    const refsBefore = await r.run(["for-each-ref", "--format=%(refname) %(objectname)"]);
+    const res = await mergeCommits(r.dir, opts({ ref: "refs/heads/--upload-pack", expectedOld: root, head }));
+    expect(await r.tip("--upload-pack")).toBe(res.sha);
+    const refsAfter = await r.run(["for-each-ref", "--format=%(refname) %(objectname)"]);
+    expect(refsAfter).toBe(
+      refsBefore.replace(`refs/heads/--upload-pack ${root}`, `refs/heads/--upload-pack ${res.sha}`),
+    );
+  });
+});
+
 describe("deleteBranch", () => {
   it("deletes only while the branch is where the caller saw it", async () => {
     const { f2 } = await diverged();
