@@ -178,43 +178,53 @@ async function newTip(q: Quarantine, opts: MergeOptions, base: string, head: str
  * a stand-in commit (O's tree, parent P): their merge base is exactly P.
  */
 async function rebase(q: Quarantine, base: string, head: string, committer: Identity): Promise<string> {
-  const list = await runGit(["rev-list", "--reverse", "--parents", "--end-of-options", head, `^${base}`], q);
-  const commits = list.stdout
-    .toString("utf8")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => {
-      const [sha = "", ...parents] = l.split(" ");
-      if (parents.length !== 1) throw new NotRebasableError(sha);
-      return { sha, parent: parents[0] as string };
-    });
+  const commits = await commitsToReplay(q, base, head);
   let onto = base;
-  for (const { sha, parent } of commits) {
-    const meta = await commitMeta(q, sha);
-    let tree: string;
-    if (parent === onto) tree = meta.tree;
-    else {
-      const standIn = await commitTree(
-        q,
-        await treeOf(q, onto),
-        [parent],
-        "stand-in\n",
-        committer,
-        committer,
-      );
-      tree = await mergeTree(q, standIn, sha);
+  let ontoTree = await treeOf(q, base);
+  for (const c of commits) {
+    let tree = c.tree;
+    if (c.parent !== onto) {
+      const standIn = await commitTree(q, ontoTree, [c.parent], "stand-in\n", committer, committer);
+      tree = await mergeTree(q, standIn, c.sha);
     }
-    onto = await commitTree(q, tree, [onto], meta.message, meta.author, committer);
+    onto = await commitTree(q, tree, [onto], c.message, c.author, committer);
+    ontoTree = tree;
   }
   return onto;
 }
 
-async function commitMeta(q: Quarantine, sha: string) {
-  const r = await runGit(["log", "-1", "--date=raw", "--format=%T%x00%an%x00%ae%x00%ad%x00%B", sha], q);
-  const [tree = "", name = "", email = "", date = "", ...rest] = r.stdout.toString("utf8").split("\0");
-  const message = rest.join("\0").replace(/\n$/, ""); // the format's own line end
-  return { tree, message, author: { name, email, date: `raw:${date}` } };
+const REPLAY_FIELDS = ["%H", "%P", "%T", "%an", "%ae", "%ad", "%B"];
+
+/** `base..head` oldest first with what a replay needs, in one `git log`; a merge is NotRebasableError. */
+async function commitsToReplay(q: Quarantine, base: string, head: string) {
+  const format = `--format=tformat:${REPLAY_FIELDS.join("%x00")}%x00`;
+  const args = [
+    "log",
+    "--reverse",
+    "--topo-order",
+    "--date=raw",
+    format,
+    "--end-of-options",
+    head,
+    `^${base}`,
+  ];
+  const f = (await runGit(args, q)).stdout.toString("utf8").split("\0");
+  const out = [];
+  for (let i = 0; i + REPLAY_FIELDS.length <= f.length; i += REPLAY_FIELDS.length) {
+    const [sha = "", parents = "", tree = "", name = "", email = "", date = "", message = ""] = f
+      .slice(i, i + REPLAY_FIELDS.length)
+      .map((s, k) => (k === 0 ? s.trim() : s)); // tformat's newline opens the next record
+    const parent = parents.split(" ").filter(Boolean);
+    if (parent.length !== 1) throw new NotRebasableError(sha);
+    out.push({
+      sha,
+      parent: parent[0] as string,
+      tree,
+      message,
+      author: { name, email, date: `raw:${date}` },
+    });
+  }
+  return out;
 }
 
 async function treeOf(q: Quarantine, commit: string): Promise<string> {
@@ -320,7 +330,9 @@ interface Quarantine {
 async function withQuarantine<T>(gitDir: string, fn: (q: Quarantine) => Promise<T>): Promise<T> {
   const objects = path.resolve(gitDir, "objects");
   const dir = await fs.mkdtemp(path.join(objects, "tmp_objdir-plue-"));
-  const env = { GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: objects };
+  // The alternates list is colon-separated; a path with `:` or `"` is given C-quoted.
+  const alternate = /[:"\\\n]/.test(objects) ? JSON.stringify(objects) : objects;
+  const env = { GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: alternate };
   try {
     return await fn({ gitDir, env, dir, objects });
   } finally {

@@ -170,6 +170,47 @@ describe("mergeCommits", () => {
     await r.run(["fsck", "--strict", "--no-dangling"]);
   });
 
+  it("rebase of a head already on the base: new linear commits with the same trees", async () => {
+    const ids = [];
+    for (let i = 0; i < 12; i++)
+      ids.push(
+        await r.commit({
+          branch: "long",
+          parent: i === 0 ? root : undefined,
+          message: `step ${i}`,
+          files: { [`s${i}.txt`]: `${i}\n` },
+        }),
+      );
+    const res = await mergeCommits(
+      r.dir,
+      opts({ method: "rebase", expectedOld: root, head: ids.at(-1) as string }),
+    );
+    const replayed = (await r.run(["rev-list", "--reverse", `${root}..${res.sha}`])).split("\n");
+    expect(replayed).toHaveLength(12);
+    for (const [i, sha] of replayed.entries()) {
+      expect(sha).not.toBe(ids[i]);
+      expect(await r.run(["rev-parse", `${sha}^{tree}`])).toBe(
+        await r.run(["rev-parse", `${ids[i]}^{tree}`]),
+      );
+      expect(await r.run(["log", "-1", "--format=%s|%cn", sha])).toBe(`step ${i}|Merger`);
+    }
+  });
+
+  it("works in a repository whose path has a colon", async () => {
+    const odd = await FixtureRepo.create("plue-a:b-");
+    try {
+      const base = await odd.commit({ branch: "main", parent: null, files: { "a.txt": "a\n" } });
+      const head = await odd.commit({ branch: "f", parent: base, files: { "b.txt": "b\n" } });
+      const main = await odd.commit({ branch: "main", files: { "c.txt": "c\n" } });
+      expect((await mergeability(odd.dir, main, head)).clean).toBe(true);
+      const res = await mergeCommits(odd.dir, opts({ method: "squash", expectedOld: main, head }));
+      expect(await odd.run(["cat-file", "blob", `${res.sha}:b.txt`])).toBe("b");
+      await odd.run(["fsck", "--strict", "--no-dangling"]);
+    } finally {
+      odd.cleanup();
+    }
+  });
+
   it("rebase refuses a branch with a merge commit inside", async () => {
     const { main, f2 } = await diverged();
     const side = await r.commit({ branch: "side", parent: root, files: { "s.txt": "s\n" } });

@@ -30,8 +30,9 @@ let clock = 1_704_067_200;
 export class FixtureRepo {
   private constructor(readonly dir: string) {}
 
-  static async create(): Promise<FixtureRepo> {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "plue-pulls-git-"));
+  /** `prefix` names the temporary directory (tests use one with a `:` in it). */
+  static async create(prefix = "plue-pulls-git-"): Promise<FixtureRepo> {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     const dir = path.join(root, "repo.git");
     await git(["init", "-q", "--bare", "-b", "main", dir]);
     return new FixtureRepo(dir);
