@@ -7,9 +7,11 @@
  * New objects are written into a quarantine directory inside objects/ (like receive-pack's) and
  * moved in just before the ref update; a merge that fails leaves nothing behind.
  */
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { validateRefName } from "../wire/names";
+import type { MergeMethod } from "../wire/pulls";
 import { GitCommandError } from "./exec";
 import { commitId, runGit } from "./run";
 
@@ -76,17 +78,35 @@ export interface Mergeability {
 
 /** Whether `head` merges cleanly into `base`, and which files conflict if not. Writes nothing. */
 export async function mergeability(gitDir: string, base: string, head: string): Promise<Mergeability> {
-  return withQuarantine(gitDir, async (q) => {
+  const [b, h] = [commitId(base), commitId(head)];
+  const check = async (q: Quarantine): Promise<Mergeability> => {
     try {
-      const tree = await mergeTree(q, commitId(base), commitId(head));
-      return { clean: true, tree, conflicts: [] };
+      return { clean: true, tree: await mergeTree(q, b, h), conflicts: [] };
     } catch (e) {
       if (e instanceof UnrelatedHistoriesError)
         return { clean: false, tree: null, conflicts: [], unrelated: true };
       if (e instanceof MergeConflictError) return { clean: false, tree: null, conflicts: e.conflicts };
       throw e;
     }
-  });
+  };
+  // The objects are thrown away, so they may as well never touch the disk (10x faster when the
+  // disk is busy); if memory-backed scratch space fails (full), the repository's own is used.
+  const scratch = await scratchRoot();
+  if (scratch) {
+    const r = await withQuarantine(gitDir, check, scratch).catch(() => undefined);
+    if (r) return r;
+  }
+  return withQuarantine(gitDir, check);
+}
+
+/** `/dev/shm` when it is there and writable (a tmpfs on Linux), checked once. */
+let scratchDir: Promise<string | undefined> | undefined;
+function scratchRoot(): Promise<string | undefined> {
+  scratchDir ??= fs.access("/dev/shm", fsConstants.W_OK).then(
+    () => "/dev/shm",
+    () => undefined,
+  );
+  return scratchDir;
 }
 
 /** `merge-tree --write-tree`: the merged tree, or MergeConflictError with the conflicted files. */
@@ -113,7 +133,7 @@ export interface Identity {
   date?: string | Date;
 }
 
-export type MergeMethod = "merge" | "squash" | "rebase" | "fast-forward";
+export type { MergeMethod };
 
 export interface MergeOptions {
   method: MergeMethod;
@@ -326,10 +346,15 @@ interface Quarantine {
   objects: string;
 }
 
-/** Runs `fn` with git writing new objects into a fresh directory under objects/, removed after. */
-async function withQuarantine<T>(gitDir: string, fn: (q: Quarantine) => Promise<T>): Promise<T> {
+/** Runs `fn` with git writing new objects into a fresh directory (under objects/), removed after. */
+async function withQuarantine<T>(
+  gitDir: string,
+  fn: (q: Quarantine) => Promise<T>,
+  /** Elsewhere than objects/ (objects written there can only be thrown away: no rename across file systems). */
+  root?: string,
+): Promise<T> {
   const objects = path.resolve(gitDir, "objects");
-  const dir = await fs.mkdtemp(path.join(objects, "tmp_objdir-plue-"));
+  const dir = await fs.mkdtemp(path.join(root ?? objects, "tmp_objdir-plue-"));
   // The alternates list is colon-separated; a path with `:` or `"` is given C-quoted.
   const alternate = /[:"\\\n]/.test(objects) ? JSON.stringify(objects) : objects;
   const env = { GIT_OBJECT_DIRECTORY: dir, GIT_ALTERNATE_OBJECT_DIRECTORIES: alternate };
