@@ -193,6 +193,18 @@ describe("diffFiles", () => {
   });
 });
 
+describe("a page whose raw part spans many pipe chunks", () => {
+  it("still gives every file its own patch", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`${"long-name-".repeat(22)}${i}.txt`] = `body ${i}\n`;
+    const h = await r.commit({ branch: "long-names", parent: base, files });
+    const d = await diffFiles(r.dir, base, h, { page: 1, perPage: 300 });
+    expect(d.files).toHaveLength(300);
+    for (const f of d.files)
+      expect(f.patch).toBe(`@@ -0,0 +1 @@\n+body ${/(\d+)\.txt$/.exec(f.filename)?.[1]}`);
+  });
+});
+
 describe("pathspec magic in names", () => {
   it("treats names that look like pathspec magic or globs literally", async () => {
     const names = [":(top)weird", ":!x", "*star", "[ab].txt", "a"];
