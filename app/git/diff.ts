@@ -307,6 +307,26 @@ async function pagePatches(gitDir: string, range: string[], specs: string[]): Pr
     if (current.bytes <= PATCH_MAX_BYTES && current.lines <= PATCH_MAX_LINES) current.parts.push(`${line}\n`);
   };
   const decoder = new TextDecoder("utf-8");
+  // A line longer than the patch limit is counted, not kept (it can only make its patch too large).
+  let inLongLine = false;
+  const onText = (text: string) => {
+    if (inLongLine && current) {
+      const nl = text.indexOf("\n");
+      current.bytes += nl < 0 ? text.length : nl + 1;
+      if (nl < 0) return;
+      current.lines++;
+      inLongLine = false;
+      text = text.slice(nl + 1);
+    }
+    const lines = (pending + text).split("\n");
+    pending = lines.pop() ?? "";
+    for (const l of lines) onLine(l);
+    if (pending.length > PATCH_MAX_BYTES && current?.seenHunk) {
+      current.bytes += pending.length;
+      pending = "";
+      inLongLine = true;
+    }
+  };
   await streamGit(
     [...DIFF_CONFIG, "diff-tree", ...DIFF_FLAGS, "--raw", "-p", ...range, "--", ...specs],
     { gitDir },
@@ -321,10 +341,7 @@ async function pagePatches(gitDir: string, range: string[], specs: string[]): Pr
         entries = parseRaw(sep === -2 ? Buffer.alloc(0) : buf.subarray(0, sep + 1), false);
         chunk = sep === -2 ? buf : buf.subarray(sep + 2);
       }
-      const text = pending + decoder.decode(chunk, { stream: true });
-      const lines = text.split("\n");
-      pending = lines.pop() ?? "";
-      for (const l of lines) onLine(l);
+      onText(decoder.decode(chunk, { stream: true }));
     },
   );
   if (!rawDone) entries = parseRaw(Buffer.concat(chunks), false); // nothing but raw records

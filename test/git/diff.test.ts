@@ -145,7 +145,13 @@ describe("diffFiles", () => {
     const wide = Array.from({ length: 4 }, (_, i) => `${String(i).repeat(200_000)}\n`).join("");
     const h = await r.commit({
       branch: "big",
-      files: { "long.txt": lines(12_000), "wide.txt": wide, "small.txt": "t\n", "empty.txt": "" },
+      files: {
+        "long.txt": lines(12_000),
+        "wide.txt": wide,
+        "small.txt": "t\n",
+        "empty.txt": "",
+        "one-line.min.js": `${"x".repeat(3 * 1024 * 1024)}\n`,
+      },
     });
     const d = await diffFiles(r.dir, b, h);
     const byName = new Map(d.files.map((f) => [f.filename, f]));
@@ -160,6 +166,11 @@ describe("diffFiles", () => {
       summary: "too large to show: 781.3 KiB",
     });
     expect(byName.get("wide.txt")?.patch).toBeUndefined();
+    expect(byName.get("one-line.min.js")).toMatchObject({
+      additions: 1,
+      summary: "too large to show: 3.0 MiB",
+    });
+    expect(byName.get("one-line.min.js")?.patch).toBeUndefined();
     expect(byName.get("small.txt")?.patch).toBe("@@ -1 +1 @@\n-s\n+t");
     expect(byName.get("empty.txt")).toEqual({
       filename: "empty.txt",
@@ -171,7 +182,7 @@ describe("diffFiles", () => {
       old_sha: null,
       new_sha: "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
     });
-    expect(d.additions).toBe(12_005);
+    expect(d.additions).toBe(12_006);
   });
 
   it("pages over the files in git's order, patches only for the page", async () => {
