@@ -27,6 +27,7 @@ import { GitService } from "./git/service";
 import { IssueService } from "./issues/service";
 import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
+import { PullService } from "./pulls/service";
 import { definitionsOptions } from "./runs/definitions";
 import { RunService } from "./runs/service";
 import { SessionService } from "./sessions/service";
@@ -62,6 +63,8 @@ export interface AppContext {
   readonly workflowEvents: WorkflowEvents;
   /** Issues, labels, comments, reactions, the timeline and `#N` references (app/issues/service.ts). */
   readonly issues: IssueService;
+  /** Pull requests: diff, reviews, line comments, sync on push, merging (app/pulls). */
+  readonly pulls: PullService;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -122,6 +125,9 @@ export async function compose(
   const issues = new IssueService({ db, log, git, permissions, workflowEvents, events: hub });
   // Pushed commits close (default branch) and reference issues; stopping waits for what is under way.
   const stopIssuePushes = issues.subscribeToPushes();
+  const pulls = new PullService({ db, log, git, events: hub, workflowEvents, issues });
+  // Pushes to head and base branches move open pull requests (app/pulls/sync.ts).
+  const stopPullSync = pulls.sync.start();
   const sessions = new SessionService({
     ...{ db, log, hub, dispatcher, permissions, publicUrl, model },
     workflows: runs,
@@ -142,6 +148,8 @@ export async function compose(
   const stops: Array<() => Promise<void> | void> = [
     stopIssuePushes,
     stopPushes,
+    stopPullSync,
+    () => pulls.sync.idle(),
     () => git.close(),
     () => hub.close(),
     () => dispatcher.close(),
@@ -168,6 +176,7 @@ export async function compose(
       runs,
       workflowEvents,
       issues,
+      pulls,
       sse,
     },
     recovery,

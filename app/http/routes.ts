@@ -8,6 +8,7 @@ import { internalRunnersRouter } from "./internal-runners";
 import { internalTasksRouter } from "./internal-tasks";
 import { issuesRouter } from "./issues";
 import { orgsRouter } from "./orgs";
+import { pullsRouter } from "./pulls";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
@@ -29,6 +30,7 @@ export function routers(ctx: AppContext): Router[] {
     internalRunnersRouter(ctx),
     usersRouter(ctx),
     issuesRouter(ctx),
+    pullsRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];

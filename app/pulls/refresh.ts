@@ -1,0 +1,106 @@
+/**
+ * What the pull request area asks git about a pull request, shared by the service, sync and
+ * merge: branch tips, mergeability at (base_sha, head_sha) stored on the row, the counts a view
+ * shows (cached by commit ids, so an entry never goes stale), the paths a workflow's `paths`
+ * filter matches, and the facts of a `pull_request` event.
+ */
+
+import { pullTopic } from "../events/topics";
+import { changedPaths, diffFiles, listCommits } from "../git/diff";
+import { mergeability } from "../git/merge";
+import type { Repository } from "../git/repos";
+import type { PullFacts } from "../issues/workflow-events";
+import type { PullDeps } from "./deps";
+import type { PullCounts, PullRow } from "./views";
+
+/** The trigger matcher takes at most this many paths; more and the event carries none. */
+const MAX_EVENT_PATHS = 1000;
+const COUNTS_ENTRIES = 2000;
+
+export class PullGit {
+  private readonly counts = new Map<string, PullCounts>();
+
+  constructor(private readonly deps: PullDeps) {}
+
+  gitDir(repo: Repository): string {
+    return this.deps.git.repos.gitDir(repo);
+  }
+
+  /** The commit a branch points at (never a tag or another ref of the same name). */
+  branchTip(repo: Repository, branch: string): Promise<string | undefined> {
+    return this.deps.git.resolveRef(repo, `refs/heads/${branch}`);
+  }
+
+  /**
+   * Computes and stores the mergeability of the row's (base_sha, head_sha). The update is guarded
+   * by both commits, so a result computed for commits that moved meanwhile is dropped.
+   */
+  async refreshMergeability(
+    repo: Repository,
+    row: Pick<PullRow, "id" | "base_sha" | "head_sha">,
+  ): Promise<{ mergeable: "clean" | "conflict"; conflicts: string[] }> {
+    const m = await mergeability(this.gitDir(repo), row.base_sha, row.head_sha);
+    const mergeable = m.clean ? "clean" : "conflict";
+    const conflicts = m.clean ? [] : m.conflicts.slice(0, 500);
+    await this.deps.db.query(
+      `UPDATE pull_requests SET mergeable = $2, conflict_files = $3
+        WHERE issue_id = $1 AND base_sha = $4 AND head_sha = $5`,
+      [row.id, mergeable, conflicts, row.base_sha, row.head_sha],
+    );
+    return { mergeable, conflicts };
+  }
+
+  /** Commits, additions, deletions and changed files from the merge base to the head. */
+  async countsOf(
+    repo: Repository,
+    row: Pick<PullRow, "merge_base" | "base_sha" | "head_sha">,
+  ): Promise<PullCounts> {
+    const from = row.merge_base ?? row.base_sha;
+    const key = `${repo.id}:${from}:${row.head_sha}`;
+    const hit = this.counts.get(key);
+    if (hit) return hit;
+    const gitDir = this.gitDir(repo);
+    const [diff, log] = await Promise.all([
+      diffFiles(gitDir, from, row.head_sha, { page: 1, perPage: 1 }),
+      listCommits(gitDir, from, row.head_sha, { limit: 1 }),
+    ]);
+    const counts: PullCounts = {
+      commits: log.total,
+      additions: diff.additions,
+      deletions: diff.deletions,
+      changed_files: diff.total,
+    };
+    if (this.counts.size >= COUNTS_ENTRIES) this.counts.delete(this.counts.keys().next().value!);
+    this.counts.set(key, counts);
+    return counts;
+  }
+
+  /** The paths changed from the merge base to the head, or undefined when too many to match. */
+  async eventPaths(repo: Repository, mergeBase: string, head: string): Promise<string[] | undefined> {
+    try {
+      const paths = await changedPaths(this.gitDir(repo), mergeBase, head, MAX_EVENT_PATHS + 1);
+      return paths && paths.length <= MAX_EVENT_PATHS ? [...paths] : undefined;
+    } catch (err) {
+      this.deps.log.warn({ err }, "changed paths of a pull request");
+      return undefined;
+    }
+  }
+
+  /** The `ctx.event.pull_request` facts of the row (paths when the caller computed them). */
+  facts(row: PullRow, sender: string | undefined, extra: Partial<PullFacts> = {}): PullFacts {
+    return {
+      number: row.number,
+      title: row.title,
+      base: row.base_branch,
+      head: row.head_branch,
+      base_sha: row.base_sha,
+      head_sha: row.head_sha,
+      ...(sender ? { sender } : {}),
+      ...extra,
+    };
+  }
+
+  signal(repo: Repository, number: number): Promise<void> {
+    return this.deps.events.signal(pullTopic(repo.id, number));
+  }
+}
