@@ -146,15 +146,8 @@ export class PullMerges {
       });
     const tip = await this.pullGit.branchTip(repo, row.base_branch);
     if (!tip) throw notMergeable(number, [`the base branch ${row.base_branch} is gone`]);
-    if (tip !== row.base_sha || row.mergeable === "unknown") {
-      // The base moved and sync has not caught up yet: decide on what the base is now.
-      await this.deps.db.query(
-        "UPDATE pull_requests SET base_sha = $2, mergeable = 'unknown' WHERE issue_id = $1 AND head_sha = $3",
-        [row.id, tip, row.head_sha],
-      );
-      await this.pullGit.refreshMergeability(repo, { id: row.id, base_sha: tip, head_sha: row.head_sha });
-      row = (await findPull(this.deps.db, repo.id, number))!;
-    }
+    // Decide on the base as it is now, even if sync has not followed its last push yet.
+    if (await this.pullGit.freshen(repo, row)) row = (await findPull(this.deps.db, repo.id, number))!;
     const reasons = await this.blockers(repo, row);
     if (reasons.length > 0) throw notMergeable(number, reasons, { conflicts: row.conflict_files });
     return row;

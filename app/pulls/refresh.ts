@@ -6,7 +6,7 @@
  */
 
 import { pullTopic } from "../events/topics";
-import { changedPaths, diffFiles, listCommits } from "../git/diff";
+import { changedPaths, diffFiles, listCommits, mergeBase } from "../git/diff";
 import { mergeability } from "../git/merge";
 import type { Repository } from "../git/repos";
 import type { PullFacts } from "../issues/workflow-events";
@@ -48,6 +48,35 @@ export class PullGit {
       [row.id, mergeable, conflicts, row.base_sha, row.head_sha],
     );
     return { mergeable, conflicts };
+  }
+
+  /**
+   * Brings an open pull request's base up to the base branch's tip when a push moved it and sync
+   * has not followed yet, then computes mergeability if it is unknown. Answers whether it changed.
+   */
+  async freshen(repo: Repository, row: PullRow): Promise<boolean> {
+    if (row.state !== "open") return false;
+    let changed = false;
+    let base = row.base_sha;
+    const tip = await this.branchTip(repo, row.base_branch);
+    if (tip && tip !== row.base_sha) {
+      const mb = await mergeBase(this.gitDir(repo), tip, row.head_sha);
+      const r = await this.deps.db.query(
+        `UPDATE pull_requests SET base_sha = $2, merge_base = coalesce($3, merge_base), mergeable = 'unknown',
+                conflict_files = '{}' WHERE issue_id = $1 AND base_sha = $4 AND head_sha = $5`,
+        [row.id, tip, mb, row.base_sha, row.head_sha],
+      );
+      if (r.rowCount === 0) return true; // someone else moved it: the caller reads it again
+      base = tip;
+      changed = true;
+    }
+    if (changed || row.mergeable === "unknown") {
+      await this.refreshMergeability(repo, { id: row.id, base_sha: base, head_sha: row.head_sha }).catch(
+        (err) => this.deps.log.warn({ err }, "mergeability of a pull request"),
+      );
+      changed = true;
+    }
+    return changed;
   }
 
   /** Commits, additions, deletions and changed files from the merge base to the head. */

@@ -171,17 +171,12 @@ export class PullService {
   }
 
   /**
-   * One pull request with its blockers. Mergeability still unknown (a push moved the base or the
-   * head) is computed here, before answering.
+   * One pull request with its blockers. A base that moved since sync last looked, or mergeability
+   * still unknown, is brought up to date here, before answering.
    */
   async get(repo: Repository, number: number): Promise<PullView> {
     let row = await this.row(repo, number);
-    if (row.state === "open" && row.mergeable === "unknown") {
-      await this.pullGit.refreshMergeability(repo, row).catch((err) => {
-        this.deps.log.warn({ err }, "mergeability of a pull request");
-      });
-      row = await this.row(repo, number);
-    }
+    if (await this.pullGit.freshen(repo, row)) row = await this.row(repo, number);
     const [extras, counts, blockers] = await Promise.all([
       pullExtras(this.deps.db, [row.id]),
       this.pullGit.countsOf(repo, row),
