@@ -217,8 +217,10 @@ export class PullMerges {
     sha: string,
   ): Promise<void> {
     const log = this.deps.log;
-    await this.deps.issues
-      ?.applyReferences(repo, `${row.title}\n\n${row.body}`, { pull: row.number }, user, { close: true })
+    // As on GitHub: `Fixes #N` closes issues when the change reaches the default branch.
+    const close = row.base_branch === repo.defaultBranch;
+    await this.referenceText(repo, row)
+      .then((text) => this.deps.issues?.applyReferences(repo, text, { pull: row.number }, user, { close }))
       .catch((err) => log.warn({ err }, "references of a merged pull request"));
     const merged = (await findPull(this.deps.db, repo.id, row.number))!;
     const facts = this.pullGit.facts(merged, user.username);
@@ -227,6 +229,13 @@ export class PullMerges {
     if (input.delete_branch) await this.deleteHead(repo, user, row);
     log.info({ repo: `${repo.owner}/${repo.name}`, pull: row.number, sha, method: input.method }, "merged");
     await this.pullGit.signal(repo, row.number);
+  }
+
+  /** The pull request's title, body and its commits' messages: where `Fixes #N` may be written. */
+  private async referenceText(repo: Repository, row: PullRow): Promise<string> {
+    const from = row.merge_base ?? row.base_sha;
+    const { commits } = await listCommits(this.pullGit.gitDir(repo), from, row.head_sha, { limit: 250 });
+    return [row.title, row.body, ...commits.map((c) => c.message)].join("\n\n");
   }
 
   /** Deletes the head branch if it still points at what was merged (a newer push keeps it). */

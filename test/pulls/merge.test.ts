@@ -4,17 +4,7 @@
  * merge racing a push never both win, and a merge is exactly one push event, whose push workflow
  * on the base runs once.
  */
-import {
-  type Json,
-  newRepo,
-  openPull,
-  type Rig,
-  startRig,
-  timeline,
-  until,
-  usernameOf,
-  type Work,
-} from "./helpers";
+import { type Json, newRepo, type Rig, startRig, timeline, until, usernameOf, type Work } from "./helpers";
 
 const PUSH_WORKFLOW = `from plue import workflow, push
 
