@@ -85,9 +85,15 @@ export function pullsRouter(ctx: AppContext): Router {
   });
 
   router.get(`${BASE}/:number/files`, read, async (req, res) => {
-    res.json(
-      await pulls.files(res.locals.repo!, numberOf(req.params.number), parseBody(DiffQuery, req.query)),
-    );
+    const repo = res.locals.repo!;
+    const n = numberOf(req.params.number);
+    const q = parseBody(DiffQuery, req.query);
+    // A page of the diff is a function of two commit ids: revalidated by ETag, never recomputed.
+    const row = await pulls.row(repo, n);
+    const etag = `"${row.merge_base ?? row.base_sha}.${row.head_sha}.${q.page}.${q.per_page}"`;
+    res.set({ ETag: etag, "Cache-Control": "private, no-cache" });
+    if (req.headers["if-none-match"] === etag) return void res.status(304).end();
+    res.json(await pulls.files(repo, n, q));
   });
 
   router.get(`${BASE}/:number/commits`, read, async (req, res) => {

@@ -7,6 +7,8 @@
  *   so, recomputes mergeability and emits `synchronize`;
  * - a push to a base branch moves base_sha and merge_base and recomputes mergeability right away
  *   (so a conflict shows on the next read without waiting for it);
+ * - a push that brings a pull request's head into its base (a merge done with git, or merging a
+ *   pull request that contains another's commits) marks it merged, as GitHub does;
  * - deleting a head branch closes nothing (as on GitHub) but marks the pull request
  *   (`head_deleted_at`, timeline `head_ref_deleted`); pushing it again clears the mark.
  * A failure here is logged: it never fails the push, which has already been answered.
@@ -133,8 +135,11 @@ export class PullSync {
 
   private async basePushed(repo: Repository, row: PullRow, event: PushEvent): Promise<void> {
     // A deleted base leaves the pull request where it was: nothing to merge into until it returns.
-    if (isZeroOid(event.after) || event.after === row.base_sha) return;
+    if (isZeroOid(event.after)) return;
     const mb = await mergeBase(this.pullGit.gitDir(repo), event.after, row.head_sha);
+    // The head's commits reached the base by a push (or by merging another pull request): merged.
+    if (mb === row.head_sha) return this.mergedByPush(repo, row, event);
+    if (event.after === row.base_sha) return;
     const r = await this.deps.db.query(
       `UPDATE pull_requests SET base_sha = $2, merge_base = $3, mergeable = 'unknown', conflict_files = '{}'
         WHERE issue_id = $1 AND base_sha = $4 AND head_sha = $5`,
@@ -144,6 +149,39 @@ export class PullSync {
     await this.pullGit
       .refreshMergeability(repo, { id: row.id, base_sha: event.after, head_sha: row.head_sha })
       .catch(() => undefined);
+    await this.pullGit.signal(repo, row.number);
+  }
+
+  /** As on GitHub: a pull request whose head is now in its base is merged, by whoever pushed. */
+  private async mergedByPush(repo: Repository, row: PullRow, event: PushEvent): Promise<void> {
+    const actor = event.pusher?.id ?? null;
+    const done = await this.deps.db.transaction(async (tx) => {
+      const locked = await findPull(tx, repo.id, row.number, { lock: true });
+      if (locked?.state !== "open" || locked.head_sha !== row.head_sha) return false;
+      await tx.query(
+        `UPDATE pull_requests SET merged_at = now(), merged_by_id = $2, merge_commit_sha = $3, base_sha = $4,
+                mergeable = 'clean', conflict_files = '{}' WHERE issue_id = $1`,
+        [row.id, actor, row.head_sha, event.after],
+      );
+      await tx.query(
+        `UPDATE issues SET state = 'closed', state_reason = 'merged', closed_at = now(), closed_by_id = $2
+          WHERE id = $1`,
+        [row.id, actor],
+      );
+      await recordTimeline(tx, row.id, actor, "merged", {
+        sha: row.head_sha,
+        method: null,
+        pushed: event.after,
+      });
+      return true;
+    });
+    if (!done) return;
+    const merged = await findPull(this.deps.db, repo.id, row.number);
+    if (merged) {
+      const facts = this.pullGit.facts(merged, event.pusher?.username);
+      await this.deps.workflowEvents.pull(repo, "merged", facts);
+      await this.deps.workflowEvents.pull(repo, "closed", facts);
+    }
     await this.pullGit.signal(repo, row.number);
   }
 }

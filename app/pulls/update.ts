@@ -65,6 +65,8 @@ export class PullUpdates {
       if (fresh) await this.pullGit.refreshMergeability(repo, fresh).catch(() => undefined);
     }
     const after = (await findPull(this.deps.db, repo.id, number))!;
+    if (input.body !== undefined && input.body !== row.body)
+      await this.deps.workflowEvents.mentions(repo, input.body, { number, sender: user.username });
     for (const action of actions) {
       await this.deps.workflowEvents.pull(repo, action, this.pullGit.facts(after, user.username));
     }

@@ -4,7 +4,17 @@
  * merge racing a push never both win, and a merge is exactly one push event, whose push workflow
  * on the base runs once.
  */
-import { type Json, newRepo, type Rig, startRig, timeline, until, usernameOf, type Work } from "./helpers";
+import {
+  type Json,
+  newRepo,
+  type Rig,
+  startRig,
+  synced,
+  timeline,
+  until,
+  usernameOf,
+  type Work,
+} from "./helpers";
 
 const PUSH_WORKFLOW = `from plue import workflow, push
 
@@ -153,6 +163,23 @@ describe("merge methods", () => {
     );
     expect(ls.stdout.trim()).toBe("");
     expect((await timeline(rig, work, pull.number)).map((e) => e.kind)).toContain("head_ref_deleted");
+  });
+});
+
+describe("merged by a push", () => {
+  it("marks a pull request merged when its head reaches the base by a git push", async () => {
+    const pull = await twoCommits("pushed-in");
+    await work.checkout("main");
+    await work.git(["reset", "-q", "--hard", pull.head.sha]);
+    await work.push("main");
+    await synced(work, "main", pull.head.sha);
+    const view = await rig.alice.ok("GET", `${work.api}/pulls/${pull.number}`);
+    expect(view).toMatchObject({ state: "closed", merged: true, merge_commit_sha: pull.head.sha });
+    expect(view.merged_by.username).toBe(await usernameOf(rig.alice));
+    const merged = (await timeline(rig, work, pull.number)).filter((e) => e.kind === "merged");
+    expect(merged).toEqual([
+      { kind: "merged", data: { sha: pull.head.sha, method: null, pushed: pull.head.sha } },
+    ]);
   });
 });
 

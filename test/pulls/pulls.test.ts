@@ -83,6 +83,15 @@ describe("opening a pull request", () => {
       ["src/b.txt", "added"],
     ]);
     expect(files.items[0].patch).toContain("+2");
+    const first = await fetch(`${rig.p.url}${work.api}/pulls/1/files`, {
+      headers: { authorization: `Bearer ${rig.alice.token}` },
+    });
+    const etag = first.headers.get("etag")!;
+    expect(etag).toContain(await work.sha("feature"));
+    const again = await fetch(`${rig.p.url}${work.api}/pulls/1/files`, {
+      headers: { authorization: `Bearer ${rig.alice.token}`, "if-none-match": etag },
+    });
+    expect(again.status).toBe(304);
     const paged = await rig.alice.ok("GET", `${work.api}/pulls/1/files?per_page=1&page=2`);
     expect(paged).toMatchObject({ total: 2, page: 2, next_page: null });
     expect(paged.items.map((f: Json) => f.filename)).toEqual(["src/b.txt"]);
