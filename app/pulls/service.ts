@@ -23,8 +23,18 @@ import { ReviewComments } from "./review-comments";
 import { PullReviews } from "./reviews";
 import { PullSync } from "./sync";
 import { PullUpdates } from "./update";
-import { findPull, PULL_COLUMNS, PULL_FROM, type PullRow, pullExtras, pullView } from "./views";
+import {
+  findPull,
+  PULL_COLUMNS,
+  PULL_FROM,
+  type PullCounts,
+  type PullRow,
+  pullExtras,
+  pullView,
+} from "./views";
 
+/** How many pull requests of a listing have their counts computed at once. */
+const LIST_GIT_CONCURRENCY = 4;
 /** GitHub's cap on a pull request's commit list. */
 const MAX_COMMITS = 250;
 
@@ -163,11 +173,16 @@ export class PullService {
       this.deps.db,
       rows.map((r) => r.id),
     );
-    return Promise.all(
-      rows.map(async (row) =>
-        pullView(row, { repo, counts: await this.pullGit.countsOf(repo, row), ...extras.get(row.id)! }),
-      ),
-    );
+    // The counts are cached; the ones that are not cost two git processes each, so a page of 100
+    // runs them a few at a time rather than 200 processes at once.
+    const counts = new Array<PullCounts>(rows.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < rows.length; i = next++)
+        counts[i] = await this.pullGit.countsOf(repo, rows[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_GIT_CONCURRENCY, rows.length) }, worker));
+    return rows.map((row, i) => pullView(row, { repo, counts: counts[i]!, ...extras.get(row.id)! }));
   }
 
   /**
