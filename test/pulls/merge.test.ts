@@ -183,6 +183,25 @@ describe("merged by a push", () => {
   });
 });
 
+describe("references", () => {
+  it("closes the issue a pull request merged into the default branch fixes, and only that one", async () => {
+    const fixed = await rig.alice.ok("POST", `${work.api}/issues`, { title: "Broken" });
+    const mentioned = await rig.alice.ok("POST", `${work.api}/issues`, { title: "Related" });
+    const pull = await twoCommits("fix-it");
+    await rig.bob.ok("PATCH", `${work.api}/pulls/${pull.number}`, {
+      body: `Fixes #${fixed.number}, see #${mentioned.number}`,
+    });
+    const r = await merge(pull.number, { method: "squash" });
+    expect(r.status).toBe(200);
+    expect(await rig.alice.ok("GET", `${work.api}/issues/${fixed.number}`)).toMatchObject({
+      state: "closed",
+    });
+    expect(await rig.alice.ok("GET", `${work.api}/issues/${mentioned.number}`)).toMatchObject({
+      state: "open",
+    });
+  });
+});
+
 describe("refusals change nothing", () => {
   it("refuses a conflict, listing the file", async () => {
     await work.checkout("main");
