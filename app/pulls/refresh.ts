@@ -7,6 +7,7 @@
 
 import { pullTopic } from "../events/topics";
 import { changedPaths, diffFiles, listCommits, mergeBase } from "../git/diff";
+import { git } from "../git/exec";
 import { mergeability } from "../git/merge";
 import type { Repository } from "../git/repos";
 import type { PullFacts } from "../issues/workflow-events";
@@ -29,6 +30,18 @@ export class PullGit {
   /** The commit a branch points at (never a tag or another ref of the same name). */
   branchTip(repo: Repository, branch: string): Promise<string | undefined> {
     return this.deps.git.resolveRef(repo, `refs/heads/${branch}`);
+  }
+
+  /**
+   * Points `refs/pull/<n>/head` at the pull request's head, as GitHub does: its commits stay
+   * reachable (gc never prunes them) after the branch is deleted or force-pushed, so its diff and
+   * commits can still be read. Not a branch: no push event, no workflow, not in branch listings.
+   */
+  async keepHead(repo: Repository, number: number, sha: string): Promise<void> {
+    if (!Number.isSafeInteger(number) || !/^[0-9a-f]{40}$/.test(sha)) return;
+    await git(["update-ref", "--no-deref", `refs/pull/${number}/head`, sha], {
+      gitDir: this.gitDir(repo),
+    }).catch((err) => this.deps.log.warn({ err }, "refs/pull head"));
   }
 
   /**

@@ -121,6 +121,7 @@ export class PullService {
 
   /** Mergeability, the `opened` event, mentions and references; none of them undoes the create. */
   private async afterOpen(repo: Repository, user: User, row: PullRow): Promise<void> {
+    await this.pullGit.keepHead(repo, row.number, row.head_sha);
     await this.pullGit.refreshMergeability(repo, row).catch((err) => {
       this.deps.log.warn({ err }, "mergeability of a new pull request");
     });

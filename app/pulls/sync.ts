@@ -123,6 +123,7 @@ export class PullSync {
 
     const fresh = await findPull(this.deps.db, repo.id, row.number);
     if (!fresh || fresh.head_sha !== event.after) return;
+    await this.pullGit.keepHead(repo, row.number, fresh.head_sha);
     await this.pullGit.refreshMergeability(repo, fresh).catch(() => undefined);
     await this.pullGit.signal(repo, row.number);
     const paths = await this.pullGit.eventPaths(repo, fresh.merge_base ?? fresh.base_sha, fresh.head_sha);

@@ -62,7 +62,10 @@ export class PullUpdates {
 
     if (moved) {
       const fresh = await findPull(this.deps.db, repo.id, number);
-      if (fresh) await this.pullGit.refreshMergeability(repo, fresh).catch(() => undefined);
+      if (fresh) {
+        await this.pullGit.keepHead(repo, number, fresh.head_sha);
+        await this.pullGit.refreshMergeability(repo, fresh).catch(() => undefined);
+      }
     }
     const after = (await findPull(this.deps.db, repo.id, number))!;
     if (input.body !== undefined && input.body !== row.body)

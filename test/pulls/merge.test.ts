@@ -163,6 +163,14 @@ describe("merge methods", () => {
     );
     expect(ls.stdout.trim()).toBe("");
     expect((await timeline(rig, work, pull.number)).map((e) => e.kind)).toContain("head_ref_deleted");
+    // The head's commits stay reachable under refs/pull/N/head, and the diff still reads.
+    const kept = await rig.git.run(
+      ["ls-remote", `${rig.p.url}/${work.slug}.git`, `refs/pull/${pull.number}/head`],
+      work.dir,
+    );
+    expect(kept.stdout).toContain(pull.head.sha);
+    const files = await rig.alice.ok("GET", `${work.api}/pulls/${pull.number}/files`);
+    expect(files.total).toBe(2);
   });
 });
 
