@@ -84,6 +84,25 @@ describe("reviews", () => {
   });
 });
 
+describe("permissions", () => {
+  it("lets a reader see reviews and comments but not write them; hides a private repository", async () => {
+    const reader = await rig.p.user(`reader${process.pid}`);
+    expect((await reader.request("GET", url("/reviews"))).status).toBe(200);
+    expect((await reader.request("GET", url("/comments"))).status).toBe(200);
+    const review = await reader.request("POST", url("/reviews"), { event: "APPROVE" });
+    expect(review.status).toBe(403);
+    const comment = await reader.request("POST", url("/comments"), { path: "doc.txt", line: 10, body: "x" });
+    expect(comment.status).toBe(403);
+    await rig.alice.ok("PATCH", `/api/repos/${work.slug}`, { visibility: "private" });
+    try {
+      expect((await reader.request("GET", url())).status).toBe(404);
+      expect((await reader.request("GET", url("/files"))).status).toBe(404);
+    } finally {
+      await rig.alice.ok("PATCH", `/api/repos/${work.slug}`, { visibility: "public" });
+    }
+  });
+});
+
 describe("line comments", () => {
   it("refuses a line the diff does not show, a path it does not touch and a bad path", async () => {
     const count = async () => (await rig.alice.ok("GET", url("/comments"))).length;
