@@ -106,12 +106,31 @@ describe("opening a pull request", () => {
     expect(await pullCount()).toBe(before);
   });
 
+  it("of two creates of the same head → base at once, one wins and the other is 409", async () => {
+    await work.checkout("main");
+    await work.checkout("twice", true);
+    await work.commit({ "twice.txt": "2\n" }, "twice");
+    await work.push("twice");
+    await work.checkout("main");
+    const body = { title: "Twice", head: "twice" };
+    const [a, b] = await Promise.all([
+      rig.alice.request("POST", `${work.api}/pulls`, body),
+      rig.bob.request("POST", `${work.api}/pulls`, body),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    const open = await rig.alice.ok("GET", `${work.api}/pulls?per_page=100`);
+    expect(open.items.filter((p: Json) => p.head.ref === "twice")).toHaveLength(1);
+  });
+
   it("lists and filters by state and author", async () => {
     const open = await rig.alice.ok("GET", `${work.api}/pulls`);
     expect(open.items.map((p: Json) => p.number)).toContain(1);
     expect(open.items[0].body_html).toBeUndefined();
     const byBob = await rig.alice.ok("GET", `${work.api}/pulls?author=${await usernameOf(rig.bob)}`);
-    expect(byBob.items.map((p: Json) => p.number)).toEqual([1]);
+    expect(byBob.items.map((p: Json) => p.number)).toContain(1);
+    expect(new Set(byBob.items.map((p: Json) => p.user.username))).toEqual(
+      new Set([await usernameOf(rig.bob)]),
+    );
     const byAlice = await rig.alice.ok("GET", `${work.api}/pulls?author=${await usernameOf(rig.alice)}`);
     expect(byAlice.items.map((p: Json) => p.number)).not.toContain(1);
     const closed = await rig.alice.ok("GET", `${work.api}/pulls?state=closed`);
