@@ -37,9 +37,16 @@ export const completeAll: RunnerScript = async (r) => {
 
 let seq = 0;
 
-export async function startRig(): Promise<Rig> {
-  const p = await startAgentPlatform();
-  p.executor.script = completeAll;
+/** `realRunners`: the app's own local executor runs workflows in runner processes (slower). */
+export async function startRig({ realRunners = false } = {}): Promise<Rig> {
+  const p = realRunners
+    ? await startAgentPlatform({
+        executor: false,
+        env: { RUNNER_MODE: "local", PLUE_SANDBOX: "auto" },
+        dispatcher: { abortGraceMs: 2000, killGraceMs: 3000 },
+      })
+    : await startAgentPlatform();
+  if (!realRunners) p.executor.script = completeAll;
   const n = `${process.pid}x${++seq}`;
   const alice = await p.user(`alice${n}`);
   const bob = await p.user(`bob${n}`);
