@@ -26,6 +26,8 @@ import { DEFAULT_SSE, type SseOptions } from "./events/sse";
 import { GitService } from "./git/service";
 import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
+import { Checks } from "./pulls/checks";
+import { BranchProtections } from "./pulls/protection";
 import { definitionsOptions } from "./runs/definitions";
 import { RunService } from "./runs/service";
 import { SessionService } from "./sessions/service";
@@ -59,6 +61,10 @@ export interface AppContext {
   readonly permissions: Permissions;
   /** Issue, pull request and mention events into workflows (app/issues/workflow-events.ts). */
   readonly workflowEvents: WorkflowEvents;
+  /** A commit's checks (runs, statuses, skips) and commit statuses (app/pulls/checks.ts). */
+  readonly checks: Checks;
+  /** Branch protection rules, merge blockers, and the push rules of git-http (app/pulls/protection.ts). */
+  readonly protections: BranchProtections;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -116,6 +122,8 @@ export async function compose(
   // Pushes start workflow runs (webhooks and the API call the same service).
   const stopPushes = runs.subscribeToPushes();
   const workflowEvents = new WorkflowEvents({ git, runs, log });
+  const checks = new Checks({ db, git, hub });
+  const protections = new BranchProtections({ db, checks });
   const sessions = new SessionService({
     ...{ db, log, hub, dispatcher, permissions, publicUrl, model },
     workflows: runs,
@@ -159,6 +167,8 @@ export async function compose(
       sessions,
       runs,
       workflowEvents,
+      checks,
+      protections,
       sse,
     },
     recovery,

@@ -1,12 +1,15 @@
 /** Every router of the API, in mounting order. Each area adds its own line. */
 import type { Router } from "express";
 import type { AppContext } from "../compose";
+import { branchProtectionsRouter } from "./branch-protections";
+import { checksRouter } from "./checks";
 import { collaboratorsRouter } from "./collaborators";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";
 import { internalTasksRouter } from "./internal-tasks";
 import { orgsRouter } from "./orgs";
+import { pullEventsRouter } from "./pull-events";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
@@ -27,6 +30,9 @@ export function routers(ctx: AppContext): Router[] {
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
     usersRouter(ctx),
+    checksRouter(ctx),
+    branchProtectionsRouter(ctx),
+    pullEventsRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];
