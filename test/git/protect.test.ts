@@ -15,6 +15,7 @@ let bob: TestAccount; // write, allowlisted by name
 let carol: TestAccount; // write, allowlisted through acme/releasers
 let dave: TestAccount; // write, not allowlisted
 let work: string;
+let org: string;
 const REPO = "guarded";
 
 const url = (token: string) => cloneUrl(p.url, "admin", REPO, token);
@@ -59,7 +60,7 @@ beforeAll(async () => {
     });
     expect(r.status).toBeLessThan(300);
   }
-  const org = `acme${process.pid}`;
+  org = `acme${process.pid}`;
   expect((await admin.api("POST", "/api/orgs", { name: org })).status).toBe(201);
   expect(
     (await admin.api("PUT", `/api/orgs/${org}/members/${carol.user.username}`, { role: "member" })).status,
@@ -70,7 +71,6 @@ beforeAll(async () => {
   expect(
     (await admin.api("PUT", `/api/orgs/${org}/teams/releasers/members/${carol.user.username}`)).status,
   ).toBe(204);
-  (globalThis as { org?: string }).org = org;
   work = await g.repoWith("guarded-work", { "README.md": "# guarded\n" });
   await g.ok(["push", "-q", url(p.token), "main"], work);
 });
@@ -130,7 +130,6 @@ describe("a protected branch on the receive path", () => {
   });
 
   it("with an allowlist: refuses others' direct pushes, allows the named user and the team's member", async () => {
-    const org = (globalThis as { org?: string }).org!;
     const patched = await admin.api("PATCH", `/api/repos/admin/${REPO}/branch-protections/${ruleId}`, {
       push_allowlist: [bob.user.username, `${org}/releasers`],
     });
