@@ -149,6 +149,21 @@ describe("the checks of a pull request's head", () => {
     expect((await alice.ok("GET", `/api/repos/alice/checked/commits/${head}/checks`)).state).toBe("success");
   });
 
+  it("satisfy a required check whose workflow its paths filter skipped", async () => {
+    const rule = await alice.ok("POST", "/api/repos/alice/checked/branch-protections", {
+      pattern: "main",
+      required_checks: ["build", "docs", "coverage"],
+    });
+    const pull = { issueId: 0, base: "main", headSha: head, authorId: null };
+    expect(await p.ctx.protections.mergeBlockers(repo, pull)).toEqual([]);
+    expect(await p.ctx.protections.mergeBlockers(repo, { ...pull, headSha: main })).toEqual([
+      "required check build has not run",
+      "required check docs has not run",
+      "required check coverage has not run",
+    ]);
+    await alice.ok("DELETE", `/api/repos/alice/checked/branch-protections/${rule.id}`);
+  });
+
   it("answer 422 for a commit id that is not one, and success with no checks", async () => {
     expect((await alice.request("GET", "/api/repos/alice/checked/commits/main/checks")).status).toBe(422);
     expect(
