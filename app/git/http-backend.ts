@@ -275,6 +275,8 @@ function readPrelude(
     const ready = () => {
       if (settled) return;
       settled = true;
+      // Until http-backend is there to read it (the ref policy may ask the database first).
+      if (!ended) source.pause();
       resolve({
         commands,
         feed(s, onOverLimit) {
@@ -282,6 +284,7 @@ function readPrelude(
           overLimit = onOverLimit;
           for (const c of held.splice(0)) s.write(c);
           if (ended) s.end();
+          else source.resume();
         },
       });
     };

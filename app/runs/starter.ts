@@ -104,6 +104,7 @@ export class RunStarter {
                 outputs: null,
                 error: "superseded by a newer run",
               });
+              if (o.commit_sha) await this.checksChanged(tx, run.repo.id, o.commit_sha);
               superseded.ended.push(o.id);
             }
           }
@@ -248,8 +249,8 @@ async function lockGroup(tx: Queryable, repoId: number, group: string): Promise<
 }
 
 async function liveRunsOfGroup(tx: Queryable, repoId: number, group: string, except: string) {
-  const r = await tx.query<{ id: string; workload_id: string | null }>(
-    `SELECT r.id,
+  const r = await tx.query<{ id: string; workload_id: string | null; commit_sha: string | null }>(
+    `SELECT r.id, r.commit_sha,
             (SELECT w.id FROM workloads w WHERE w.workflow_run_id = r.id AND w.status IN ${LIVE_WORKLOAD_SQL}
               ORDER BY w.created_at DESC LIMIT 1) AS workload_id
        FROM workflow_runs r
