@@ -211,3 +211,21 @@ describe("a protected branch on the receive path", () => {
     await g.ok(["push", "-q", url(dave.token), "main"], work);
   });
 });
+
+describe("hostile branch names on the receive path", () => {
+  it("are only compared, never run: a force-push to them is refused with their name", async () => {
+    expect((await rule({ pattern: "**", block_deletion: false })) > 0).toBe(true);
+    const gitDir = p.ctx.git.repos.gitDir((await p.ctx.git.repos.find("admin", REPO))!);
+    for (const branch of ["--upload-pack", "-x", "$(touch${IFS}pwned)", "`id>pwned`", "a;b|c&d"]) {
+      await g.ok(["push", "-q", url(bob.token), `HEAD:refs/heads/${branch}`], work);
+      const next = await commit("h.txt", `${branch}\n`);
+      await g.ok(["push", "-q", url(bob.token), `HEAD:refs/heads/${branch}`], work);
+      await g.ok(["reset", "-q", "--hard", "HEAD~1"], work);
+      const forced = await g.run(["push", "--force", url(bob.token), `HEAD:refs/heads/${branch}`], work);
+      expect(forced.code).not.toBe(0);
+      expect(forced.stderr).toContain(`remote: ${branch} is protected: force-pushes are not allowed`);
+      expect((await remoteRefs())[`refs/heads/${branch}`]).toBe(next);
+    }
+    expect(fs.existsSync(path.join(gitDir, "pwned"))).toBe(false);
+  });
+});
