@@ -216,6 +216,7 @@ describe("hostile branch names on the receive path", () => {
   it("are only compared, never run: a force-push to them is refused with their name", async () => {
     expect((await rule({ pattern: "**", block_deletion: false })) > 0).toBe(true);
     const gitDir = p.ctx.git.repos.gitDir((await p.ctx.git.repos.find("admin", REPO))!);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion is the point
     for (const branch of ["--upload-pack", "-x", "$(touch${IFS}pwned)", "`id>pwned`", "a;b|c&d"]) {
       await g.ok(["push", "-q", url(bob.token), `HEAD:refs/heads/${branch}`], work);
       const next = await commit("h.txt", `${branch}\n`);
