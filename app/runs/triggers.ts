@@ -134,9 +134,11 @@ export class RunTriggers {
   }
 
   /**
-   * The workflows of loaded files that a pull request event did not start, with matchTriggers'
-   * reason (`no changed path matches docs/**`): a required check of that name is satisfied as
-   * skipped at this commit (app/pulls/checks.ts), instead of waiting for a run that never comes.
+   * The workflows of loaded files that run on pull requests but whose filters kept this event from
+   * starting them, with matchTriggers' reason (`no changed path matches docs/**`): a required check
+   * of that name is satisfied as skipped at this commit (app/pulls/checks.ts), instead of waiting
+   * for a run that never comes. Workflows without a pull_request trigger are not checks of pull
+   * requests at all, and are left out.
    */
   private async recordSkips(input: TriggerInput, files: LoadedWorkflowFile[], event: WorkflowEvent) {
     const skipped: Array<{ workflow: string; reason: string }> = [];
@@ -144,7 +146,7 @@ export class RunTriggers {
       if (!file.result.ok) continue;
       const started = new Set(file.plans.map((p) => p.name));
       for (const header of file.result.workflows) {
-        if (started.has(header.name)) continue;
+        if (started.has(header.name) || !header.triggers.some((t) => t.kind === "pull_request")) continue;
         const match = matchTriggers(header, event);
         if (!match.matched) skipped.push({ workflow: header.name, reason: match.reason });
       }

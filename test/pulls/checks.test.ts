@@ -14,7 +14,11 @@ let alice: ApiClient;
 let eve: ApiClient;
 const git = new GitClient();
 
-const WORKFLOWS = `from plue import workflow, pull_request
+const WORKFLOWS = `from plue import workflow, pull_request, push
+
+@workflow(triggers=[push(branches=["release/*"])])
+def deploy(ctx):
+    ctx.run(name="ship", cmd="echo ship")
 
 @workflow(triggers=[pull_request()])
 def build(ctx):
