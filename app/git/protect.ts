@@ -70,8 +70,11 @@ while read -r old new ref; do
   done
   unset IFS
   if [ -z "$action" ] && [ -n "$PLUE_PROTECT_UNLISTED" ]; then
-    action=deny
-    message=$PLUE_PROTECT_UNLISTED
+    case $ref in
+      refs/heads/*)
+        action=deny
+        message=$PLUE_PROTECT_UNLISTED ;;
+    esac
   fi
   case $action in
     deny)
@@ -153,8 +156,8 @@ async function decideRef(
 
 /**
  * The decisions for a push's ref commands. `complete` is false when the command list was longer
- * than what is read before http-backend starts: then a repository with rules refuses the refs it
- * did not see (PLUE_PROTECT_UNLISTED).
+ * than what is read before http-backend starts: then a repository with rules refuses the branches
+ * it did not see (PLUE_PROTECT_UNLISTED; tags are never protected, so `push --tags` passes).
  */
 export async function decidePush(
   db: Queryable,

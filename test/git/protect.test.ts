@@ -230,3 +230,19 @@ describe("hostile branch names on the receive path", () => {
     expect(fs.existsSync(path.join(gitDir, "pwned"))).toBe(false);
   });
 });
+
+describe("a push of more ref commands than are read ahead", () => {
+  const many = (prefix: string) =>
+    Array.from({ length: 600 }, (_, i) => `HEAD:refs/${prefix}/bulk-${"x".repeat(40)}-${i}`);
+
+  it("refuses the branches it could not check when the repository has rules, and lets tags through", async () => {
+    const branches = await g.run(["push", url(bob.token), ...many("heads")], work);
+    expect(branches.code).not.toBe(0);
+    expect(branches.stderr).toContain("remote: this push updates too many refs at once");
+    const refs = await remoteRefs();
+    expect(Object.keys(refs).filter((r) => r.includes("bulk-"))).toEqual([]);
+
+    await g.ok(["push", "-q", url(bob.token), ...many("tags")], work);
+    expect(Object.keys(await remoteRefs()).filter((r) => r.startsWith("refs/tags/bulk-"))).toHaveLength(600);
+  });
+});
