@@ -28,6 +28,8 @@ import { IssueService } from "./issues/service";
 import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
 import { PullService } from "./pulls/service";
+import { Checks } from "./pulls/checks";
+import { BranchProtections } from "./pulls/protection";
 import { definitionsOptions } from "./runs/definitions";
 import { RunService } from "./runs/service";
 import { SessionService } from "./sessions/service";
@@ -65,6 +67,10 @@ export interface AppContext {
   readonly issues: IssueService;
   /** Pull requests: diff, reviews, line comments, sync on push, merging (app/pulls). */
   readonly pulls: PullService;
+  /** A commit's checks (runs, statuses, skips) and commit statuses (app/pulls/checks.ts). */
+  readonly checks: Checks;
+  /** Branch protection rules, merge blockers, and the push rules of git-http (app/pulls/protection.ts). */
+  readonly protections: BranchProtections;
   /** Heartbeat, retry hint and slow-client bound of SSE streams. */
   readonly sse: SseOptions;
 }
@@ -125,7 +131,9 @@ export async function compose(
   const issues = new IssueService({ db, log, git, permissions, workflowEvents, events: hub });
   // Pushed commits close (default branch) and reference issues; stopping waits for what is under way.
   const stopIssuePushes = issues.subscribeToPushes();
-  const pulls = new PullService({ db, log, git, events: hub, workflowEvents, issues });
+  const checks = new Checks({ db, git, hub });
+  const protections = new BranchProtections({ db, checks });
+  const pulls = new PullService({ db, log, git, events: hub, workflowEvents, issues, protection: protections });
   // Pushes to head and base branches move open pull requests (app/pulls/sync.ts).
   const stopPullSync = pulls.sync.start();
   const sessions = new SessionService({
@@ -177,6 +185,8 @@ export async function compose(
       workflowEvents,
       issues,
       pulls,
+      checks,
+      protections,
       sse,
     },
     recovery,

@@ -11,6 +11,7 @@ import zlib from "node:zlib";
 import { DISK_FULL_TEXT } from "../disk-full";
 import { gitEnv } from "./exec";
 import { PktLineParser, ReceivePackCommands, type RefUpdate, ReportStatus } from "./pktline";
+import type { HookSetup } from "./protect";
 
 export interface HttpBackendOptions {
   /** Directory holding `<owner>/<name>.git`. */
@@ -26,6 +27,11 @@ export interface HttpBackendOptions {
    */
   maxInputSize?: number;
   limitMessage?: string;
+  /**
+   * receive-pack: decides the push's ref commands once they are read (branch protection,
+   * app/git/protect.ts); the answer's settings and environment go to the http-backend child.
+   */
+  refPolicy?: (commands: { updates: RefUpdate[]; complete: boolean }) => Promise<HookSetup | undefined>;
 }
 
 export interface HttpBackendResult {
@@ -92,14 +98,21 @@ export async function serveHttpBackend(
   };
   if (options.remoteUser) env.REMOTE_USER = options.remoteUser;
   if (declared !== undefined && !gzip) env.CONTENT_LENGTH = declared;
-  if (limit !== undefined) {
-    // Command-line level configuration (git ≥ 2.31): applies to every repository, old or new.
-    Object.assign(env, {
-      GIT_CONFIG_COUNT: "1",
-      GIT_CONFIG_KEY_0: "receive.maxInputSize",
-      GIT_CONFIG_VALUE_0: String(limit),
-    });
+  const config: Array<[string, string]> = [];
+  if (limit !== undefined) config.push(["receive.maxInputSize", String(limit)]);
+  const commands = body?.commands;
+  const hooks =
+    commands && (await options.refPolicy?.({ updates: commands.updates, complete: commands.complete }));
+  if (hooks) {
+    config.push(...hooks.config);
+    Object.assign(env, hooks.env);
   }
+  // Command-line level configuration (git ≥ 2.31): applies to every repository, old or new.
+  if (config.length > 0) env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
   const protocol = h["git-protocol"];
   if (typeof protocol === "string" && /^[\w.=:-]{1,100}$/.test(protocol)) env.GIT_PROTOCOL = protocol;
 
@@ -195,7 +208,6 @@ export async function serveHttpBackend(
     res.end("git http-backend failed\n");
   } else if (!res.writableEnded) res.end();
   const completed = exitCode === 0 && res.writableEnded && !res.destroyed;
-  const commands = body?.commands;
   if (!commands || exitCode !== 0) return { exitCode, completed, stderr, refused };
   const caps = commands.capabilities;
   if (!caps.has("report-status") && !caps.has("report-status-v2")) {
@@ -263,6 +275,8 @@ function readPrelude(
     const ready = () => {
       if (settled) return;
       settled = true;
+      // Until http-backend is there to read it (the ref policy may ask the database first).
+      if (!ended) source.pause();
       resolve({
         commands,
         feed(s, onOverLimit) {
@@ -270,6 +284,7 @@ function readPrelude(
           overLimit = onOverLimit;
           for (const c of held.splice(0)) s.write(c);
           if (ended) s.end();
+          else source.resume();
         },
       });
     };

@@ -5,11 +5,14 @@
  * `WWW-Authenticate: Basic`. To someone without access, a private repository answers like a
  * missing one (401 while anonymous, 404 once authenticated).
  */
+import path from "node:path";
 import type { Request, Response } from "express";
 import { Router } from "express";
 import type { AppContext } from "../compose";
 import { AppError, forbidden, unauthorized } from "../errors";
 import { GitRequestError, type HttpBackendResult, serveHttpBackend } from "../git/http-backend";
+import type { RefUpdate } from "../git/pktline";
+import { decidePush, hookSetup } from "../git/protect";
 import type { Caller, Repository } from "../git/repos";
 import { RESERVED_OWNERS } from "../wire/names";
 import { credentialsFrom } from "./auth";
@@ -85,6 +88,7 @@ export function gitHttpRouter(ctx: AppContext): Router {
         remoteUser: user?.username,
         maxInputSize: limit?.bytes,
         limitMessage: limit?.message,
+        ...(service === "git-receive-pack" ? { refPolicy: protectPush(repo, user) } : {}),
       });
     } catch (err) {
       if (err instanceof GitRequestError) {
@@ -108,6 +112,16 @@ export function gitHttpRouter(ctx: AppContext): Router {
     const updates =
       result.updated ?? (result.unreported ? await git.verifyUpdates(repo, result.unreported) : []);
     if (updates.length > 0) await git.recordPush(repo, user, updates);
+  }
+
+  /** Branch protection of a push's ref commands (app/git/protect.ts). */
+  function protectPush(repo: Repository, user: Caller["user"]) {
+    const hooksDir = path.join(ctx.config.dataDir, "hooks");
+    return async (commands: { updates: RefUpdate[]; complete: boolean }) =>
+      hookSetup(
+        hooksDir,
+        await decidePush(ctx.db, ctx.protections, repo, user, commands.updates, commands.complete),
+      );
   }
 
   /**

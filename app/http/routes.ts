@@ -1,6 +1,8 @@
 /** Every router of the API, in mounting order. Each area adds its own line. */
 import type { Router } from "express";
 import type { AppContext } from "../compose";
+import { branchProtectionsRouter } from "./branch-protections";
+import { checksRouter } from "./checks";
 import { collaboratorsRouter } from "./collaborators";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
@@ -9,6 +11,7 @@ import { internalTasksRouter } from "./internal-tasks";
 import { issuesRouter } from "./issues";
 import { orgsRouter } from "./orgs";
 import { pullsRouter } from "./pulls";
+import { pullEventsRouter } from "./pull-events";
 import { reposRouter } from "./repos";
 import { runsRouter } from "./runs";
 import { sessionsRouter } from "./sessions";
@@ -31,6 +34,9 @@ export function routers(ctx: AppContext): Router[] {
     usersRouter(ctx),
     issuesRouter(ctx),
     pullsRouter(ctx),
+    checksRouter(ctx),
+    branchProtectionsRouter(ctx),
+    pullEventsRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
   ];

@@ -8,7 +8,7 @@ import type { Dispatcher } from "../dispatch/dispatcher";
 import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import { conflict } from "../errors";
 import type { EventHub } from "../events/hub";
-import { runTopic } from "../events/topics";
+import { checksTopic, runTopic } from "../events/topics";
 import type { Repository } from "../git/repos";
 import type { CreatedRun } from "../wire/api";
 import { formatError, type Plan, type WorkflowEventInput } from "../workflows/index";
@@ -49,6 +49,7 @@ export class RunControl {
       return { id, status: "cancelling" };
     }
     await this.deps.hub.signal(runTopic(id));
+    if (run.commit_sha) await this.deps.hub.signal(checksTopic(run.repo_id, run.commit_sha));
     if (run.concurrency_group) this.deps.starter.startWaiting(run.repo_id, run.concurrency_group);
     return { id, status: "cancelled" };
   }

@@ -8,14 +8,15 @@ import type { WorkloadEnd } from "../dispatch/dispatcher";
 import type { EndStatus, RunStatus } from "../wire/api";
 import type { EventDataOf, RunnerEvent } from "../wire/protocol";
 
-/** Applies newly stored events of a run's workload. */
+/** Applies newly stored events of a run's workload; answers the run's commit when it just started. */
 export async function foldStepEvents(
   tx: Queryable,
   runId: string,
   events: readonly RunnerEvent[],
-): Promise<void> {
-  await tx.query(
-    "UPDATE workflow_runs SET status = 'running', started_at = COALESCE(started_at, now()) WHERE id = $1 AND status = 'queued'",
+): Promise<{ repoId: number; commit: string | null } | undefined> {
+  const started = await tx.query<{ repo_id: number; commit_sha: string | null }>(
+    `UPDATE workflow_runs SET status = 'running', started_at = COALESCE(started_at, now())
+      WHERE id = $1 AND status = 'queued' RETURNING repo_id::int AS repo_id, commit_sha`,
     [runId],
   );
   for (const e of events) {
@@ -44,6 +45,8 @@ export async function foldStepEvents(
       );
     }
   }
+  const row = started.rows[0];
+  return row && { repoId: row.repo_id, commit: row.commit_sha };
 }
 
 export interface RunEnding {

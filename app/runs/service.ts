@@ -66,7 +66,8 @@ export class RunService {
     });
     this.control = new RunControl({ db, hub, dispatcher, definitions, starter: this.starter });
     dispatcher.onWorkloadEvents("workflow", async (tx, w, events) => {
-      if (w.workflow_run_id) await foldStepEvents(tx, w.workflow_run_id, events);
+      const started = w.workflow_run_id ? await foldStepEvents(tx, w.workflow_run_id, events) : undefined;
+      if (started?.commit) await this.starter.checksChanged(tx, started.repoId, started.commit);
     });
     dispatcher.onWorkloadEnd("workflow", (tx, end) => this.starter.workloadEnded(tx, end));
   }

@@ -12,7 +12,7 @@ import type { Db, Queryable } from "../db";
 import type { Dispatcher, WorkloadEnd } from "../dispatch/dispatcher";
 import { LIVE_WORKLOAD_SQL } from "../dispatch/status";
 import type { EventHub } from "../events/hub";
-import { runTopic } from "../events/topics";
+import { checksTopic, EVENTS_CHANNEL, runTopic } from "../events/topics";
 import type { Repository } from "../git/repos";
 import type { Logger } from "../log";
 import type { CreatedRun } from "../wire/api";
@@ -104,6 +104,7 @@ export class RunStarter {
                 outputs: null,
                 error: "superseded by a newer run",
               });
+              if (o.commit_sha) await this.checksChanged(tx, run.repo.id, o.commit_sha);
               superseded.ended.push(o.id);
             }
           }
@@ -115,6 +116,7 @@ export class RunStarter {
     if (started.assignment) await dispatcher.dispatch(started.assignment);
     for (const workloadId of started.superseded.aborted) await dispatcher.requestAbort(workloadId);
     for (const runId of started.superseded.ended) await hub.signal(runTopic(runId));
+    await hub.signal(checksTopic(run.repo.id, run.commit));
     return {
       id,
       workflow: run.workflow,
@@ -131,12 +133,29 @@ export class RunStarter {
     const run = await findRun(tx, runId, true);
     if (!run) return;
     await endRun(tx, runId, runEnding(end, run.plan?.timeout_seconds), end.status);
+    if (run.commit_sha) await this.checksChanged(tx, run.repo_id, run.commit_sha);
     if (run.concurrency_group) {
       // Taken here so the next run of the group starts only after this transaction commits.
       await lockGroup(tx, run.repo_id, run.concurrency_group);
       const group = run.concurrency_group;
       setImmediate(() => this.startWaiting(run.repo_id, group));
     }
+  }
+
+  /** Tells open pull request pages that workflows were skipped at `commit` (triggers.ts). */
+  checksSkipped(repoId: number, commit: string): Promise<void> {
+    return this.deps.hub.signal(checksTopic(repoId, commit));
+  }
+
+  /**
+   * Tells open pull request pages that a check of `commit` changed, once `tx` commits: on Postgres
+   * a NOTIFY inside a transaction is delivered at its commit; PGlite runs one transaction at a
+   * time, so a reader woken now waits for this one to end.
+   */
+  async checksChanged(tx: Queryable, repoId: number, commit: string): Promise<void> {
+    const topic = checksTopic(repoId, commit);
+    if (this.deps.db.kind === "postgres") await tx.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, topic]);
+    else await this.deps.hub.signal(topic);
   }
 
   /** Starts the oldest waiting run of a group once nothing of the group is live. */
@@ -230,8 +249,8 @@ async function lockGroup(tx: Queryable, repoId: number, group: string): Promise<
 }
 
 async function liveRunsOfGroup(tx: Queryable, repoId: number, group: string, except: string) {
-  const r = await tx.query<{ id: string; workload_id: string | null }>(
-    `SELECT r.id,
+  const r = await tx.query<{ id: string; workload_id: string | null; commit_sha: string | null }>(
+    `SELECT r.id, r.commit_sha,
             (SELECT w.id FROM workloads w WHERE w.workflow_run_id = r.id AND w.status IN ${LIVE_WORKLOAD_SQL}
               ORDER BY w.created_at DESC LIMIT 1) AS workload_id
        FROM workflow_runs r

@@ -23,7 +23,12 @@ import {
   type WorkflowEventInput,
   WorkflowEventSchema,
 } from "../workflows/index";
-import { fileErrors, upsertDefinition, type WorkflowDefinitions } from "./definitions";
+import {
+  fileErrors,
+  type LoadedWorkflowFile,
+  upsertDefinition,
+  type WorkflowDefinitions,
+} from "./definitions";
 import type { NewRun, RunStarter } from "./starter";
 
 const ZERO_SHA = /^0{40}$/;
@@ -93,6 +98,7 @@ export class RunTriggers {
     const files = evaluated.files;
     if (files.length === 0) return [];
     const event = (evaluated.event ?? pushed) as WorkflowEvent;
+    if (event.kind === "pull_request") await this.recordSkips(input, files, event);
     const runs: NewRun[] = [];
     const sessionId = await this.sessionFor(event);
     for (const file of files) {
@@ -125,6 +131,34 @@ export class RunTriggers {
       );
     }
     return created;
+  }
+
+  /**
+   * The workflows of loaded files that run on pull requests but whose filters kept this event from
+   * starting them, with matchTriggers' reason (`no changed path matches docs/**`): a required check
+   * of that name is satisfied as skipped at this commit (app/pulls/checks.ts), instead of waiting
+   * for a run that never comes. Workflows without a pull_request trigger are not checks of pull
+   * requests at all, and are left out.
+   */
+  private async recordSkips(input: TriggerInput, files: LoadedWorkflowFile[], event: WorkflowEvent) {
+    const skipped: Array<{ workflow: string; reason: string }> = [];
+    for (const file of files) {
+      if (!file.result.ok) continue;
+      const started = new Set(file.plans.map((p) => p.name));
+      for (const header of file.result.workflows) {
+        if (started.has(header.name) || !header.triggers.some((t) => t.kind === "pull_request")) continue;
+        const match = matchTriggers(header, event);
+        if (!match.matched) skipped.push({ workflow: header.name, reason: match.reason });
+      }
+    }
+    if (skipped.length === 0) return;
+    await this.deps.db.query(
+      `INSERT INTO check_skips (repo_id, sha, workflow, reason)
+       SELECT $1, $2, w, r FROM unnest($3::text[], $4::text[]) AS x(w, r)
+       ON CONFLICT (repo_id, sha, workflow) DO UPDATE SET reason = EXCLUDED.reason`,
+      [input.repo.id, input.commit, skipped.map((s) => s.workflow), skipped.map((s) => s.reason)],
+    );
+    await this.deps.starter.checksSkipped(input.repo.id, input.commit);
   }
 
   /**
