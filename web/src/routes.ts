@@ -117,7 +117,8 @@ function issueRoute(owner: string, repo: string, kind: string, more: string[]): 
   if (n === undefined) return { page: kind === "issues" ? "issues" : "pulls", owner, repo };
   if (kind === "issues" && n === "new" && tab === undefined) return { page: "issue-new", owner, repo };
   if (!NUMBER.test(n) || extra.length > 0) return undefined;
-  if (kind === "issues") return tab === undefined ? { page: "issue", owner, repo, number: Number(n) } : undefined;
+  if (kind === "issues")
+    return tab === undefined ? { page: "issue", owner, repo, number: Number(n) } : undefined;
   if (tab !== undefined && tab !== "commits" && tab !== "files") return undefined;
   return { page: "pull", owner, repo, number: Number(n), tab: tab ?? "conversation" };
 }

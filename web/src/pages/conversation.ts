@@ -54,7 +54,7 @@ export function stateBadge(item: IssueView | PullView): HTMLElement {
 
 /** A body as the server rendered it (sanitised HTML), or its text when there is no HTML. */
 export function markdownBody(html: string | undefined, text: string, empty = ""): HTMLElement {
-  if (html && html.trim()) return h("div", { class: "markdown comment-body" }, trustedHtml(html));
+  if (html?.trim()) return h("div", { class: "markdown comment-body" }, trustedHtml(html));
   if (text.trim()) return h("div", { class: "comment-body plain" }, text);
   return h("div", { class: "comment-body muted" }, empty);
 }

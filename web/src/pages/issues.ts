@@ -72,7 +72,9 @@ export function filterForm(f: ListFilters, href: (query: string) => string): HTM
     h(
       "select",
       { id: "f-state", name: "state" },
-      ...(["open", "closed", "all"] as const).map((s) => h("option", { value: s, selected: s === f.state }, s)),
+      ...(["open", "closed", "all"] as const).map((s) =>
+        h("option", { value: s, selected: s === f.state }, s),
+      ),
     ),
     h("label", { for: "f-labels" }, "Labels"),
     h("input", { id: "f-labels", name: "labels", value: f.labels, placeholder: "bug,ui", size: 14 }),
@@ -245,7 +247,10 @@ class IssuePage {
       replace(
         main(),
         repoHeader(this.repo, "issues"),
-        notice(missing ? "warning" : "error", missing ? `There is no issue #${this.n}.` : (err as Error).message),
+        notice(
+          missing ? "warning" : "error",
+          missing ? `There is no issue #${this.n}.` : (err as Error).message,
+        ),
       );
       return;
     }
