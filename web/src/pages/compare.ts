@@ -4,19 +4,13 @@
  * the form that opens a pull request from them (title, body, draft), which then goes to its page.
  */
 import type { RefListing, RepoView } from "../../../app/wire/api";
-import type { CommitView, DiffPage, PullView } from "../../../app/wire/pulls";
+import type { CompareView, PullView } from "../../../app/wire/pulls";
 import { apiJson, issueApi, signedIn } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { errorText, onSubmit, statusLine } from "../forms";
 import { urls } from "../routes";
 import { DiffView } from "./diff";
 import { loadRepo, repoHeader, repoNotFound } from "./repo";
-
-/** `GET …/compare/:base...:head`. */
-export interface CompareView {
-  commits: CommitView[];
-  files: DiffPage;
-}
 
 export async function renderCompare(
   owner: string,
