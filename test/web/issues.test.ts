@@ -6,7 +6,8 @@
  * /work/screenshots/ for the closing note.
  */
 import fs from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
+import { parseRoute } from "../../web/src/routes";
 import { cloneUrl, createRepo, GitClient } from "../git/client";
 import { createAccount, type TestAccount } from "../helpers/accounts";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
@@ -180,4 +181,48 @@ test("a reader sees the issue but no comment box, labels editor or New issue", a
   } finally {
     await ctx.close();
   }
+});
+
+describe("routes of the issue and pull request pages", () => {
+  it.each([
+    ["/o/r/issues", { page: "issues", owner: "o", repo: "r" }],
+    ["/o/r/issues/new", { page: "issue-new", owner: "o", repo: "r" }],
+    ["/o/r/issues/12", { page: "issue", owner: "o", repo: "r", number: 12 }],
+    ["/o/r/pulls", { page: "pulls", owner: "o", repo: "r" }],
+    ["/o/r/pulls/3", { page: "pull", owner: "o", repo: "r", number: 3, tab: "conversation" }],
+    ["/o/r/pulls/3/files", { page: "pull", owner: "o", repo: "r", number: 3, tab: "files" }],
+    ["/o/r/pulls/3/commits", { page: "pull", owner: "o", repo: "r", number: 3, tab: "commits" }],
+    [
+      "/o/r/compare/main...feature/x",
+      { page: "compare", owner: "o", repo: "r", base: "main", head: "feature/x" },
+    ],
+    ["/o/r/compare/feature/x", { page: "compare", owner: "o", repo: "r", base: "", head: "feature/x" }],
+    ["/o/r/compare", { page: "compare", owner: "o", repo: "r", base: "", head: "" }],
+    // A branch called `issues` is browsed under /tree/, never mistaken for the page.
+    ["/o/r/tree/issues", { page: "repo", owner: "o", repo: "r", view: "tree", rest: ["issues"] }],
+  ])("%s", (path, route) => {
+    expect(parseRoute(path)).toEqual(route);
+  });
+
+  it.each([
+    "/o/r/issues/0",
+    "/o/r/issues/01",
+    "/o/r/issues/abc",
+    "/o/r/issues/1/x",
+    "/o/r/issues/12345678901",
+    "/o/r/pulls/1/diff",
+    "/o/r/pulls/-1",
+    "/o/r/compare/main...",
+  ])("%s is not a page", (path) => {
+    expect(parseRoute(path)).toBeUndefined();
+  });
+
+  it("serves the shell for the pages and the API's 404 for what is not one", async () => {
+    const page = await fetch(`${p.url}/admin/tracker/issues/new`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const missing = await fetch(`${p.url}/admin/tracker/issues/abc`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error.code).toBeDefined();
+  });
 });
