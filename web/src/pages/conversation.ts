@@ -81,18 +81,15 @@ export function eventText(e: TimelineEventView): (Node | string)[] | null {
     case "commented":
     case "reviewed":
       return null;
-    case "edited":
-      return d.before !== undefined || d.title !== undefined
-        ? ["changed the title"]
-        : ["edited the description"];
+    case "edited": {
+      const changes = (d.changes ?? {}) as { title?: { from?: unknown } };
+      if (changes.title) return [`changed the title from “${str(changes.title.from)}”`];
+      return ["edited the description"];
+    }
     case "closed":
-      return d.sha
-        ? ["closed this in commit ", h("code", null, shortSha(d.sha))]
-        : [
-            d.reason === "not_planned" || d.state_reason === "not_planned"
-              ? "closed this as not planned"
-              : "closed this",
-          ];
+      if (d.pull) return [`closed this in #${Number(d.pull) || "?"}`];
+      if (d.sha) return ["closed this in commit ", h("code", null, shortSha(d.sha))];
+      return [d.state_reason === "not_planned" ? "closed this as not planned" : "closed this"];
     case "reopened":
       return ["reopened this"];
     case "labeled":
