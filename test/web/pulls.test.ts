@@ -167,7 +167,7 @@ test("a line comment from the + shows under its line", async () => {
   // After a reload it is still under its line.
   await page.reload();
   await page
-    .locator('.diff-file[data-path="src/app.ts"] .row-comments .comment', { hasText: "Should this trim" })
+    .locator('.diff-file[data-path="src/app.ts"] .row-comments .comment', { hasText: "the name?" })
     .waitFor();
 });
 

@@ -233,15 +233,7 @@ export class DiffView {
     );
     const file = h("article", { class: "diff-file", "data-path": f.filename }, header);
     if (!f.patch) {
-      file.append(
-        h(
-          "p",
-          { class: "diff-summary-note muted" },
-          f.binary
-            ? `Binary file${f.summary && f.summary !== "binary" ? `: ${f.summary}` : ""}`
-            : f.summary || "No textual changes.",
-        ),
-      );
+      file.append(h("p", { class: "diff-summary-note muted" }, noPatchText(f)));
       return file;
     }
     const lines = parsePatch(f.patch);
@@ -249,6 +241,9 @@ export class DiffView {
       class: `diff-table diff-${this.mode}`,
       "data-lang": languageOf(f.filename) ?? "",
     });
+    // Fixed layout takes its widths from the columns, not from the first row (a hunk header).
+    const cols = this.mode === "unified" ? ["num", "num", "code"] : ["num", "code", "num", "code"];
+    table.append(h("colgroup", null, ...cols.map((c) => h("col", { class: `col-${c}` }))));
     const body = h("tbody");
     if (this.mode === "unified") this.unifiedRows(f.filename, lines, body);
     else this.splitRows(f.filename, lines, body);
@@ -420,6 +415,14 @@ export class DiffView {
     if ("requestIdleCallback" in window) requestIdleCallback(run, { timeout: 200 });
     else setTimeout(run, 0);
   }
+}
+
+/** What a file without a patch says: the server's summary (binary, too large), or why there is none. */
+function noPatchText(f: FileDiffView): string {
+  const summary = f.summary ? f.summary[0]!.toUpperCase() + f.summary.slice(1) : "";
+  if (f.binary) return /binary/i.test(summary) ? summary : `Binary file${summary ? ` (${summary})` : ""}`;
+  if (summary) return summary;
+  return f.status === "renamed" ? "Renamed without changes." : "No textual changes.";
 }
 
 /** Highlights each line of a file's table by its language (per line: a hunk is not a whole file). */
