@@ -205,13 +205,6 @@ test("a required check blocks the merge, arrives live, and a squash merge goes t
   const pull = await api("GET", `/api/repos/admin/shop/pulls/${number}`);
   await page.goto(`/admin/shop/pulls/${number}`);
   await page.locator(".merge-box").waitFor();
-  await page.getByLabel("Merge method").selectOption("squash");
-  expect(await page.getByLabel("Commit title").inputValue()).toBe(`Add login (#${number})`);
-  await page.getByRole("button", { name: "Merge pull request" }).click();
-  // Refused: the reasons are shown in the box, nothing merged.
-  await page.locator(".merge-box .blockers li", { hasText: "ci/external" }).first().waitFor();
-  expect((await api("GET", `/api/repos/admin/shop/pulls/${number}`)).merged).toBe(false);
-
   // An outside system reports, pending then success: the page shows both without a reload.
   const status = (state: string) =>
     api("POST", `/api/repos/admin/shop/statuses/${pull.head.sha}`, {
@@ -224,6 +217,18 @@ test("a required check blocks the merge, arrives live, and a squash merge goes t
   await page
     .locator('.check[data-check="ci/external"][data-status=running]', { hasText: "In progress" })
     .waitFor();
+  expect(await page.locator('.check[data-check="ci/external"] a').getAttribute("href")).toBe(
+    "https://ci.example.com/build/1",
+  );
+
+  await page.getByLabel("Merge method").selectOption("squash");
+  expect(await page.getByLabel("Commit title").inputValue()).toBe(`Add login (#${number})`);
+  await page.getByRole("button", { name: "Merge pull request" }).click();
+  // Refused while the required check is pending: the reasons are shown in the box, nothing merged.
+  await page.locator(".merge-box .blockers li", { hasText: "ci/external" }).first().waitFor();
+  await page.locator(".merge-box .inline-error").filter({ hasText: /./ }).waitFor();
+  expect((await api("GET", `/api/repos/admin/shop/pulls/${number}`)).merged).toBe(false);
+
   await status("success");
   await page
     .locator('.check[data-check="ci/external"][data-status=success]', { hasText: "Successful" })

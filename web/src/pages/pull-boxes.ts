@@ -305,3 +305,38 @@ export function reviewForm(ia: IssueApi, pull: PullView, reviewed: () => Promise
   });
   return h("details", { class: "card review-box" }, h("summary", null, "Review changes"), form);
 }
+
+// ---- keeping what was typed across a live re-render ----------------------------------------------
+
+type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
+/** The values of the form fields under `root`, by id. */
+export function fieldValues(root: Element): Map<string, string | boolean> {
+  const kept = new Map<string, string | boolean>();
+  for (const f of root.querySelectorAll<Field>("input[id], textarea[id], select[id]")) {
+    kept.set(f.id, f instanceof HTMLInputElement && f.type === "checkbox" ? f.checked : f.value);
+  }
+  return kept;
+}
+
+/**
+ * Puts kept values back into the re-rendered fields: selects first (their change handlers fill
+ * defaults, such as the merge title), then the rest over those defaults.
+ */
+export function restoreFields(root: Element, kept: Map<string, string | boolean>): void {
+  const fields = [...root.querySelectorAll<Field>("input[id], textarea[id], select[id]")];
+  const order = [
+    ...fields.filter((f) => f instanceof HTMLSelectElement),
+    ...fields.filter((f) => !(f instanceof HTMLSelectElement)),
+  ];
+  for (const f of order) {
+    const v = kept.get(f.id);
+    if (v === undefined) continue;
+    if (typeof v === "boolean") {
+      if (f instanceof HTMLInputElement) f.checked = v;
+    } else if (f.value !== v) {
+      f.value = v;
+      if (f instanceof HTMLSelectElement) f.dispatchEvent(new Event("change"));
+    }
+  }
+}

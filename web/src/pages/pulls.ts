@@ -33,7 +33,7 @@ import {
 } from "./conversation";
 import { DiffView, type Side } from "./diff";
 import { filterForm, pager, readFilters, signInToComment } from "./issues";
-import { checksBox, mergeBox, reviewForm } from "./pull-boxes";
+import { checksBox, fieldValues, mergeBox, restoreFields, reviewForm } from "./pull-boxes";
 import { loadRepo, repoHeader, repoNotFound } from "./repo";
 
 const PER_PAGE = 30;
@@ -240,11 +240,10 @@ class PullPage {
             ? await this.filesView()
             : await this.conversationView();
       if (gen !== this.generation) return;
-      // A live re-render keeps what the reader was writing.
-      const draft = this.body.querySelector<HTMLTextAreaElement>("#comment-body")?.value;
+      // A live re-render keeps what the reader was writing or choosing.
+      const kept = fieldValues(this.body);
       replace(this.body, node);
-      const box = this.body.querySelector<HTMLTextAreaElement>("#comment-body");
-      if (box && draft) box.value = draft;
+      restoreFields(this.body, kept);
       if (focus) this.body.focus({ preventScroll: true });
     } catch (err) {
       if (gen === this.generation)
@@ -379,9 +378,12 @@ class PullPage {
     if (this.pull.head.sha !== before || this.tab !== "conversation") return this.refresh();
     await this.loadChecks();
     this.body.querySelector(".checks-slot")?.replaceChildren(checksBox(this.checks, this.checksError));
-    this.body
-      .querySelector(".merge-slot")
-      ?.replaceChildren(mergeBox(this.ia, this.pull, this.writer, () => this.refresh()));
+    const slot = this.body.querySelector(".merge-slot");
+    if (slot) {
+      const kept = fieldValues(slot);
+      slot.replaceChildren(mergeBox(this.ia, this.pull, this.writer, () => this.refresh()));
+      restoreFields(slot, kept);
+    }
   }
 
   private follow(): void {
