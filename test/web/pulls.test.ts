@@ -142,6 +142,8 @@ test("Files changed: unified and split (remembered), highlighted, a rename and a
 
   await page.getByRole("button", { name: "Split" }).click();
   await app.locator("table.diff-split").waitFor();
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/pull-files-split.png`, fullPage: true });
   expect(await app.locator("table.diff-split tr").first().locator("td").count()).toBeGreaterThanOrEqual(1);
   await page.reload();
   await page.locator('.diff-file[data-path="src/app.ts"] table.diff-split').waitFor();
@@ -260,7 +262,7 @@ test("a required check blocks the merge, arrives live, and a squash merge goes t
   expect(unexpected(admin.errors)).toEqual([]);
 });
 
-test("Markdown with script in a pull request body renders inert", async () => {
+test("Markdown with script in a pull request body renders inert; a draft is made ready", async () => {
   await git.ok(["checkout", "-q", "-b", "evil", "main"], work);
   write("evil.txt", "x\n");
   await git.ok(["add", "-A"], work);
@@ -269,6 +271,7 @@ test("Markdown with script in a pull request body renders inert", async () => {
   const pr = await api("POST", "/api/repos/admin/shop/pulls", {
     title: "<script>alert(1)</script>",
     head: "evil",
+    draft: true,
     body: `<script>window.__pwned = 1</script>\n\n<img src=x onerror="window.__pwned = 2">`,
   });
   const ep = await admin.newPage();
@@ -284,6 +287,11 @@ test("Markdown with script in a pull request body renders inert", async () => {
   expect(await ep.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   expect(await ep.locator("main script, main [onerror]").count()).toBe(0);
   expect(await ep.locator(".pull-header h1").textContent()).toContain("<script>alert(1)</script>");
+  // A draft says so, and is made ready from the merge box.
+  expect(await ep.locator(".pull-header [data-state]").textContent()).toBe("Draft");
+  await ep.getByRole("button", { name: "Ready for review" }).click();
+  await ep.locator(".pull-header [data-state=open]", { hasText: "Open" }).waitFor();
+  expect((await api("GET", `/api/repos/admin/shop/pulls/${pr.number}`)).draft).toBe(false);
   await ep.close();
 });
 

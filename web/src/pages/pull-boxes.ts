@@ -132,7 +132,10 @@ function defaultTitle(pull: PullView, method: MergeMethod): string {
     : `Merge pull request #${pull.number} from ${pull.head.ref}`;
 }
 
-/** The merge box; `merged` is called after a merge (the page reads everything again). */
+/**
+ * The merge box (a draft offers "Ready for review" instead); `merged` is called after a merge or
+ * that change (the page reads everything again).
+ */
 export function mergeBox(
   ia: IssueApi,
   pull: PullView,
@@ -186,6 +189,21 @@ export function mergeBox(
   );
   if (!writer) {
     box.append(h("p", { class: "muted" }, "Only people with write access can merge."));
+    return box;
+  }
+  if (pull.draft) {
+    const ready = h("button", { type: "button", class: "button-secondary" }, "Ready for review");
+    ready.addEventListener("click", async () => {
+      ready.disabled = true;
+      try {
+        await apiJson(ia.pull(pull.number), { method: "PATCH", body: { draft: false } });
+        await merged();
+      } catch (err) {
+        status.textContent = errorText(err);
+        ready.disabled = false;
+      }
+    });
+    box.append(ready, status);
     return box;
   }
   const method = h(
