@@ -318,3 +318,31 @@ test("a 500-file diff shows its first 100 files fast, then more on request", asy
   expect(await bp.locator(".diff-file").count()).toBe(200);
   await bp.close();
 }, 120_000);
+
+it("the compare API answers commits and files, and refuses hostile or unknown branch names", async () => {
+  await git.ok(["checkout", "-q", "-b", "topic", "main"], work);
+  write("topic.md", "# topic\n");
+  await git.ok(["add", "-A"], work);
+  await git.ok(["commit", "-q", "-m", "Topic notes"], work);
+  await push("topic");
+  const ok = await api("GET", "/api/repos/admin/shop/compare/main...topic");
+  expect(ok.commits.map((c: { title: string }) => c.title)).toEqual(["Topic notes"]);
+  expect(ok.files).toMatchObject({ total: 1, items: [{ filename: "topic.md", status: "added" }] });
+
+  const refs = await git.ok(["ls-remote", cloneUrl(p.url, "admin", "shop", p.token)], work);
+  const status = async (spec: string) => {
+    const res = await fetch(`${p.url}/api/repos/admin/shop/compare/${spec}`, {
+      headers: { authorization: `Bearer ${p.token}` },
+    });
+    return [res.status, (await res.json()).error?.code];
+  };
+  expect(await status("main...--upload-pack=touch%20x")).toEqual([422, "invalid_branch"]);
+  expect(await status("-x...main")).toEqual([422, "invalid_branch"]);
+  expect(await status("main...a..b")).toEqual([422, "invalid_branch"]);
+  expect(await status("main...has%20space")).toEqual([422, "invalid_branch"]);
+  expect(await status("main...topic%0a--all")).toEqual([422, "invalid_branch"]);
+  expect(await status("maintopic")).toEqual([422, "invalid_compare"]);
+  expect(await status("main...no-such-branch")).toEqual([404, "not_found"]);
+  // Nothing moved.
+  expect(await git.ok(["ls-remote", cloneUrl(p.url, "admin", "shop", p.token)], work)).toBe(refs);
+});
