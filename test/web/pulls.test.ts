@@ -346,3 +346,34 @@ it("the compare API answers commits and files, and refuses hostile or unknown br
   // Nothing moved.
   expect(await git.ok(["ls-remote", cloneUrl(p.url, "admin", "shop", p.token)], work)).toBe(refs);
 });
+
+const CI = `from plue import workflow, pull_request
+
+@workflow(triggers=[pull_request()])
+def ci(ctx):
+    ctx.run(name="test", cmd='sleep 1; echo "tests pass"')
+`;
+
+test("a workflow on pull_request shows as a check that goes green live, linked to its run", async () => {
+  await createRepo(p.url, p.token, { name: "ci-shop" });
+  const dir = await git.repoWith("ci-shop", { ".plue/workflows/ci.py": CI, "README.md": "# ci\n" });
+  const remote = cloneUrl(p.url, "admin", "ci-shop", p.token);
+  await git.ok(["push", "-q", remote, "main"], dir);
+  await git.ok(["checkout", "-q", "-b", "change"], dir);
+  fs.writeFileSync(path.join(dir, "README.md"), "# ci\n\nchanged\n");
+  await git.ok(["commit", "-q", "-am", "Change the README"], dir);
+  await git.ok(["push", "-q", remote, "change"], dir);
+  await p.ctx.dispatcher.executor.warmUp?.();
+  const pr = await api("POST", "/api/repos/admin/ci-shop/pulls", { title: "Change", head: "change" });
+  const cp = await admin.newPage();
+  await cp.goto(`/admin/ci-shop/pulls/${pr.number}`);
+  const check = cp.locator('.check[data-check="ci"]');
+  await check.waitFor({ timeout: 30_000 });
+  await cp
+    .locator('.check[data-check="ci"][data-status=success]', { hasText: "Successful" })
+    .waitFor({ timeout: 60_000 });
+  expect(await cp.locator(".checks-overall").textContent()).toBe("All checks have passed");
+  const href = await check.getByRole("link", { name: "Details" }).getAttribute("href");
+  expect(href).toMatch(/^\/runs\/[0-9a-f-]{36}$/);
+  await cp.close();
+}, 120_000);
