@@ -352,6 +352,7 @@ const CI = `from plue import workflow, pull_request
 @workflow(triggers=[pull_request()])
 def ci(ctx):
     ctx.run(name="test", cmd='sleep 1; echo "tests pass"')
+    return ctx.success(approved=True)
 `;
 
 test("a workflow on pull_request shows as a check that goes green live, linked to its run", async () => {
@@ -373,6 +374,10 @@ test("a workflow on pull_request shows as a check that goes green live, linked t
     .locator('.check[data-check="ci"][data-status=success]', { hasText: "Successful" })
     .waitFor({ timeout: 60_000 });
   expect(await cp.locator(".checks-overall").textContent()).toBe("All checks have passed");
+  // The run's outputs are on the check.
+  await check.locator(".check-outputs", { hasText: "approved: true" }).waitFor();
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await cp.screenshot({ path: `${SCREENSHOTS}/pull-checks.png`, fullPage: true });
   const href = await check.getByRole("link", { name: "Details" }).getAttribute("href");
   expect(href).toMatch(/^\/runs\/[0-9a-f-]{36}$/);
   await cp.close();
