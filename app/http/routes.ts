@@ -2,6 +2,7 @@
 import type { Router } from "express";
 import type { AppContext } from "../compose";
 import { collaboratorsRouter } from "./collaborators";
+import { compareRouter } from "./compare";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";
@@ -28,6 +29,7 @@ export function routers(ctx: AppContext): Router[] {
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
     usersRouter(ctx),
+    compareRouter(ctx),
     issuesRouter(ctx),
     // Last: pages match broad paths (/:owner/:repo/...), so every API and git route wins.
     webRouter(ctx),
