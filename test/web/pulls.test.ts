@@ -120,6 +120,11 @@ test("opens a pull request from the branch list through the compare view", async
   await page.locator(".checks-box").waitFor();
   const pull = await api("GET", `/api/repos/admin/shop/pulls/${number}`);
   expect(pull).toMatchObject({ head: { ref: "feature/login" }, base: { ref: "main" }, state: "open" });
+  // Comparing the same branches again leads to it instead of a second form.
+  await page.goto("/admin/shop/compare/main...feature/login");
+  await page.getByRole("link", { name: `Add login #${number}` }).click();
+  await waitForTitle(page, `Add login #${number} · admin/shop · Plue`);
+  expect(await page.getByRole("button", { name: "Create pull request" }).count()).toBe(0);
   expect(unexpected(admin.errors)).toEqual([]);
 });
 

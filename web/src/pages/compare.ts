@@ -5,7 +5,7 @@
  */
 import type { RefListing, RepoView } from "../../../app/wire/api";
 import type { CompareView, PullView } from "../../../app/wire/pulls";
-import { apiJson, issueApi, signedIn } from "../api";
+import { apiJson, issueApi, itemsOf, signedIn } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { errorText, onSubmit, statusLine } from "../forms";
 import { urls } from "../routes";
@@ -63,10 +63,18 @@ export async function renderCompare(
     load: async (page, perPage) =>
       page === 1 ? first.files : (await apiJson<CompareView>(ia.compare(base, head, page, perPage))).files,
   });
-  await diff.start();
+  const [, existing] = await Promise.all([diff.start(), openPull(repo, base, head)]);
   replace(
     content,
-    repo.permission !== "read" && signedIn() ? pullForm(repo, base, head, first) : null,
+    existing
+      ? notice(
+          "info",
+          "A pull request for these branches is already open: ",
+          h("a", { href: urls.pull(owner, name, existing.number) }, `${existing.title} #${existing.number}`),
+        )
+      : repo.permission !== "read" && signedIn()
+        ? pullForm(repo, base, head, first)
+        : null,
     h("h3", null, `${first.commits.length} commit${first.commits.length === 1 ? "" : "s"}`),
     first.commits.length
       ? h(
@@ -86,6 +94,18 @@ export async function renderCompare(
       : h("p", { class: "muted" }, `${head} has no commits that ${base} does not have.`),
     diff.element,
   );
+}
+
+/** The open pull request from head into base, if there is one (GitHub allows only one). */
+async function openPull(repo: RepoView, base: string, head: string): Promise<PullView | undefined> {
+  try {
+    const page = await apiJson<unknown>(
+      issueApi(repo.owner, repo.name).pulls({ state: "open", per_page: 100 }),
+    );
+    return itemsOf<PullView>(page).find((p) => p.head.ref === head && p.base.ref === base);
+  } catch {
+    return undefined; // the form stays; the server refuses a duplicate in its own words
+  }
 }
 
 /** Two branch selects; changing one loads that comparison. */
