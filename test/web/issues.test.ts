@@ -131,6 +131,14 @@ test("Markdown with script and an onerror image renders inert", async () => {
   expect(await page.locator("main [onerror]").count()).toBe(0);
   expect(await page.locator('main a[href^="javascript:"]').count()).toBe(0);
   expect(await page.locator("main h1 img").count()).toBe(0);
+
+  // A writer renames it in place; the new title is text too, and the timeline says so.
+  await page.getByRole("button", { name: "Edit title" }).click();
+  await page.getByLabel("Title").fill("Renamed <i>safely</i>");
+  await page.getByRole("button", { name: "Save" }).click();
+  await waitForTitle(page, `Renamed <i>safely</i> #${number} · admin/tracker · Plue`);
+  expect(await page.locator("main h1 i").count()).toBe(0);
+  await page.locator(".timeline-event[data-kind=edited]", { hasText: "changed the title from" }).waitFor();
   await page.close();
 });
 

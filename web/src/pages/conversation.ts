@@ -372,3 +372,45 @@ function newLabelForm(ia: IssueApi, created: () => Promise<void>): HTMLElement {
   });
   return h("details", { class: "new-label" }, h("summary", null, "New label"), form);
 }
+
+/** The title as the page's heading; with `url` (writers), an "Edit title" that PATCHes it. */
+export function titleHeading(
+  item: IssueView | PullView,
+  url: string | undefined,
+  reload: () => Promise<void>,
+): HTMLElement {
+  const heading = h("h1", null, item.title, " ", h("span", { class: "muted" }, `#${item.number}`));
+  const row = h("div", { class: "title-row" }, heading);
+  if (!url) return row;
+  const edit = h("button", { type: "button", class: "button-secondary" }, "Edit title");
+  row.append(edit);
+  edit.addEventListener("click", () => {
+    const status = statusLine();
+    const input = h("input", {
+      id: "edit-title",
+      name: "title",
+      value: item.title,
+      maxlength: 256,
+      size: 60,
+      required: true,
+    });
+    const cancel = h("button", { type: "button", class: "button-secondary" }, "Cancel");
+    const form = h(
+      "form",
+      { class: "title-form" },
+      h("label", { for: "edit-title", class: "visually-hidden" }, "Title"),
+      input,
+      h("button", { type: "submit" }, "Save"),
+      cancel,
+      status,
+    );
+    cancel.addEventListener("click", () => form.replaceWith(row));
+    onSubmit(form, status, async () => {
+      await apiJson(url, { method: "PATCH", body: { title: input.value } });
+      await reload();
+    });
+    row.replaceWith(form);
+    input.focus();
+  });
+  return row;
+}

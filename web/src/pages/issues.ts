@@ -18,6 +18,7 @@ import {
   labelsEditor,
   markdownBody,
   stateBadge,
+  titleHeading,
   userName,
 } from "./conversation";
 import { loadRepo, repoHeader, repoNotFound } from "./repo";
@@ -272,7 +273,7 @@ class IssuePage {
       h(
         "div",
         { class: "issue-header" },
-        h("h1", null, issue.title, " ", h("span", { class: "muted" }, `#${issue.number}`)),
+        titleHeading(issue, writer ? this.ia.issue(this.n) : undefined, reload),
         h(
           "p",
           null,

@@ -29,6 +29,7 @@ import {
   labelsEditor,
   markdownBody,
   stateBadge,
+  titleHeading,
   userName,
 } from "./conversation";
 import { DiffView, type Side } from "./diff";
@@ -193,7 +194,7 @@ class PullPage {
     setTitle(`${p.title} #${p.number}`, `${this.repo.owner}/${this.repo.name}`);
     replace(
       this.header,
-      h("h1", null, p.title, " ", h("span", { class: "muted" }, `#${p.number}`)),
+      titleHeading(p, this.writer ? this.ia.pull(this.n) : undefined, () => this.refresh()),
       h(
         "p",
         { class: "pull-summary" },
