@@ -174,9 +174,14 @@ test("a reader sees the issue but no comment box, labels editor or New issue", a
   const ctx = await newContext(browser, p.url);
   try {
     await signIn(ctx, reader.token);
+    // Reading is enough to react; the page shows the counts.
+    expect(
+      (await reader.api("POST", "/api/repos/admin/tracker/issues/1/reactions", { content: "heart" })).status,
+    ).toBe(201);
     const page = await ctx.newPage();
     await page.goto("/admin/tracker/issues/1");
     await page.locator(".issue-header h1").waitFor();
+    expect(await page.locator(".comment-body-first .reaction").getAttribute("aria-label")).toBe("heart: 1");
     expect(await page.locator("#comment-body").count()).toBe(0);
     expect(await page.getByText("Edit labels").count()).toBe(0);
     await page.goto("/admin/tracker/issues");

@@ -9,6 +9,7 @@ import type {
   IssueView,
   LabelView,
   PullView,
+  ReactionCounts,
   ReviewCommentView,
   ReviewView,
   TimelineEventView,
@@ -154,7 +155,33 @@ function eventEntry(e: TimelineEventView): Entry | null {
   };
 }
 
-type CommentLike = Pick<CommentView, "id" | "user" | "body" | "body_html" | "created_at">;
+type CommentLike = Pick<CommentView, "id" | "user" | "body" | "body_html" | "created_at"> & {
+  reactions?: ReactionCounts;
+};
+
+const EMOJI: Record<string, string> = {
+  "+1": "👍",
+  "-1": "👎",
+  laugh: "😄",
+  confused: "😕",
+  heart: "❤️",
+  hooray: "🎉",
+  rocket: "🚀",
+  eyes: "👀",
+};
+
+/** The reactions given, with their counts (named for screen readers). */
+export function reactionsLine(r: ReactionCounts | undefined): HTMLElement | null {
+  const given = Object.entries(r ?? {}).filter(([, n]) => typeof n === "number" && n > 0);
+  if (given.length === 0) return null;
+  return h(
+    "p",
+    { class: "reactions" },
+    ...given.map(([k, n]) =>
+      h("span", { class: "reaction", title: k, "aria-label": `${k}: ${n}` }, `${EMOJI[k] ?? k} ${n}`),
+    ),
+  );
+}
 
 export function commentNode(c: CommentLike, extra: string | null = null): HTMLElement {
   return h(
@@ -169,6 +196,7 @@ export function commentNode(c: CommentLike, extra: string | null = null): HTMLEl
       extra,
     ),
     markdownBody(c.body_html, c.body),
+    reactionsLine(c.reactions),
   );
 }
 
