@@ -4,6 +4,7 @@ import type { AppContext } from "../compose";
 import { branchProtectionsRouter } from "./branch-protections";
 import { checksRouter } from "./checks";
 import { collaboratorsRouter } from "./collaborators";
+import { compareRouter } from "./compare";
 import { filesRouter } from "./files";
 import { gitHttpRouter } from "./git-http";
 import { internalRunnersRouter } from "./internal-runners";
@@ -32,6 +33,7 @@ export function routers(ctx: AppContext): Router[] {
     internalTasksRouter(ctx),
     internalRunnersRouter(ctx),
     usersRouter(ctx),
+    compareRouter(ctx),
     issuesRouter(ctx),
     pullsRouter(ctx),
     checksRouter(ctx),

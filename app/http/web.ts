@@ -4,7 +4,8 @@
  *   GET / · /login · /signup · /password · /sessions/:id · /runs/:id ·
  *       /settings/tokens · /orgs/new · /admin/(users|invites|audit) · /:owner ·
  *       /:owner/:repo[/tree|blob/<ref>/<path>] ·
- *       /:owner/:repo/(runs|settings)               → an HTML shell; the page script renders it
+ *       /:owner/:repo/(runs|settings|issues[/new|/:n]|pulls[/:n[/commits|/files]]|compare/<b>...<h>)
+ *                                                   → an HTML shell; the page script renders it
  *   GET /api/config                                 → what the UI needs to know about this server
  *   GET /api/repos/:owner/:repo/markdown/:sha/*path → a Markdown file rendered to sanitised HTML
  *
@@ -138,6 +139,15 @@ function pageTitle(route: Route): string {
       return `Runs · ${route.owner}/${route.repo} · Plue`;
     case "repo":
       return `${route.owner}/${route.repo} · Plue`;
+    case "issues":
+    case "issue-new":
+    case "issue":
+      return `Issues · ${route.owner}/${route.repo} · Plue`;
+    case "pulls":
+    case "pull":
+      return `Pull requests · ${route.owner}/${route.repo} · Plue`;
+    case "compare":
+      return `Compare · ${route.owner}/${route.repo} · Plue`;
   }
 }
 

@@ -292,6 +292,19 @@ export interface DiffPage extends Page<FileDiffView> {
   head_sha: string;
 }
 
+/**
+ * `GET /api/repos/:o/:r/compare/:base...:head`: two branches compared without a pull request
+ * (the web UI's "New pull request"): the commits of head not in base and the diff from their
+ * merge base, paged as a pull request's files.
+ */
+export interface CompareView {
+  base_sha: string;
+  head_sha: string;
+  merge_base: string;
+  commits: CommitView[];
+  files: DiffPage;
+}
+
 export const DiffQuery = z.object({
   page: z.coerce.number().int().min(1).max(100000).default(1),
   per_page: z.coerce.number().int().min(1).max(300).default(100),

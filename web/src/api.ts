@@ -183,3 +183,46 @@ export async function signOut(): Promise<void> {
   }
   rememberSession(null);
 }
+
+// ---- issues and pull requests (app/wire/pulls.ts) ----------------------------------------------
+
+const e = encodeURIComponent;
+const repoBase = (owner: string, repo: string) => `/api/repos/${e(owner)}/${e(repo)}`;
+const qs = (q: Record<string, string | number | undefined>) => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== "") p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : "";
+};
+
+/** The endpoints of issues and pull requests, by repository. */
+export function issueApi(owner: string, repo: string) {
+  const base = repoBase(owner, repo);
+  return {
+    issues: (q: Record<string, string | number | undefined> = {}) => `${base}/issues${qs(q)}`,
+    issue: (n: number) => `${base}/issues/${n}`,
+    comments: (n: number) => `${base}/issues/${n}/comments`,
+    timeline: (n: number) => `${base}/issues/${n}/timeline`,
+    labels: () => `${base}/labels`,
+    pulls: (q: Record<string, string | number | undefined> = {}) => `${base}/pulls${qs(q)}`,
+    pull: (n: number) => `${base}/pulls/${n}`,
+    files: (n: number, page: number, perPage: number) =>
+      `${base}/pulls/${n}/files${qs({ page, per_page: perPage })}`,
+    commits: (n: number) => `${base}/pulls/${n}/commits`,
+    reviews: (n: number) => `${base}/pulls/${n}/reviews`,
+    reviewComments: (n: number) => `${base}/pulls/${n}/comments`,
+    merge: (n: number) => `${base}/pulls/${n}/merge`,
+    events: (n: number) => `${base}/pulls/${n}/events`,
+    checks: (sha: string) => `${base}/commits/${e(sha)}/checks`,
+    compare: (baseRef: string, head: string, page = 1, perPage = 100) =>
+      `${base}/compare/${e(baseRef)}...${e(head)}${qs({ page, per_page: perPage })}`,
+    branch: (name: string) => `${base}/branches/${name.split("/").map(e).join("/")}`,
+  };
+}
+
+/** A listing's items, whether the API answers a bare array or a page `{items}`. */
+export function itemsOf<T>(answer: unknown): T[] {
+  if (Array.isArray(answer)) return answer as T[];
+  const items = (answer as { items?: unknown } | null)?.items;
+  return Array.isArray(items) ? (items as T[]) : [];
+}

@@ -10,9 +10,12 @@ import { errorText } from "./forms";
 import { renderAdminInvites, renderAdminUsers } from "./pages/admin";
 import { renderAudit } from "./pages/admin-audit";
 import { renderChat } from "./pages/chat";
+import { renderCompare } from "./pages/compare";
 import { renderHome } from "./pages/home";
+import { renderIssue, renderIssues, renderNewIssue } from "./pages/issues";
 import { renderLogin, renderPassword, renderSignup } from "./pages/login";
 import { renderNewOrg, renderOwner } from "./pages/orgs";
+import { renderPull, renderPulls } from "./pages/pulls";
 import { renderRepo } from "./pages/repo";
 import { renderRepoSettings } from "./pages/repo-settings";
 import { renderRun, renderRuns } from "./pages/runs";
@@ -91,6 +94,18 @@ async function render(): Promise<void> {
       return renderRuns(route.owner, route.repo);
     case "run":
       return renderRun(route.id);
+    case "issues":
+      return renderIssues(route.owner, route.repo);
+    case "issue-new":
+      return renderNewIssue(route.owner, route.repo);
+    case "issue":
+      return renderIssue(route.owner, route.repo, route.number);
+    case "pulls":
+      return renderPulls(route.owner, route.repo);
+    case "pull":
+      return renderPull(route.owner, route.repo, route.number, route.tab);
+    case "compare":
+      return renderCompare(route.owner, route.repo, route.base, route.head);
     default:
       replace(main(), notice("warning", "There is no page here."));
   }

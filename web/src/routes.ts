@@ -24,6 +24,14 @@ export type Route =
   | { page: "session"; id: string }
   | { page: "run"; id: string }
   | { page: "runs"; owner: string; repo: string }
+  | { page: "issues"; owner: string; repo: string }
+  | { page: "issue-new"; owner: string; repo: string }
+  | { page: "issue"; owner: string; repo: string; number: number }
+  | { page: "pulls"; owner: string; repo: string }
+  /** `/<owner>/<repo>/pulls/<n>[/commits|/files]`: one pull request, on one of its tabs. */
+  | { page: "pull"; owner: string; repo: string; number: number; tab: PullTab }
+  /** `/<owner>/<repo>/compare[/<base>...<head>]`: two branches compared, and a new pull request. */
+  | { page: "compare"; owner: string; repo: string; base: string; head: string }
   /**
    * A repository's files. `rest` holds the segments after `/tree/` or `/blob/`: a ref (which may
    * itself contain slashes) followed by a path; which is which is settled against the ref list.
@@ -31,7 +39,11 @@ export type Route =
    */
   | { page: "repo"; owner: string; repo: string; view: "tree" | "blob"; rest: string[] };
 
+export type PullTab = "conversation" | "commits" | "files";
+
 const ID = /^[A-Za-z0-9-]{1,64}$/;
+/** An issue or pull request number: positive, no leading zero, within an int. */
+const NUMBER = /^[1-9][0-9]{0,8}$/;
 
 /** Pages of one segment: `/login`, … (their names are reserved owners, so no owner page hides them). */
 const SINGLE: Record<string, Route> = {
@@ -78,10 +90,37 @@ export function parseRoute(pathname: string): Route | undefined {
   if (third === undefined) return { page: "repo", owner: first, repo: second, view: "tree", rest: [] };
   if (third === "runs" && more.length === 0) return { page: "runs", owner: first, repo: second };
   if (third === "settings" && more.length === 0) return { page: "repo-settings", owner: first, repo: second };
+  if (third === "issues" || third === "pulls" || third === "compare")
+    return issueRoute(first, second, third, more);
   if ((third === "tree" || third === "blob") && more.length > 0 && !more.includes("")) {
     return { page: "repo", owner: first, repo: second, view: third, rest: more };
   }
   return undefined;
+}
+
+/**
+ * The pages after `/<owner>/<repo>/issues`, `/pulls` and `/compare`. Branch names never appear
+ * here except after `compare/`, where `<base>...<head>` may hold slashes (`feature/x`).
+ */
+function issueRoute(owner: string, repo: string, kind: string, more: string[]): Route | undefined {
+  const [n, tab, ...extra] = more;
+  if (kind === "compare") {
+    if (more.length === 0) return { page: "compare", owner, repo, base: "", head: "" };
+    if (more.includes("")) return undefined;
+    const spec = more.join("/");
+    const dots = spec.indexOf("...");
+    if (dots < 0) return { page: "compare", owner, repo, base: "", head: spec };
+    const base = spec.slice(0, dots);
+    const head = spec.slice(dots + 3);
+    return head ? { page: "compare", owner, repo, base, head } : undefined;
+  }
+  if (n === undefined) return { page: kind === "issues" ? "issues" : "pulls", owner, repo };
+  if (kind === "issues" && n === "new" && tab === undefined) return { page: "issue-new", owner, repo };
+  if (!NUMBER.test(n) || extra.length > 0) return undefined;
+  if (kind === "issues")
+    return tab === undefined ? { page: "issue", owner, repo, number: Number(n) } : undefined;
+  if (tab !== undefined && tab !== "commits" && tab !== "files") return undefined;
+  return { page: "pull", owner, repo, number: Number(n), tab: tab ?? "conversation" };
 }
 
 /** A path inside a repository, `a/b/c`, as URL segments (each encoded, slashes kept). */
@@ -103,6 +142,16 @@ export const urls = {
   run: (id: string) => `/runs/${enc(id)}`,
   runs: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}/runs`,
   repo: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}`,
+  issues: (owner: string, repo: string, query = "") =>
+    `/${enc(owner)}/${enc(repo)}/issues${query ? `?${query}` : ""}`,
+  newIssue: (owner: string, repo: string) => `/${enc(owner)}/${enc(repo)}/issues/new`,
+  issue: (owner: string, repo: string, n: number) => `/${enc(owner)}/${enc(repo)}/issues/${n}`,
+  pulls: (owner: string, repo: string, query = "") =>
+    `/${enc(owner)}/${enc(repo)}/pulls${query ? `?${query}` : ""}`,
+  pull: (owner: string, repo: string, n: number, tab: PullTab = "conversation") =>
+    `/${enc(owner)}/${enc(repo)}/pulls/${n}${tab === "conversation" ? "" : `/${tab}`}`,
+  compare: (owner: string, repo: string, base: string, head: string) =>
+    `/${enc(owner)}/${enc(repo)}/compare/${encPath(base)}...${encPath(head)}`,
   tree: (owner: string, repo: string, ref: string, path = "") =>
     `/${enc(owner)}/${enc(repo)}/tree/${encPath(ref)}${path ? `/${encPath(path)}` : ""}`,
   blob: (owner: string, repo: string, ref: string, path: string) =>

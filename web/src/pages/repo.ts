@@ -59,6 +59,7 @@ class RepoBrowser {
       main(),
       repoHeader(this.repo, "code"),
       h("div", { class: "toolbar" }, this.switcher, this.crumbs),
+      branchList(this.repo, this.refs),
       this.content,
     );
     void deleteSection(this.repo).then((section) => section && main().append(section));
@@ -472,9 +473,45 @@ async function deleteSection(repo: RepoView): Promise<HTMLElement | null> {
   return h("details", { class: "card delete-repo" }, h("summary", null, "Delete this repository"), form);
 }
 
+/**
+ * The branches other than the default one, folded, each with "New pull request" (the compare view
+ * of it against the default branch). Offered to those who may open one (write).
+ */
+function branchList(repo: RepoView, refs: RefListing | undefined): HTMLElement | null {
+  const others = (refs?.branches ?? []).filter((b) => b.name !== repo.default_branch);
+  if (others.length === 0 || repo.permission === "read") return null;
+  return h(
+    "details",
+    { class: "card branch-list" },
+    h("summary", null, `Branches (${others.length + 1})`),
+    h(
+      "ul",
+      null,
+      ...others.map((b) =>
+        h(
+          "li",
+          { "data-branch": b.name },
+          h("a", { href: urls.tree(repo.owner, repo.name, b.name) }, b.name),
+          h("code", { class: "muted", title: b.commit }, b.commit.slice(0, 7)),
+          h(
+            "a",
+            {
+              class: "button button-secondary",
+              href: urls.compare(repo.owner, repo.name, repo.default_branch, b.name),
+            },
+            "New pull request",
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 /** The header shared by a repository's pages: name, visibility, tabs, clone URL. */
-export function repoHeader(repo: RepoView, tab: "code" | "runs" | "settings"): HTMLElement {
-  const tabLink = (id: "code" | "runs" | "settings", label: string, href: string) =>
+export type RepoTab = "code" | "issues" | "pulls" | "runs" | "settings";
+
+export function repoHeader(repo: RepoView, tab: RepoTab): HTMLElement {
+  const tabLink = (id: RepoTab, label: string, href: string) =>
     h("a", { href, class: "tab", "aria-current": tab === id ? "page" : undefined }, label);
   const cloneId = "clone-url";
   return h(
@@ -503,6 +540,8 @@ export function repoHeader(repo: RepoView, tab: "code" | "runs" | "settings"): H
         "nav",
         { class: "tabs", "aria-label": "Repository" },
         tabLink("code", "Code", urls.repo(repo.owner, repo.name)),
+        tabLink("issues", "Issues", urls.issues(repo.owner, repo.name)),
+        tabLink("pulls", "Pull requests", urls.pulls(repo.owner, repo.name)),
         tabLink("runs", "Runs", urls.runs(repo.owner, repo.name)),
         signedIn() ? tabLink("settings", "Settings", urls.repoSettings(repo.owner, repo.name)) : null,
       ),
