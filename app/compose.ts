@@ -27,9 +27,9 @@ import { GitService } from "./git/service";
 import { IssueService } from "./issues/service";
 import { WorkflowEvents } from "./issues/workflow-events";
 import type { Logger } from "./log";
-import { PullService } from "./pulls/service";
 import { Checks } from "./pulls/checks";
 import { BranchProtections } from "./pulls/protection";
+import { PullService } from "./pulls/service";
 import { definitionsOptions } from "./runs/definitions";
 import { RunService } from "./runs/service";
 import { SessionService } from "./sessions/service";
@@ -133,7 +133,15 @@ export async function compose(
   const stopIssuePushes = issues.subscribeToPushes();
   const checks = new Checks({ db, git, hub });
   const protections = new BranchProtections({ db, checks });
-  const pulls = new PullService({ db, log, git, events: hub, workflowEvents, issues, protection: protections });
+  const pulls = new PullService({
+    db,
+    log,
+    git,
+    events: hub,
+    workflowEvents,
+    issues,
+    protection: protections,
+  });
   // Pushes to head and base branches move open pull requests (app/pulls/sync.ts).
   const stopPullSync = pulls.sync.start();
   const sessions = new SessionService({
