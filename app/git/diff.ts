@@ -8,7 +8,7 @@
  * after `--` (a name that is not UTF-8 as a `:(glob)` whose undecodable bytes are `*`, and the
  * answer is matched on the raw bytes).
  */
-import type { CommitView, FileDiffView, FileStatus } from "../wire/pulls";
+import type { CommitView, DiffPage, FileDiffView, FileStatus } from "../wire/pulls";
 import { hunkRanges, renameOf } from "./line-map";
 import { commitId, pathspec, runGit, streamGit } from "./run";
 
@@ -190,6 +190,27 @@ export async function diffFiles(
   const files = slice.map(fileView);
   await addPatches(gitDir, range, slice, files);
   return { files, total: entries.length, additions, deletions };
+}
+
+/** One page of the diff from `from` to `to` in the API's shape (a pull request's files, a compare). */
+export async function diffPage(
+  gitDir: string,
+  from: string,
+  to: string,
+  q: { page: number; per_page: number },
+): Promise<DiffPage> {
+  const diff = await diffFiles(gitDir, from, to, { page: q.page, perPage: q.per_page });
+  return {
+    items: diff.files,
+    total: diff.total,
+    page: q.page,
+    per_page: q.per_page,
+    next_page: q.page * q.per_page < diff.total ? q.page + 1 : null,
+    additions: diff.additions,
+    deletions: diff.deletions,
+    base_sha: from,
+    head_sha: to,
+  };
 }
 
 function fileView(e: RawEntry): FileDiffView {

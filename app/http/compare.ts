@@ -10,7 +10,7 @@
 import { Router } from "express";
 import type { AppContext } from "../compose";
 import { notFound, unprocessable } from "../errors";
-import { diffFiles, listCommits, mergeBase } from "../git/diff";
+import { diffPage, listCommits, mergeBase } from "../git/diff";
 import type { Repository } from "../git/repos";
 import { NameError, validateBranchName } from "../wire/names";
 import { type CompareView, DiffQuery } from "../wire/pulls";
@@ -54,26 +54,16 @@ export function compareRouter(ctx: AppContext): Router {
     const gitDir = ctx.git.repos.gitDir(repo);
     const from = await mergeBase(gitDir, baseSha, headSha);
     if (!from) throw unprocessable(`${base} and ${head} share no history`, "no_common_history");
-    const [{ commits }, diff] = await Promise.all([
+    const [{ commits }, files] = await Promise.all([
       listCommits(gitDir, from, headSha, { limit: MAX_COMMITS }),
-      diffFiles(gitDir, from, headSha, { page: q.page, perPage: q.per_page }),
+      diffPage(gitDir, from, headSha, q),
     ]);
     res.json({
       base_sha: baseSha,
       head_sha: headSha,
       merge_base: from,
       commits,
-      files: {
-        items: diff.files,
-        total: diff.total,
-        page: q.page,
-        per_page: q.per_page,
-        next_page: q.page * q.per_page < diff.total ? q.page + 1 : null,
-        additions: diff.additions,
-        deletions: diff.deletions,
-        base_sha: from,
-        head_sha: headSha,
-      },
+      files,
     } satisfies CompareView);
   });
   return router;

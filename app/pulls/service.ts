@@ -10,7 +10,7 @@
 import type { z } from "zod";
 import type { User } from "../auth/tokens";
 import { AppError, notFound, unprocessable } from "../errors";
-import { diffFiles, listCommits, mergeBase } from "../git/diff";
+import { diffPage, listCommits, mergeBase } from "../git/diff";
 import type { Repository } from "../git/repos";
 import { nextIssueNumber } from "../issues/numbers";
 import { recordTimeline } from "../issues/timeline";
@@ -208,22 +208,7 @@ export class PullService {
   /** The diff from the merge base to the head, paged by file. */
   async files(repo: Repository, number: number, q: z.output<typeof DiffQuery>): Promise<DiffPage> {
     const row = await this.row(repo, number);
-    const from = row.merge_base ?? row.base_sha;
-    const diff = await diffFiles(this.pullGit.gitDir(repo), from, row.head_sha, {
-      page: q.page,
-      perPage: q.per_page,
-    });
-    return {
-      items: diff.files,
-      total: diff.total,
-      page: q.page,
-      per_page: q.per_page,
-      next_page: q.page * q.per_page < diff.total ? q.page + 1 : null,
-      additions: diff.additions,
-      deletions: diff.deletions,
-      base_sha: from,
-      head_sha: row.head_sha,
-    };
+    return diffPage(this.pullGit.gitDir(repo), row.merge_base ?? row.base_sha, row.head_sha, q);
   }
 
   /** The commits from the merge base to the head, oldest first (at most 250, as on GitHub). */

@@ -183,6 +183,25 @@ export function reactionsLine(r: ReactionCounts | undefined): HTMLElement | null
   );
 }
 
+/** The opening post of an issue or a pull request: its author, when, its body and reactions. */
+export function openingPost(
+  item: Pick<IssueView, "user" | "created_at" | "body" | "body_html"> & { reactions?: ReactionCounts },
+): HTMLElement {
+  return h(
+    "article",
+    { class: "comment comment-body-first" },
+    h(
+      "header",
+      { class: "comment-header" },
+      h("strong", null, userName(item.user)),
+      " opened this ",
+      time(item.created_at),
+    ),
+    markdownBody(item.body_html, item.body, "No description provided."),
+    reactionsLine(item.reactions),
+  );
+}
+
 export function commentNode(c: CommentLike, extra: string | null = null): HTMLElement {
   return h(
     "article",

@@ -27,7 +27,7 @@ import {
   conversation,
   labelChip,
   labelsEditor,
-  markdownBody,
+  openingPost,
   stateBadge,
   titleHeading,
   userName,
@@ -281,18 +281,7 @@ class PullPage {
       h(
         "div",
         { class: "issue-main" },
-        h(
-          "article",
-          { class: "comment comment-body-first" },
-          h(
-            "header",
-            { class: "comment-header" },
-            h("strong", null, userName(p.user)),
-            " opened this ",
-            time(p.created_at),
-          ),
-          markdownBody(p.body_html, p.body, "No description provided."),
-        ),
+        openingPost(p),
         conversation({ comments, timeline, reviews, outdated: lineComments.filter((c) => c.outdated) }),
         checksSlot,
         mergeSlot,
