@@ -182,6 +182,14 @@ test("a reader sees the issue but no comment box, labels editor or New issue", a
     await page.goto("/admin/tracker/issues/1");
     await page.locator(".issue-header h1").waitFor();
     expect(await page.locator(".comment-body-first .reaction").getAttribute("aria-label")).toBe("heart: 1");
+    // The reader's own heart is a toggle: taken back, then a rocket from the picker.
+    await page.locator(".comment-body-first .reaction").click();
+    await page.locator(".comment-body-first .reaction").waitFor({ state: "detached" });
+    await page.locator(".comment-body-first .reaction-picker summary").click();
+    await page.getByRole("button", { name: "React with rocket" }).click();
+    await page.locator('.comment-body-first .reaction[aria-label="rocket: 1"]').waitFor();
+    const issue = await reader.api("GET", "/api/repos/admin/tracker/issues/1");
+    expect([issue.body.reactions.heart ?? 0, issue.body.reactions.rocket]).toEqual([0, 1]);
     expect(await page.locator("#comment-body").count()).toBe(0);
     expect(await page.getByText("Edit labels").count()).toBe(0);
     await page.goto("/admin/tracker/issues");

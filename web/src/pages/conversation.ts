@@ -10,11 +10,13 @@ import type {
   LabelView,
   PullView,
   ReactionCounts,
+  ReactionResult,
   ReviewCommentView,
   ReviewView,
   TimelineEventView,
   UserRef,
 } from "../../../app/wire/pulls";
+import { REACTIONS } from "../../../app/wire/pulls";
 import { apiJson, type issueApi, itemsOf } from "../api";
 import { h, time, trustedHtml } from "../dom";
 import { onSubmit, statusLine } from "../forms";
@@ -170,22 +172,50 @@ const EMOJI: Record<string, string> = {
   eyes: "👀",
 };
 
-/** The reactions given, with their counts (named for screen readers). */
-export function reactionsLine(r: ReactionCounts | undefined): HTMLElement | null {
+/**
+ * The reactions given, with their counts (named for screen readers). With `toggleUrl` (a signed-in
+ * reader) each is a button that toggles the reader's own, and "React" offers the others.
+ */
+export function reactionsLine(r: ReactionCounts | undefined, toggleUrl?: string): HTMLElement | null {
   const given = Object.entries(r ?? {}).filter(([, n]) => typeof n === "number" && n > 0);
-  if (given.length === 0) return null;
-  return h(
-    "p",
-    { class: "reactions" },
-    ...given.map(([k, n]) =>
-      h("span", { class: "reaction", title: k, "aria-label": `${k}: ${n}` }, `${EMOJI[k] ?? k} ${n}`),
-    ),
-  );
+  if (given.length === 0 && !toggleUrl) return null;
+  const line = h("div", { class: "reactions" });
+  const toggle = async (content: string) => {
+    const result = await apiJson<ReactionResult>(toggleUrl!, { method: "POST", body: { content } });
+    line.replaceWith(reactionsLine(result.reactions, toggleUrl)!);
+  };
+  const chip = (k: string, n: number) =>
+    toggleUrl
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "reaction",
+            title: k,
+            "aria-label": `${k}: ${n}`,
+            onclick: () => toggle(k),
+          },
+          `${EMOJI[k] ?? k} ${n}`,
+        )
+      : h("span", { class: "reaction", title: k, "aria-label": `${k}: ${n}` }, `${EMOJI[k] ?? k} ${n}`);
+  line.append(...given.map(([k, n]) => chip(k, n as number)));
+  if (toggleUrl) {
+    const picks = REACTIONS.map((k) =>
+      h(
+        "button",
+        { type: "button", class: "reaction-pick", "aria-label": `React with ${k}`, onclick: () => toggle(k) },
+        EMOJI[k] ?? k,
+      ),
+    );
+    line.append(h("details", { class: "reaction-picker" }, h("summary", null, "React"), ...picks));
+  }
+  return line;
 }
 
 /** The opening post of an issue or a pull request: its author, when, its body and reactions. */
 export function openingPost(
   item: Pick<IssueView, "user" | "created_at" | "body" | "body_html"> & { reactions?: ReactionCounts },
+  reactUrl?: string,
 ): HTMLElement {
   return h(
     "article",
@@ -198,7 +228,7 @@ export function openingPost(
       time(item.created_at),
     ),
     markdownBody(item.body_html, item.body, "No description provided."),
-    reactionsLine(item.reactions),
+    reactionsLine(item.reactions, reactUrl),
   );
 }
 

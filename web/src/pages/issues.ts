@@ -291,7 +291,7 @@ class IssuePage {
         h(
           "div",
           { class: "issue-main" },
-          openingPost(issue),
+          openingPost(issue, signedIn() ? `${this.ia.issue(this.n)}/reactions` : undefined),
           conversation({ comments, timeline }),
           writer ? commentBox(this.ia, issue, reload) : signInToComment(),
         ),
