@@ -84,6 +84,17 @@ test("opens an issue from the form, labels it, comments, closes and reopens it",
   expect(await chip.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe("rgb(215, 58, 74)");
   await page.locator(".timeline-event[data-kind=labeled]", { hasText: "added the bug label" }).waitFor();
 
+  // Assignees: an unknown name is refused with its reason and nothing changes; then admin.
+  await page.getByText("Edit assignees").click();
+  await page.getByLabel("Usernames, comma-separated").fill("nobody-by-this-name");
+  await page.getByRole("button", { name: "Apply assignees" }).click();
+  await page.getByText('no user named "nobody-by-this-name"').waitFor();
+  expect((await api("GET", "/api/repos/admin/tracker/issues/1")).assignees).toEqual([]);
+  await page.getByLabel("Usernames, comma-separated").fill("admin");
+  await page.getByRole("button", { name: "Apply assignees" }).click();
+  await page.locator(".assignees-section > p", { hasText: "admin" }).waitFor();
+  await page.locator(".timeline-event[data-kind=assigned]").waitFor();
+
   await page.getByLabel("Add a comment (Markdown)").fill("Seen it too, with `code`.");
   await page.getByRole("button", { name: "Comment", exact: true }).click();
   await page.locator(".conversation .comment", { hasText: "Seen it too" }).locator("code").waitFor();
@@ -93,7 +104,12 @@ test("opens an issue from the form, labels it, comments, closes and reopens it",
   await page.locator(".timeline-event[data-kind=closed]").waitFor();
   await page.getByRole("button", { name: "Reopen issue" }).waitFor();
   const issue = await api("GET", "/api/repos/admin/tracker/issues/1");
-  expect(issue).toMatchObject({ state: "closed", comments: 1, labels: [{ name: "bug" }] });
+  expect(issue).toMatchObject({
+    state: "closed",
+    comments: 1,
+    labels: [{ name: "bug" }],
+    assignees: [{ username: "admin" }],
+  });
 
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}/issue-page.png`, fullPage: true });

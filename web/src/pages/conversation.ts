@@ -425,6 +425,45 @@ export function labelsEditor(
   return section;
 }
 
+/** Who the issue or pull request is assigned to; writers change it (usernames, comma-separated). */
+export function assigneesEditor(
+  ia: IssueApi,
+  item: IssueView | PullView,
+  writer: boolean,
+  reload: () => Promise<void>,
+): HTMLElement {
+  const names = item.assignees.map((a) => a.username);
+  const section = h(
+    "section",
+    { class: "assignees-section" },
+    h("h3", null, "Assignees"),
+    names.length ? h("p", null, names.join(", ")) : h("p", { class: "muted" }, "No one"),
+  );
+  if (!writer) return section;
+  const status = statusLine();
+  const form = h(
+    "form",
+    { class: "stack" },
+    h(
+      "label",
+      null,
+      "Usernames, comma-separated",
+      h("input", { name: "assignees", value: names.join(", "), autocomplete: "off" }),
+    ),
+    h("button", { type: "submit" }, "Apply assignees"),
+    status,
+  );
+  onSubmit(form, status, async (d) => {
+    const assignees = String(d.get("assignees") ?? "")
+      .split(/[\s,]+/)
+      .filter(Boolean);
+    await apiJson(ia.issue(item.number), { method: "PATCH", body: { assignees } });
+    await reload();
+  });
+  section.append(h("details", { class: "assignees-editor" }, h("summary", null, "Edit assignees"), form));
+  return section;
+}
+
 /** A small form for a new repository label (name and colour). */
 function newLabelForm(ia: IssueApi, created: () => Promise<void>): HTMLElement {
   const status = statusLine();

@@ -12,6 +12,7 @@ import { h, main, notice, replace, setTitle, time } from "../dom";
 import { onSubmit, statusLine } from "../forms";
 import { urls } from "../routes";
 import {
+  assigneesEditor,
   commentBox,
   conversation,
   labelChip,
@@ -299,14 +300,7 @@ class IssuePage {
           "aside",
           { class: "issue-sidebar", "aria-label": "Details" },
           labelsEditor(this.ia, issue, writer, reload),
-          h(
-            "section",
-            null,
-            h("h3", null, "Assignees"),
-            issue.assignees.length
-              ? h("p", null, issue.assignees.map((a) => a.username).join(", "))
-              : h("p", { class: "muted" }, "No one"),
-          ),
+          assigneesEditor(this.ia, issue, writer, reload),
         ),
       ),
     );

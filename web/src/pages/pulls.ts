@@ -23,6 +23,7 @@ import { apiJson, browserFetch, issueApi, itemsOf, signedIn } from "../api";
 import { h, main, notice, replace, setTitle, time } from "../dom";
 import { type PullTab, urls } from "../routes";
 import {
+  assigneesEditor,
   commentBox,
   conversation,
   labelChip,
@@ -291,6 +292,7 @@ class PullPage {
         "aside",
         { class: "issue-sidebar", "aria-label": "Details" },
         labelsEditor(this.ia, p, this.writer, () => this.refresh()),
+        assigneesEditor(this.ia, p, this.writer, () => this.refresh()),
       ),
     );
   }
