@@ -16,7 +16,6 @@ import type {
   TimelineEventView,
   UserRef,
 } from "../../../app/wire/pulls";
-import { REACTIONS } from "../../../app/wire/pulls";
 import { apiJson, type issueApi, itemsOf } from "../api";
 import { h, time, trustedHtml } from "../dom";
 import { onSubmit, statusLine } from "../forms";
@@ -161,6 +160,7 @@ type CommentLike = Pick<CommentView, "id" | "user" | "body" | "body_html" | "cre
   reactions?: ReactionCounts;
 };
 
+/** Every reaction GitHub has (REACTIONS in app/wire/pulls.ts; not imported: it would bundle zod). */
 const EMOJI: Record<string, string> = {
   "+1": "👍",
   "-1": "👎",
@@ -200,7 +200,7 @@ export function reactionsLine(r: ReactionCounts | undefined, toggleUrl?: string)
       : h("span", { class: "reaction", title: k, "aria-label": `${k}: ${n}` }, `${EMOJI[k] ?? k} ${n}`);
   line.append(...given.map(([k, n]) => chip(k, n as number)));
   if (toggleUrl) {
-    const picks = REACTIONS.map((k) =>
+    const picks = Object.keys(EMOJI).map((k) =>
       h(
         "button",
         { type: "button", class: "reaction-pick", "aria-label": `React with ${k}`, onclick: () => toggle(k) },
