@@ -76,6 +76,7 @@ export interface PullViewExtras {
   labels: PullView["labels"];
   assignees: PullView["assignees"];
   comments: number;
+  reactions: PullView["reactions"];
   blockers?: string[];
   bodyHtml?: string;
 }
@@ -101,6 +102,7 @@ export function pullView(row: PullRow, x: PullViewExtras): PullView {
     conflicts: row.mergeable === "conflict" ? row.conflict_files : [],
     comments: x.comments,
     review_comments: x.reviewComments,
+    reactions: x.reactions,
     ...x.counts,
     created_at: iso(row.created_at)!,
     updated_at: iso(row.updated_at)!,
@@ -135,6 +137,7 @@ export async function pullExtras(
       labels: e?.labels ?? [],
       assignees: e?.assignees ?? [],
       comments: e?.comments ?? 0,
+      reactions: e?.reactions ?? {},
       reviewComments: counts.get(id) ?? 0,
     });
   }

@@ -231,6 +231,8 @@ export interface PullView {
   blockers?: string[];
   comments: number;
   review_comments: number;
+  /** Reactions to the pull request itself (given through `…/issues/:n/reactions`). */
+  reactions: ReactionCounts;
   commits: number;
   additions: number;
   deletions: number;

@@ -292,6 +292,11 @@ test("Markdown with script in a pull request body renders inert; a draft is made
   expect(await ep.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   expect(await ep.locator("main script, main [onerror]").count()).toBe(0);
   expect(await ep.locator(".pull-header h1").textContent()).toContain("<script>alert(1)</script>");
+  // A reaction to the pull request itself, from the opening post's picker.
+  await ep.locator(".comment-body-first .reaction-picker summary").click();
+  await ep.getByRole("button", { name: "React with hooray" }).click();
+  await ep.locator('.comment-body-first .reaction[aria-label="hooray: 1"]').waitFor();
+  expect((await api("GET", `/api/repos/admin/shop/pulls/${pr.number}`)).reactions).toEqual({ hooray: 1 });
   // A draft says so, and is made ready from the merge box.
   expect(await ep.locator(".pull-header [data-state]").textContent()).toBe("Draft");
   await ep.getByRole("button", { name: "Ready for review" }).click();

@@ -202,6 +202,7 @@ export function issueApi(owner: string, repo: string) {
     issues: (q: Record<string, string | number | undefined> = {}) => `${base}/issues${qs(q)}`,
     issue: (n: number) => `${base}/issues/${n}`,
     comments: (n: number) => `${base}/issues/${n}/comments`,
+    reactions: (n: number) => `${base}/issues/${n}/reactions`,
     timeline: (n: number) => `${base}/issues/${n}/timeline`,
     labels: () => `${base}/labels`,
     pulls: (q: Record<string, string | number | undefined> = {}) => `${base}/pulls${qs(q)}`,

@@ -180,31 +180,37 @@ export function reactionsLine(r: ReactionCounts | undefined, toggleUrl?: string)
   const given = Object.entries(r ?? {}).filter(([, n]) => typeof n === "number" && n > 0);
   if (given.length === 0 && !toggleUrl) return null;
   const line = h("div", { class: "reactions" });
-  const toggle = async (content: string) => {
-    const result = await apiJson<ReactionResult>(toggleUrl!, { method: "POST", body: { content } });
-    line.replaceWith(reactionsLine(result.reactions, toggleUrl)!);
-  };
-  const chip = (k: string, n: number) =>
-    toggleUrl
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "reaction",
-            title: k,
-            "aria-label": `${k}: ${n}`,
-            onclick: () => toggle(k),
-          },
-          `${EMOJI[k] ?? k} ${n}`,
-        )
-      : h("span", { class: "reaction", title: k, "aria-label": `${k}: ${n}` }, `${EMOJI[k] ?? k} ${n}`);
-  line.append(...given.map(([k, n]) => chip(k, n as number)));
-  if (toggleUrl) {
-    const picks = Object.keys(EMOJI).map((k) =>
+  const toggle = toggleUrl
+    ? async (content: string) => {
+        try {
+          const result = await apiJson<ReactionResult>(toggleUrl, { method: "POST", body: { content } });
+          line.replaceWith(reactionsLine(result.reactions, toggleUrl)!);
+        } catch (err) {
+          line.append(h("span", { class: "inline-error", role: "alert" }, (err as Error).message));
+        }
+      }
+    : undefined;
+  line.append(
+    ...given.map(([k, n]) =>
+      h(
+        toggle ? "button" : "span",
+        {
+          type: toggle && "button",
+          class: "reaction",
+          title: k,
+          "aria-label": `${k}: ${n}`,
+          onclick: toggle && (() => toggle(k)),
+        },
+        `${EMOJI[k] ?? k} ${n}`,
+      ),
+    ),
+  );
+  if (toggle) {
+    const picks = Object.entries(EMOJI).map(([k, emoji]) =>
       h(
         "button",
         { type: "button", class: "reaction-pick", "aria-label": `React with ${k}`, onclick: () => toggle(k) },
-        EMOJI[k] ?? k,
+        emoji,
       ),
     );
     line.append(h("details", { class: "reaction-picker" }, h("summary", null, "React"), ...picks));

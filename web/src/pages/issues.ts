@@ -292,7 +292,7 @@ class IssuePage {
         h(
           "div",
           { class: "issue-main" },
-          openingPost(issue, signedIn() ? `${this.ia.issue(this.n)}/reactions` : undefined),
+          openingPost(issue, signedIn() ? this.ia.reactions(this.n) : undefined),
           conversation({ comments, timeline }),
           writer ? commentBox(this.ia, issue, reload) : signInToComment(),
         ),

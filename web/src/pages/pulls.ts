@@ -282,7 +282,7 @@ class PullPage {
       h(
         "div",
         { class: "issue-main" },
-        openingPost(p),
+        openingPost(p, signedIn() ? this.ia.reactions(p.number) : undefined),
         conversation({ comments, timeline, reviews, outdated: lineComments.filter((c) => c.outdated) }),
         checksSlot,
         mergeSlot,
