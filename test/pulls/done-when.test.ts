@@ -1,14 +1,6 @@
-/**
- * The change a team lives through, with real parts: real git over smart HTTP, the local executor's
- * runner processes in the real sandbox, and the fake model (the only fake) for the example ci.py's
- * CodeReview agent step. main is protected: required `ci` and `docs` checks (docs only runs when
- * docs change), one approval, stale approvals dismissed, no direct pushes.
- */
-import fs from "node:fs";
-import path from "node:path";
 import type { ApiClient } from "../helpers/agents";
 import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
-import { EXAMPLES } from "../runs/helpers";
+import { designExample } from "../runs/helpers";
 import {
   type Json,
   newRepo,
@@ -28,30 +20,6 @@ def docs(ctx):
     ctx.run(name="lint", cmd="echo docs ok")
 `;
 
-function files(): Record<string, string> {
-  const out: Record<string, string> = {
-    "package.json": JSON.stringify({
-      name: "shop",
-      version: "1.0.0",
-      scripts: { test: "echo all tests pass" },
-    }),
-    "package-lock.json": JSON.stringify({
-      name: "shop",
-      version: "1.0.0",
-      lockfileVersion: 3,
-      requires: true,
-      packages: { "": { name: "shop", version: "1.0.0" } },
-    }),
-    ".npmrc": "audit=false\nfund=false\nupdate-notifier=false\n",
-    "src/cart.js": "export const total = (items) => items.reduce((s, i) => s + i.price, 0);\n",
-    ".plue/workflows/docs.py": DOCS,
-  };
-  for (const f of ["workflows/ci.py", "prompts/CodeReview.md"]) {
-    out[`.plue/${f}`] = fs.readFileSync(path.join(EXAMPLES, ".plue", f), "utf8");
-  }
-  return out;
-}
-
 let fake: FakeAnthropic;
 let rig: Rig;
 let carol: ApiClient;
@@ -64,7 +32,14 @@ beforeAll(async () => {
   }));
   rig = await startRig({ realRunners: true });
   carol = await rig.p.user(`carol${process.pid}`);
-  work = await newRepo(rig, "shop", files());
+  work = await newRepo(
+    rig,
+    "shop",
+    designExample("shop", {
+      "src/cart.js": "export const total = (items) => items.reduce((s, i) => s + i.price, 0);\n",
+      ".plue/workflows/docs.py": DOCS,
+    }),
+  );
   await rig.alice.ok("PUT", `${work.api}/collaborators/${await usernameOf(carol)}`, { permission: "write" });
 }, 60_000);
 

@@ -1,13 +1,16 @@
-/**
- * Workflow runs end to end on the local platform: real git pushes over smart HTTP, the local
- * executor's runner processes, the plan executor, the real sandbox, the fake model for agent steps.
- */
-import fs from "node:fs";
-import path from "node:path";
 import { GitClient } from "../git/client";
 import { type AgentPlatform, type ApiClient, startAgentPlatform } from "../helpers/agents";
 import { type FakeAnthropic, startFakeModelForRunners } from "../helpers/fake-anthropic";
-import { EXAMPLES, type Json, pushMore, pushRepo, runLog, step, waitForRun, waitForRuns } from "./helpers";
+import {
+  designExample,
+  type Json,
+  pushMore,
+  pushRepo,
+  runLog,
+  step,
+  waitForRun,
+  waitForRuns,
+} from "./helpers";
 
 let p: AgentPlatform;
 let alice: ApiClient;
@@ -166,25 +169,7 @@ it("dispatches a manual run with inputs, and cancels it mid-step", async () => {
 });
 
 it("runs the DESIGN example (two steps + CodeReview) against the fake model", async () => {
-  const files: Record<string, string> = {
-    "package.json": JSON.stringify({
-      name: "demo",
-      version: "1.0.0",
-      scripts: { test: "echo all tests pass" },
-    }),
-    "package-lock.json": JSON.stringify({
-      name: "demo",
-      version: "1.0.0",
-      lockfileVersion: 3,
-      requires: true,
-      packages: { "": { name: "demo", version: "1.0.0" } },
-    }),
-    ".npmrc": "audit=false\nfund=false\nupdate-notifier=false\n",
-    "src/add.js": "export const add = (a, b) => a + b;\n",
-  };
-  for (const f of ["workflows/ci.py", "prompts/CodeReview.md"]) {
-    files[`.plue/${f}`] = fs.readFileSync(path.join(EXAMPLES, ".plue", f), "utf8");
-  }
+  const files = designExample("demo", { "src/add.js": "export const add = (a, b) => a + b;\n" });
   fake.respond((req) => {
     const tools = (req.body.tools as Json[]).map((t) => t.name);
     if (req.body.messages.length === 1) {

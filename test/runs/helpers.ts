@@ -11,6 +11,29 @@ export const EXAMPLES = path.resolve(import.meta.dirname, "../../examples/workfl
 
 export const ENDED = ["success", "failure", "cancelled", "error"];
 
+/**
+ * The DESIGN example as a repository: a tiny npm project whose `npm ci` and `npm test` work
+ * offline in the sandbox, the example ci.py and its CodeReview prompt, plus `files`.
+ */
+export function designExample(name: string, files: Record<string, string>): Record<string, string> {
+  const pkg = { name, version: "1.0.0" };
+  const out: Record<string, string> = {
+    "package.json": JSON.stringify({ ...pkg, scripts: { test: "echo all tests pass" } }),
+    "package-lock.json": JSON.stringify({
+      ...pkg,
+      lockfileVersion: 3,
+      requires: true,
+      packages: { "": pkg },
+    }),
+    ".npmrc": "audit=false\nfund=false\nupdate-notifier=false\n",
+    ...files,
+  };
+  for (const f of ["workflows/ci.py", "prompts/CodeReview.md"]) {
+    out[`.plue/${f}`] = fs.readFileSync(path.join(EXAMPLES, ".plue", f), "utf8");
+  }
+  return out;
+}
+
 /** Creates `owner/name` on the platform and pushes one commit with `files` to main. */
 export async function pushRepo(
   git: GitClient,
